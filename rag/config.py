@@ -1,0 +1,154 @@
+"""Settings for the RAG core, read once from the environment / `.env`.
+
+Every value has a sensible default so `ragbot ask` works on the bundled sample
+corpus with no configuration; a bad value fails at start with a message naming
+the environment variable, never deep inside a request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+class RagSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Documents
+    docs_dir: Path = Field(Path("examples/docs"), alias="DOCS_DIR")
+    docs_base_url: str | None = Field(None, alias="DOCS_BASE_URL")
+    include_globs: list[str] = Field(
+        default_factory=lambda: ["**/*.md", "**/*.markdown", "**/*.txt", "**/*.pdf", "**/*.docx",
+                                 "**/*.html", "**/*.htm"],
+        alias="INCLUDE_GLOBS",
+    )
+    exclude_globs: list[str] = Field(default_factory=lambda: ["**/.*", "**/~$*"], alias="EXCLUDE_GLOBS")
+    max_file_mb: float = Field(25.0, alias="MAX_FILE_MB", gt=0)
+
+    # Index
+    lancedb_uri: str = Field("data/index", alias="LANCEDB_URI")
+    state_dir: Path | None = Field(None, alias="STATE_DIR")
+    read_consistency_seconds: float = Field(2.0, alias="READ_CONSISTENCY_SECONDS", ge=0)
+    vector_index_min_rows: int = Field(50_000, alias="VECTOR_INDEX_MIN_ROWS", ge=1)
+
+    # Embeddings and chunking
+    embedding_model: str = Field(DEFAULT_EMBEDDING_MODEL, alias="EMBEDDING_MODEL")
+    embedding_batch_size: int = Field(64, alias="EMBEDDING_BATCH_SIZE", ge=1)
+    chunk_tokens: int = Field(180, alias="CHUNK_TOKENS", ge=16)
+    chunk_overlap_tokens: int = Field(30, alias="CHUNK_OVERLAP_TOKENS", ge=0)
+
+    # Retrieval
+    top_k: int = Field(5, alias="TOP_K", ge=1, le=50)
+    max_chunks_per_doc: int = Field(2, alias="MAX_CHUNKS_PER_DOC", ge=1)
+    relevance_floor: float = Field(0.35, alias="RELEVANCE_FLOOR", ge=0, le=1)
+    retrieval_mode: str = Field("hybrid", alias="RETRIEVAL_MODE")
+
+    # Generation
+    ollama_host: str = Field("http://127.0.0.1:11434", alias="OLLAMA_HOST")
+    ollama_model: str = Field("llama3.2:3b", alias="OLLAMA_MODEL")
+    ollama_timeout_seconds: float = Field(300.0, alias="OLLAMA_TIMEOUT_SECONDS", gt=0)
+    ollama_connect_timeout_seconds: float = Field(5.0, alias="OLLAMA_CONNECT_TIMEOUT_SECONDS", gt=0)
+    ollama_keep_alive: str = Field("30m", alias="OLLAMA_KEEP_ALIVE")
+    ollama_num_ctx: int = Field(8192, alias="OLLAMA_NUM_CTX", ge=512)
+    answer_max_tokens: int = Field(768, alias="ANSWER_MAX_TOKENS", ge=32)
+
+    # Sync
+    sync_interval_minutes: float | None = Field(30.0, alias="SYNC_INTERVAL_MINUTES")
+    sync_cron: str | None = Field(None, alias="SYNC_CRON")
+    mass_delete_fraction: float = Field(0.5, alias="MASS_DELETE_FRACTION", gt=0, le=1)
+    keep_versions_hours: float = Field(24.0, alias="KEEP_VERSIONS_HOURS", ge=0)
+
+    # Presentation
+    stale_after_days: int = Field(365, alias="STALE_AFTER_DAYS", ge=1)
+
+    @field_validator("include_globs", "exclude_globs", mode="before")
+    @classmethod
+    def _split_globs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("docs_base_url", "sync_cron", "state_dir", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("sync_interval_minutes", mode="before")
+    @classmethod
+    def _interval_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "0", "off", "none"}:
+            return None
+        return value
+
+    @field_validator("ollama_host")
+    @classmethod
+    def _host_has_scheme(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if "://" not in value:
+            value = "http://" + value
+        return value
+
+    @field_validator("retrieval_mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in {"hybrid", "vector", "fts"}:
+            raise ValueError("must be one of hybrid, vector, fts")
+        return value
+
+    @model_validator(mode="after")
+    def _overlap_below_chunk(self) -> RagSettings:
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError("CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_TOKENS")
+        return self
+
+    @property
+    def index_is_local(self) -> bool:
+        return "://" not in self.lancedb_uri or self.lancedb_uri.startswith("file://")
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        """Where the sync manifest, locks and history live (SQLite needs a local disk)."""
+        if self.state_dir is not None:
+            return self.state_dir
+        if self.index_is_local:
+            return Path(self.lancedb_uri.removeprefix("file://")) / "_state"
+        return Path(".ragbot")
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """Turn pydantic's report into one line per variable, by its environment name."""
+    lines = []
+    for problem in err.errors():
+        loc = problem.get("loc") or ()
+        name = str(loc[0]) if loc else "configuration"
+        lines.append(f"{name}: {problem.get('msg', 'invalid value')}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> RagSettings:
+    """Build settings from env/.env, with CLI overrides (by field name) taking precedence."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        base = RagSettings()
+        return base.model_copy(update=clean) if not clean else RagSettings(**_as_aliases(base, clean))
+    except ValidationError as err:
+        raise ConfigError(f"invalid configuration: {describe_validation_error(err)}") from None
+
+
+def _as_aliases(base: RagSettings, overrides: dict[str, object]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, field in RagSettings.model_fields.items():
+        values[field.alias or name] = overrides.get(name, getattr(base, name))
+    return values
