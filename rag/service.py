@@ -1,0 +1,179 @@
+"""The RAG core's public face: what the CLI and the Slack bot call.
+
+One `RagService` per process. The embedding model and the LanceDB connection
+are opened lazily, once, and shared by threads; LanceDB must not be opened
+before a fork (it crashes the child), so nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from rag.answer import Answer, Citation
+from rag.ask import generated_answer, no_answer
+from rag.catalog import DocumentInfo, SyncAlreadyRunning, SyncReport
+from rag.config import RagSettings
+from rag.embeddings import Embedder, is_multilingual, load_embedder
+from rag.generate import OllamaGenerator, OllamaHealth
+from rag.locks import SyncLock
+from rag.retrieve import Retrieval, Scope, retrieve
+from rag.state import StateDB
+from rag.store import ChunkStore
+from rag.sync import Progress, Syncer
+
+__all__ = [
+    "Answer", "Citation", "DocumentInfo", "RagService", "Scope", "SyncAlreadyRunning", "SyncReport",
+]
+
+log = logging.getLogger(__name__)
+
+# Dimensions of well-known models, so the index can be opened (and checked) before the model loads.
+_KNOWN_DIMS = {"sentence-transformers/all-MiniLM-L6-v2": 384, "all-MiniLM-L6-v2": 384}
+
+
+class RagService:
+    """Thread-safe facade over embeddings, index, sync and generation."""
+
+    def __init__(self, settings: RagSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._embedder: Embedder | None = None
+        self._store: ChunkStore | None = None
+        self._state: StateDB | None = None
+        self._generator: OllamaGenerator | None = None
+        self._sync_lock = SyncLock(settings.resolved_state_dir)
+
+    # -- components (lazy, once) -----------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_embedder(self.settings.embedding_model)
+            return self._embedder
+
+    @property
+    def store(self) -> ChunkStore:
+        if self._store is None:
+            dim = _KNOWN_DIMS.get(self.settings.embedding_model) or self.embedder.dim
+            with self._lock:
+                if self._store is None:
+                    self._store = ChunkStore(
+                        self.settings.lancedb_uri, model_name=self.settings.embedding_model, dim=dim,
+                        read_consistency_seconds=self.settings.read_consistency_seconds,
+                        vector_index_min_rows=self.settings.vector_index_min_rows,
+                    )
+        return self._store
+
+    @property
+    def state(self) -> StateDB:
+        with self._lock:
+            if self._state is None:
+                self._state = StateDB(self.settings.resolved_state_dir)
+            return self._state
+
+    @property
+    def generator(self) -> OllamaGenerator:
+        with self._lock:
+            if self._generator is None:
+                s = self.settings
+                self._generator = OllamaGenerator(
+                    s.ollama_host, s.ollama_model, timeout_s=s.ollama_timeout_seconds,
+                    connect_timeout_s=s.ollama_connect_timeout_seconds, keep_alive=s.ollama_keep_alive,
+                    num_ctx=s.ollama_num_ctx, max_tokens=s.answer_max_tokens,
+                )
+            return self._generator
+
+    def syncer(self) -> Syncer:
+        return Syncer(self.settings, self.store, self.state, lambda: self.embedder, self._sync_lock)
+
+    def warm_up(self) -> None:
+        """Load the model and open the index now rather than on the first question."""
+        self.embedder.encode_query("warm up")
+        if self.store.exists():
+            self.store.table()
+
+    # -- asking ----------------------------------------------------------------------------------------
+    def search(self, question: str, *, scope: Scope | None = None, mode: str | None = None,
+               top_k: int | None = None) -> Retrieval:
+        s = self.settings
+        return retrieve(
+            question, store=self.store, embed_query=self.embedder.encode_query,
+            multilingual_model=is_multilingual(s.embedding_model), top_k=top_k or s.top_k,
+            per_doc=s.max_chunks_per_doc, floor=s.relevance_floor, scope=scope, mode=mode or s.retrieval_mode,
+        )
+
+    def ask(
+        self,
+        question: str,
+        *,
+        history: list[tuple[str, str]] | None = None,
+        scope: Scope | None = None,
+        on_token: Callable[[str], None] | None = None,
+        on_status: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer from the indexed documents; never raises for Ollama problems (extractive fallback)."""
+        question = question.strip()
+        if on_status:
+            on_status(f"searching {self.document_count()} documents…")
+        retrieval = self.search(_with_context(question, history), scope=scope)
+        if retrieval.below_floor:
+            return no_answer(question, retrieval)
+        return generated_answer(
+            question, retrieval, self.generator, history=history, num_ctx=self.settings.ollama_num_ctx,
+            answer_tokens=self.settings.answer_max_tokens, on_token=on_token, on_status=on_status,
+        )
+
+    # -- catalogue -------------------------------------------------------------------------------------
+    def documents(self, filter_text: str | None = None) -> list[DocumentInfo]:
+        counts = self.store.chunk_counts()
+        words = [w.lower() for w in (filter_text or "").split()]
+        docs = []
+        for rec in sorted(self.state.files().values(), key=lambda r: r.rel_path):
+            haystack = f"{rec.rel_path} {rec.title} {rec.kind}".lower()
+            if not all(w in haystack for w in words):
+                continue
+            docs.append(DocumentInfo(
+                rel_path=rec.rel_path, title=rec.title, kind=rec.kind, format=rec.format, modified=rec.modified,
+                last_synced=rec.last_synced, chunk_count=counts.get(rec.rel_path, 0), link=rec.link,
+                last_error=rec.last_error, withdrawn=rec.withdrawn,
+            ))
+        return docs
+
+    def document_count(self) -> int:
+        return sum(1 for r in self.state.files().values() if r.chunk_ids and not r.withdrawn)
+
+    # -- sync ------------------------------------------------------------------------------------------
+    def sync(self, *, trigger: str = "manual", full: bool = False, dry_run: bool = False,
+             allow_mass_delete: bool = False, progress: Progress | None = None) -> SyncReport:
+        """Bring the index up to date with DOCS_DIR; raises SyncAlreadyRunning when one is running."""
+        return self.syncer().run(trigger=trigger, full=full, dry_run=dry_run,
+                                 allow_mass_delete=allow_mass_delete, progress=progress)
+
+    def forget(self, rel_path: str) -> bool:
+        return self.syncer().forget(rel_path)
+
+    def rollback(self) -> tuple[int, int]:
+        return self.syncer().rollback()
+
+    def compact(self) -> None:
+        self.syncer().compact()
+
+    def sync_running_since(self) -> datetime | None:
+        return self._sync_lock.running_since()
+
+    def last_sync_report(self) -> SyncReport | None:
+        return self.state.last_report()
+
+    def ollama_health(self) -> OllamaHealth:
+        return self.generator.health()
+
+
+def _with_context(question: str, history: list[tuple[str, str]] | None) -> str:
+    """A follow-up like "and for contractors?" is searched together with the previous user question."""
+    if not history or len(question.split()) > 12:
+        return question
+    previous = [text for role, text in history if role == "user"]
+    return f"{previous[-1]} {question}" if previous else question

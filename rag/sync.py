@@ -1,0 +1,395 @@
+"""Incremental, crash-safe sync of the docs folder into the index (`ragbot ingest` is a full sync).
+
+How a crash (kill -9 included) is survived:
+
+1. Change detection reads the state DB (`rag.state`) and the folder; only files
+   whose size or mtime changed are hashed, only files whose bytes changed are
+   parsed and embedded. A renamed file (same bytes, new path) has its rows moved,
+   not re-embedded.
+2. Documents are written in batches. Each batch is ONE LanceDB `merge_insert`
+   keyed on `chunk_id`, whose `when_not_matched_by_source_delete` is limited to
+   the batch's documents: a single atomic commit (a new table version) in which
+   every document of the batch goes from its old chunks to its new ones. A
+   reader, or a crash, sees either the commit or not: each document answers
+   from its old or its new version, never from neither, never from both.
+3. A file is recorded in the state DB as synced only after its batch commit.
+   If the process dies in between, the next sync sees the file as changed and
+   redoes it; its vectors come from the embedding cache (the rows just written,
+   looked up by model + text hash), so the redo costs a parse, not an embed.
+4. Deletions are one commit too, and the state rows go after it.
+5. A file that fails to parse keeps its previous good chunks; the failure is
+   recorded next to it and reported.
+
+A missing, unreadable or suddenly empty docs folder (an unmounted share) never
+deletes the index; deleting more than MASS_DELETE_FRACTION of the documents
+needs `allow_mass_delete`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rag.catalog import SyncReport
+from rag.chunking import Chunk, chunk_document
+from rag.config import RagSettings
+from rag.documents import Document, DocumentError, iter_document_paths, load_document
+from rag.embeddings import Embedder, text_hash
+from rag.locks import SyncLock
+from rag.state import FileRecord, StateDB
+from rag.store import ChunkStore, IndexModelMismatch, to_row
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]  # (files done, files to process, current path)
+BATCH_CHUNKS = 512
+BATCH_DOCS = 200
+
+
+def _checkpoint(name: str) -> None:
+    """Test hook: pause at a named point so a crash test can kill -9 the process exactly there."""
+    if os.environ.get("RAGBOT_TEST_PAUSE_AT") == name:
+        print(f"PAUSED {name}", file=sys.stderr, flush=True)
+        time.sleep(float(os.environ.get("RAGBOT_TEST_PAUSE_SECONDS", "30")))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class FileStat:
+    path: Path
+    rel_path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None = None
+
+
+@dataclass
+class SyncPlan:
+    """What a sync would do; a dry run prints it and stops."""
+
+    to_index: list[FileStat] = field(default_factory=list)  # added or changed
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    touched: list[FileStat] = field(default_factory=list)  # same bytes, new mtime: only the record changes
+    unchanged: int = 0
+    mass_delete_blocked: bool = False
+
+
+class SyncRefused(Exception):
+    """The sync would do harm (empty or missing source); the index is kept as it is."""
+
+
+@dataclass
+class Syncer:
+    settings: RagSettings
+    store: ChunkStore
+    state: StateDB
+    embedder_factory: Callable[[], Embedder]
+    lock: SyncLock
+
+    # -- planning --------------------------------------------------------------------------------------
+    def scan(self) -> list[FileStat]:
+        root = self.settings.docs_dir
+        try:
+            paths = iter_document_paths(root, self.settings.include_globs, self.settings.exclude_globs)
+        except (FileNotFoundError, NotADirectoryError) as err:
+            raise SyncRefused(f"docs folder {root} is missing or not a folder ({err.__class__.__name__}); "
+                              "the index was kept as it is (DOCS_DIR)") from None
+        except PermissionError:
+            raise SyncRefused(f"docs folder {root} is not readable; the index was kept as it is") from None
+        stats = []
+        for path in paths:
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            stats.append(FileStat(path, path.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
+        return stats
+
+    def plan(self, stats: list[FileStat], records: dict[str, FileRecord], *, full: bool,
+             allow_mass_delete: bool) -> SyncPlan:
+        plan = SyncPlan()
+        if not stats and records:
+            raise SyncRefused(f"docs folder {self.settings.docs_dir} is empty but {len(records)} documents are "
+                              "indexed (an unmounted share?); nothing was deleted")
+        on_disk = {s.rel_path for s in stats}
+        missing = {p: r for p, r in records.items() if p not in on_disk}
+        missing_by_sha = {r.sha256: p for p, r in missing.items()}
+        for st in stats:
+            rec = records.get(st.rel_path)
+            if rec and not full and rec.size == st.size and rec.mtime_ns == st.mtime_ns:
+                plan.unchanged += 1
+                continue
+            st.sha256 = sha256_file(st.path)
+            if rec and not full and rec.sha256 == st.sha256:
+                plan.touched.append(st)
+                plan.unchanged += 1
+            elif rec is None and not full and st.sha256 in missing_by_sha:
+                old = missing_by_sha.pop(st.sha256)
+                del missing[old]
+                plan.renamed.append((old, st.rel_path))
+                plan.touched.append(st)
+            else:
+                plan.to_index.append(st)
+                (plan.changed if rec else plan.added).append(st.rel_path)
+        plan.removed = sorted(missing)
+        threshold = self.settings.mass_delete_fraction * max(1, len(records))
+        if len(records) >= 4 and len(plan.removed) > threshold and not allow_mass_delete:
+            plan.mass_delete_blocked = True
+        return plan
+
+    # -- running ---------------------------------------------------------------------------------------
+    def run(self, *, trigger: str = "manual", full: bool = False, dry_run: bool = False,
+            allow_mass_delete: bool = False, progress: Progress | None = None) -> SyncReport:
+        self.lock.acquire(trigger)
+        try:
+            return self._run_locked(trigger=trigger, full=full, dry_run=dry_run,
+                                    allow_mass_delete=allow_mass_delete, progress=progress)
+        finally:
+            self.lock.release()
+
+    def _run_locked(self, *, trigger: str, full: bool, dry_run: bool, allow_mass_delete: bool,
+                    progress: Progress | None) -> SyncReport:
+        report = SyncReport(started=datetime.now(UTC), trigger=trigger)
+        if full and not dry_run:
+            self._reset_if_other_model()
+        records = self.state.files()
+        try:
+            plan = self.plan(self.scan(), records, full=full, allow_mass_delete=allow_mass_delete)
+        except SyncRefused as err:
+            report.status, report.message, report.finished = "refused", str(err), datetime.now(UTC)
+            if not dry_run:
+                self.state.finish_run(self.state.start_run(report, None), report, None)
+            log.error("sync refused: %s", err)
+            return report
+        report.added, report.changed, report.renamed = plan.added, plan.changed, plan.renamed
+        report.unchanged = plan.unchanged
+        report.removed = [] if plan.mass_delete_blocked else plan.removed
+        if plan.mass_delete_blocked:
+            report.message = (f"{len(plan.removed)} of {len(records)} documents are gone from the docs folder; "
+                              "they were NOT removed (more than MASS_DELETE_FRACTION). "
+                              "Re-run with --allow-mass-delete if this is intended.")
+        if dry_run:
+            report.status, report.finished = "dry_run", datetime.now(UTC)
+            return report
+
+        version_before = self.store.version if self.store.exists() else None
+        run_id = self.state.start_run(report, version_before)
+        try:
+            self._apply_renames(plan, records, report)
+            self._index_files(plan.to_index, records, report, progress)
+            if not plan.mass_delete_blocked:
+                self._remove(plan.removed)
+            self._record_touched(plan, records)
+            if plan.to_index or plan.renamed or report.removed or not self.store.exists() or full:
+                self.store.refresh_indexes()
+            report.status = "partial" if report.failed or plan.mass_delete_blocked else "ok"
+        except Exception as err:
+            report.status, report.message = "failed", f"{type(err).__name__}: {err}"
+            log.exception("sync failed")
+        report.finished = datetime.now(UTC)
+        version_after = self.store.version if self.store.exists() else None
+        self.state.finish_run(run_id, report, version_after)
+        log.info("sync %s: +%d ~%d →%d −%d !%d, %d chunks embedded, %d reused, %.1fs", report.status,
+                 len(report.added), len(report.changed), len(report.renamed), len(report.removed),
+                 len(report.failed), report.chunks_embedded, report.chunks_reused, report.duration_s)
+        return report
+
+    def _reset_if_other_model(self) -> None:
+        try:
+            if self.store.exists():
+                self.store.table()
+        except IndexModelMismatch:
+            log.warning("rebuilding the index for embedding model %s", self.store.model_name)
+            self.store.drop()
+            self.state.clear_files()
+
+    def _apply_renames(self, plan: SyncPlan, records: dict[str, FileRecord], report: SyncReport) -> None:
+        for old, new in plan.renamed:
+            stat = next(s for s in plan.touched if s.rel_path == new)
+            rows = self.store.document_rows(old)
+            if not rows:  # a crash after moving the rows, before the records: index it as new
+                plan.to_index.append(stat)
+                continue
+            link = _link(self.settings, stat.path, new)
+            for row in rows:
+                row["chunk_id"] = hashlib.sha256(f"{new}\0{row['chunk_id']}".encode()).hexdigest()[:24]
+                row["doc_path"], row["link"] = new, link
+            _checkpoint("before_rename_write")
+            self.store.replace_documents({old, new}, rows)
+            rec = records[old]
+            self.state.put_file(FileRecord(
+                rel_path=new, size=stat.size, mtime_ns=stat.mtime_ns, sha256=rec.sha256, kind=rec.kind,
+                format=rec.format, title=rec.title, link=link, modified=rec.modified,
+                chunk_ids=[r["chunk_id"] for r in rows], last_synced=datetime.now(UTC),
+            ))
+            self.state.delete_file(old)
+
+    def _index_files(self, stats: list[FileStat], records: dict[str, FileRecord], report: SyncReport,
+                     progress: Progress | None) -> None:
+        if not stats:
+            return
+        embedder = self.embedder_factory()
+        pending: list[tuple[FileStat, Document, list[Chunk]]] = []
+        pending_chunks = 0
+        for done, st in enumerate(stats, start=1):
+            if progress:
+                progress(done - 1, len(stats), st.rel_path)
+            try:
+                doc = load_document(st.path, self.settings.docs_dir, base_url=self.settings.docs_base_url,
+                                    max_bytes=self.settings.max_file_bytes)
+                chunks = chunk_document(
+                    doc, embedder.token_offsets, max_tokens=self.settings.chunk_tokens,
+                    overlap_tokens=self.settings.chunk_overlap_tokens, model_max_tokens=embedder.max_seq_length,
+                )
+                if not chunks:
+                    raise DocumentError(st.rel_path, "no text to index")
+            except DocumentError as err:
+                self._record_failure(st, records.get(st.rel_path), err.reason, report)
+                continue
+            except Exception as err:  # a parser bug must not stop the other files
+                self._record_failure(st, records.get(st.rel_path), f"{type(err).__name__}: {err}", report)
+                continue
+            pending.append((st, doc, chunks))
+            pending_chunks += len(chunks)
+            if pending_chunks >= BATCH_CHUNKS or len(pending) >= BATCH_DOCS:
+                self._write_batch(pending, embedder, report)
+                pending, pending_chunks = [], 0
+        if pending:
+            self._write_batch(pending, embedder, report)
+        if progress:
+            progress(len(stats), len(stats), "")
+
+    def _write_batch(self, batch: list[tuple[FileStat, Document, list[Chunk]]], embedder: Embedder,
+                     report: SyncReport) -> None:
+        hashes = [[text_hash(embedder.model_name, c.embed_text) for c in chunks] for _, _, chunks in batch]
+        flat = [h for doc_hashes in hashes for h in doc_hashes]
+        cached = self.store.vectors_by_hash(flat)
+        todo: dict[str, str] = {}
+        for (_, _, chunks), doc_hashes in zip(batch, hashes, strict=True):
+            for chunk, h in zip(chunks, doc_hashes, strict=True):
+                if h not in cached and h not in todo:
+                    todo[h] = chunk.embed_text
+        _checkpoint("before_embed")
+        if todo:
+            vectors = embedder.encode(list(todo.values()), batch_size=self.settings.embedding_batch_size)
+            cached.update(zip(todo.keys(), vectors, strict=True))
+        report.chunks_embedded += len(todo)
+        report.chunks_reused += len(flat) - len(todo)
+        rows = [
+            to_row(chunk, doc, cached[h], h)
+            for (_, doc, chunks), doc_hashes in zip(batch, hashes, strict=True)
+            for chunk, h in zip(chunks, doc_hashes, strict=True)
+        ]
+        _checkpoint("before_write")
+        self.store.replace_documents({doc.rel_path for _, doc, _ in batch}, rows)
+        _checkpoint("after_write")
+        now = datetime.now(UTC)
+        for st, doc, chunks in batch:
+            self.state.put_file(FileRecord(
+                rel_path=doc.rel_path, size=doc.size, mtime_ns=st.mtime_ns, sha256=doc.sha256, kind=doc.kind,
+                format=doc.format, title=doc.title, link=doc.link, modified=doc.modified,
+                chunk_ids=[c.chunk_id for c in chunks], last_synced=now,
+            ))
+
+    def _record_failure(self, st: FileStat, previous: FileRecord | None, reason: str, report: SyncReport) -> None:
+        report.failed.append((st.rel_path, reason))
+        log.warning("skipped %s: %s", st.rel_path, reason)
+        if previous is not None:  # keep the last good version indexed, retry when the file changes again
+            self.state.set_error(st.rel_path, reason)
+            return
+        self.state.put_file(FileRecord(
+            rel_path=st.rel_path, size=st.size, mtime_ns=st.mtime_ns, sha256=st.sha256 or "",
+            kind="document", format=st.path.suffix.lstrip(".").lower(), title=st.path.stem,
+            link=_link(self.settings, st.path, st.rel_path),
+            modified=datetime.fromtimestamp(st.mtime_ns / 1e9, UTC), last_error=reason,
+        ))
+        if st.rel_path in report.added:
+            report.added.remove(st.rel_path)
+
+    def _remove(self, removed: list[str]) -> None:
+        if not removed:
+            return
+        _checkpoint("before_delete")
+        self.store.delete_documents(removed)
+        for rel_path in removed:
+            self.state.delete_file(rel_path)
+
+    def _record_touched(self, plan: SyncPlan, records: dict[str, FileRecord]) -> None:
+        renamed_to = {new for _, new in plan.renamed}
+        for st in plan.touched:
+            rec = records.get(st.rel_path)
+            if st.rel_path in renamed_to or rec is None:
+                continue
+            rec.size, rec.mtime_ns, rec.last_error = st.size, st.mtime_ns, None
+            self.state.put_file(rec)
+
+    # -- other operations ------------------------------------------------------------------------------
+    def forget(self, rel_path: str) -> bool:
+        """Withdraw a document now; it stays out of answers until its file changes."""
+        self.lock.acquire("forget")
+        try:
+            rec = self.state.files().get(rel_path)
+            if rec is None:
+                return False
+            self.store.delete_documents([rel_path])
+            rec.withdrawn, rec.chunk_ids, rec.last_error = True, [], None
+            self.state.put_file(rec)
+            return True
+        finally:
+            self.lock.release()
+
+    def rollback(self) -> tuple[int, int]:
+        """Restore the table to the version before the last sync that changed it; returns (from, to)."""
+        self.lock.acquire("rollback")
+        try:
+            for run in self.state.runs(limit=50):
+                if run.version_before is not None and run.version_after not in (None, run.version_before):
+                    current = self.store.version
+                    self.store.restore(run.version_before)
+                    self._records_from_index()
+                    return current, run.version_before
+            raise ValueError("no earlier sync to roll back to")
+        finally:
+            self.lock.release()
+
+    def _records_from_index(self) -> None:
+        """Re-derive the file records from the restored table; unknown stats make the next sync re-hash."""
+        withdrawn = {p: r for p, r in self.state.files().items() if r.withdrawn}
+        self.state.clear_files()
+        for rel_path, doc in self.store.document_summaries().items():
+            self.state.put_file(FileRecord(
+                rel_path=rel_path, size=-1, mtime_ns=-1, sha256=doc["doc_sha256"], kind=doc["kind"],
+                format=doc["format"], title=doc["title"], link=doc["link"], modified=doc["modified"],
+                chunk_ids=doc["chunk_ids"], last_synced=datetime.now(UTC),
+            ))
+        for rec in withdrawn.values():  # a withdrawn document stays withdrawn
+            self.store.delete_documents([rec.rel_path])
+            self.state.put_file(rec)
+
+    def compact(self) -> None:
+        self.store.compact(timedelta(hours=self.settings.keep_versions_hours))
+
+
+def _link(settings: RagSettings, path: Path, rel_path: str) -> str:
+    from urllib.parse import quote
+
+    if settings.docs_base_url:
+        return settings.docs_base_url.rstrip("/") + "/" + quote(rel_path)
+    return path.resolve().as_uri()

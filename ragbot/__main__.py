@@ -1,0 +1,3 @@
+from ragbot.cli import app
+
+app()
