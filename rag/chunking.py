@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from rag.documents import HEADING_SEPARATOR, Block, Document
 
 TokenOffsets = Callable[[str], list[tuple[int, int]]]
-MIN_CHUNK_CHARS = 3  # below this a "chunk" is noise (a stray bullet, a page number)
+MIN_CHUNK_CHARS = 3
+_SENTENCE_ENDS = frozenset(".!?;。！？；")  # below this a "chunk" is noise (a stray bullet, a page number)
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,14 @@ def _windows(
 ) -> list[_Piece]:
     """Token windows over one long paragraph, cut on token boundaries."""
     pieces = []
-    step = max(1, budget - overlap)
     first = 0
     while first < len(offsets):
         last = min(first + budget, len(offsets)) - 1
+        if last + 1 < len(offsets):  # end on a sentence when one ends in the window's last third
+            for i in range(last, first + (2 * budget) // 3, -1):
+                if block.text[offsets[i][1] - 1:offsets[i][1]] in _SENTENCE_ENDS:
+                    last = i
+                    break
         cut_start = offsets[first][0]
         cut_end = offsets[last][1] if last + 1 >= len(offsets) else offsets[last + 1][0]
         text = block.text[cut_start:cut_end].strip()
@@ -175,5 +180,5 @@ def _windows(
         ))
         if last + 1 >= len(offsets):
             break
-        first += step
+        first = max(first + 1, last + 1 - overlap)
     return pieces

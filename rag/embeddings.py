@@ -66,11 +66,11 @@ class Embedder:
         return self.model.tokenizer  # type: ignore[attr-defined]
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        """Character span of each model token in `text`."""
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        """Character span of each model token in `text` (any length: we cut, the model does not see it)."""
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         return [tuple(span) for span in enc["offset_mapping"]]
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
@@ -116,7 +116,7 @@ def _load(model_name: str) -> Embedder:
             f"cannot load embedding model {model_name!r} (EMBEDDING_MODEL): {type(err).__name__}: {err}. "
             "Offline machines need the model in the Hugging Face cache or a local path."
         ) from None
-    dim = int(model.get_sentence_embedding_dimension() or 0)
+    dim = int(model.get_embedding_dimension() or 0)
     log.info("embedding model %s loaded from %s (dim %d, max %d tokens)", model_name,
              "package" if local else "hub/cache", dim, model.max_seq_length)
     return Embedder(model_name=model_name, model=model, dim=dim, max_seq_length=int(model.max_seq_length))
