@@ -48,7 +48,7 @@ class RagSettings(BaseSettings):
     # Retrieval
     top_k: int = Field(5, alias="TOP_K", ge=1, le=50)
     max_chunks_per_doc: int = Field(2, alias="MAX_CHUNKS_PER_DOC", ge=1)
-    relevance_floor: float = Field(0.35, alias="RELEVANCE_FLOOR", ge=0, le=1)
+    relevance_floor: float = Field(0.45, alias="RELEVANCE_FLOOR", ge=0, le=1)
     retrieval_mode: str = Field("hybrid", alias="RETRIEVAL_MODE")
 
     # Generation

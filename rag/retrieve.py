@@ -156,7 +156,7 @@ def score_relevance(cands: list[Candidate], terms: list[str], trust_vectors: boo
     for cand in cands:
         cand.coverage = term_coverage(terms, f"{cand.row.get('section', '')}\n{cand.row['text']}")
         cosine = cand.vector_score if cand.vector_score is not None else 0.0
-        cand.relevance = max(cosine, cand.coverage) if trust_vectors else cand.coverage
+        cand.relevance = (cosine + cand.coverage) / 2 if trust_vectors else cand.coverage
 
 
 def retrieve(

@@ -242,7 +242,7 @@ class ChunkStore:
 
     def search_vector(self, vector: np.ndarray, limit: int, where: str | None = None) -> list[SearchHit]:
         query = self.table().search(vector, vector_column_name="vector").distance_type("cosine")
-        query = query.select(_SELECT).limit(limit)
+        query = query.select([*_SELECT, "_distance"]).limit(limit)
         if where:
             query = query.where(where, prefilter=True)
         rows = query.to_list()
@@ -250,7 +250,7 @@ class ChunkStore:
 
     def search_text(self, text: str, limit: int, where: str | None = None) -> list[SearchHit]:
         table = self.table()
-        query = table.search(text, query_type="fts", fts_columns="text").select(_SELECT).limit(limit)
+        query = table.search(text, query_type="fts", fts_columns="text").select([*_SELECT, "_score"]).limit(limit)
         if where:
             query = query.where(where, prefilter=True)
         try:

@@ -1,0 +1,85 @@
+"""Retrieval over the sample corpus with the real model and a real LanceDB index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.retrieve import Scope, cap_per_document, fuse, query_terms
+from rag.store import SearchHit
+
+
+@pytest.fixture
+def service(sample_index: Path, make_settings):
+    from rag.service import RagService
+
+    return RagService(make_settings(lancedb_uri=str(sample_index)))
+
+
+def test_answer_in_one_section_returns_that_chunk_with_its_heading_path(service):
+    result = service.search("How many days of annual leave can be carried over to next year?")
+    top = result.hits[0].row
+    assert top["doc_path"] == "policies/leave-policy.md"
+    assert top["section"] == "Leave policy › 3. Annual leave › 3.2 Carry-over"
+    assert "March 31" in top["text"]
+    assert not result.below_floor
+
+
+def test_chinese_question_finds_the_chinese_document(service):
+    result = service.search("台北出差住宿費每晚上限是多少？")
+    top = result.hits[0].row
+    assert top["doc_path"] == "policies/差旅費報銷辦法.md"
+    assert "3,200" in top["text"]
+    assert top["section"].endswith("第五條 住宿費")
+    # An English-only model gets little say on a Chinese query.
+    assert result.vector_weight < result.text_weight
+
+
+def test_question_the_documents_do_not_answer_is_below_the_floor(service):
+    result = service.search("What is the vesting schedule for employee stock options?")
+    assert result.below_floor
+    assert result.hits == []
+
+
+def test_no_document_crowds_out_the_others(service):
+    result = service.search("leave", top_k=5)
+    per_doc: dict[str, int] = {}
+    for hit in result.hits:
+        per_doc[hit.doc_path] = per_doc.get(hit.doc_path, 0) + 1
+    assert max(per_doc.values()) <= service.settings.max_chunks_per_doc
+
+
+def test_scope_keeps_other_folders_out(service):
+    result = service.search("How many days of annual leave can be carried over?", scope=Scope(path_prefixes=("contracts/",)))
+    assert all(h.doc_path.startswith("contracts/") for h in result.candidates)
+
+
+def test_index_built_by_another_model_is_refused_with_a_clear_message(sample_index: Path):
+    from rag.store import ChunkStore, IndexModelMismatch
+
+    store = ChunkStore(str(sample_index), model_name="intfloat/multilingual-e5-small", dim=384)
+    with pytest.raises(IndexModelMismatch, match="ragbot sync --full"):
+        store.table()
+
+
+def _hit(chunk_id: str, doc: str, rank: int, score: float = 0.5) -> SearchHit:
+    return SearchHit(row={"chunk_id": chunk_id, "doc_path": doc, "text": chunk_id}, score=score, rank=rank)
+
+
+def test_weighted_fusion_lets_the_trusted_retriever_decide():
+    vector = [_hit("v1", "a", 0), _hit("t1", "b", 1)]
+    text = [_hit("t1", "b", 0), _hit("v1", "a", 1)]
+    assert fuse(vector, text, 1.0, 1.0)[0].row["chunk_id"] in {"v1", "t1"}
+    assert fuse(vector, text, 0.15, 1.0)[0].row["chunk_id"] == "t1"
+    assert fuse(vector, text, 1.0, 0.15)[0].row["chunk_id"] == "v1"
+
+
+def test_cap_per_document_keeps_rank_order():
+    cands = fuse([_hit("a1", "a", 0), _hit("a2", "a", 1), _hit("a3", "a", 2), _hit("b1", "b", 3)], [], 1.0, 1.0)
+    assert [c.row["chunk_id"] for c in cap_per_document(cands, top_k=3, per_doc=2)] == ["a1", "a2", "b1"]
+
+
+def test_query_terms_drop_question_words_and_use_cjk_bigrams():
+    assert query_terms("What is the carry-over limit?") == ["carry", "over", "limit"]
+    assert "住宿" in query_terms("住宿費上限是多少？") and "多少" not in query_terms("住宿費上限是多少？")
