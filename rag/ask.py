@@ -127,7 +127,9 @@ def best_excerpt(text: str, terms: list[str], max_chars: int = EXCERPT_CHARS) ->
 
 def extractive_answer(question: str, retrieval: Retrieval, reason: str) -> Answer:
     terms = query_terms(question)
-    hits = retrieval.hits[:EXTRACTIVE_PASSAGES]
+    best = max((h.relevance for h in retrieval.hits), default=0.0)
+    # Only passages nearly as relevant as the best one: a quote is shown as-is, so a marginal one misleads.
+    hits = [h for h in retrieval.hits if h.relevance >= 0.75 * best][:EXTRACTIVE_PASSAGES]
     citations: list[Citation] = []
     lines = [fallback_notice(question, reason), ""]
     doc_numbers: dict[str, int] = {}
@@ -173,7 +175,7 @@ def generated_answer(
         if on_token and (rest := renumber.finish()):
             on_token(rest)
     except GenerationError as err:
-        log.warning("generation failed, answering extractively: %s", err)
+        log.info("generation failed, answering extractively: %s", err)
         answer = extractive_answer(question, retrieval, str(err))
         answer.generation_ms = (time.perf_counter() - started) * 1000
         return answer

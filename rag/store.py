@@ -108,7 +108,7 @@ class ChunkStore:
 
     # -- opening ---------------------------------------------------------------------------------------
     def exists(self) -> bool:
-        return TABLE in self._db.table_names()
+        return TABLE in self._db.list_tables().tables
 
     def table(self, *, create: bool = False) -> Any:
         with self._lock:
