@@ -1,0 +1,101 @@
+"""Ingest and the CLI as a user meets them: bad files skipped with reasons, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ragbot.cli import app
+from tests.conftest import SAMPLE_DOCS, UNREACHABLE_OLLAMA
+
+runner = CliRunner()
+
+
+def _cli(index: Path, docs: Path, *args: str):
+    return runner.invoke(app, ["--index", str(index), "--docs-dir", str(docs), "--ollama-host", UNREACHABLE_OLLAMA,
+                               *args])
+
+
+@pytest.fixture
+def messy_docs(tmp_path: Path) -> Path:
+    docs = tmp_path / "docs"
+    (docs / "policies").mkdir(parents=True)
+    shutil.copy(SAMPLE_DOCS / "policies" / "leave-policy.md", docs / "policies" / "leave-policy.md")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7\nthis is not really a pdf\n%%EOF")
+    (docs / "binary.txt").write_bytes(bytes(range(256)) * 40)
+    (docs / "empty.md").write_bytes(b"")
+    (docs / "latin1.txt").write_bytes("Caf\xe9 opening hours: the caf\xe9 opens at 7:30.".encode("cp1252"))
+    with (docs / "huge.txt").open("wb") as handle:
+        handle.truncate(50 * 1024 * 1024)
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.encrypt(user_password="secret", algorithm="RC4-128")
+    with (docs / "locked.pdf").open("wb") as handle:
+        writer.write(handle)
+    return docs
+
+
+def test_bad_files_are_reported_with_a_reason_and_the_rest_is_indexed(messy_docs: Path, tmp_path: Path):
+    result = _cli(tmp_path / "index", messy_docs, "ingest")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for name, reason in [("broken.pdf", "pdf"), ("binary.txt", "binary"), ("empty.md", "empty"),
+                         ("huge.txt", "limit"), ("locked.pdf", "encrypted")]:
+        line = next(line for line in out.splitlines() if line.startswith(f"! {name}"))
+        assert reason in line.lower(), line
+    assert "+ policies/leave-policy.md" in out and "+ latin1.txt" in out
+    assert "5 failed" in out
+
+    sources = _cli(tmp_path / "index", messy_docs, "sources")
+    assert "policies/leave-policy.md" in sources.output and "last error" in sources.output
+
+    asked = _cli(tmp_path / "index", messy_docs, "ask", "--json", "When does the café open?")
+    answer = json.loads(asked.output)
+    assert answer["mode"] == "extractive" and answer["citations"][0]["path"] == "latin1.txt"
+    assert "7:30" in answer["answer"]
+
+
+def test_ask_without_an_index_is_one_line_and_a_nonzero_exit(tmp_path: Path):
+    result = _cli(tmp_path / "nothing-here", SAMPLE_DOCS, "ask", "anything?")
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error:") and "ragbot ingest" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_configuration_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TOP_K", "lots")
+    result = _cli(tmp_path / "index", SAMPLE_DOCS, "sources")
+    assert result.exit_code == 2 and "TOP_K" in result.output and "Traceback" not in result.output
+
+
+def test_missing_docs_folder_is_refused_not_an_empty_index(tmp_path: Path):
+    result = _cli(tmp_path / "index", tmp_path / "no-such-folder", "ingest")
+    assert result.exit_code == 1 and "refused" in result.output and "DOCS_DIR" in result.output
+
+
+def test_doctor_reports_ollama_down_and_fails(sample_index: Path):
+    result = _cli(sample_index, SAMPLE_DOCS, "doctor")
+    assert result.exit_code == 1
+    assert "ok   embedding model" in result.output and "ok   index: 8 documents" in result.output
+    assert "FAIL ollama" in result.output and "not reachable" in result.output
+
+
+def test_ask_on_the_sample_corpus_prints_cited_sources_with_dates(sample_index: Path):
+    result = _cli(sample_index, SAMPLE_DOCS, "ask", "How many days of annual leave can I carry over?")
+    assert result.exit_code == 0, result.output
+    assert "generation is unavailable" in result.output
+    assert "[1] Leave policy — Leave policy › 3. Annual leave › 3.2 Carry-over (updated " in result.output
+
+
+def test_offline_model_is_used_without_the_hub():
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    from rag.embeddings import load_embedder
+
+    assert load_embedder("sentence-transformers/all-MiniLM-L6-v2").dim == 384
