@@ -94,6 +94,10 @@ class RagSettings(BaseSettings):
         value = value.strip().rstrip("/")
         if "://" not in value:
             value = "http://" + value
+        scheme, _, rest = value.partition("://")
+        hostport = rest.split("/", 1)[0]
+        if not hostport.rsplit("]", 1)[-1].count(":"):  # no port given: Ollama's, not HTTP's 80
+            value = f"{scheme}://{hostport}:11434" + rest[len(hostport):]
         return value
 
     @field_validator("retrieval_mode")
