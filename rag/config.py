@@ -92,13 +92,12 @@ class RagSettings(BaseSettings):
     @classmethod
     def _host_has_scheme(cls, value: str) -> str:
         value = value.strip().rstrip("/")
-        if "://" not in value:
-            value = "http://" + value
-        scheme, _, rest = value.partition("://")
-        hostport = rest.split("/", 1)[0]
-        if not hostport.rsplit("]", 1)[-1].count(":"):  # no port given: Ollama's, not HTTP's 80
-            value = f"{scheme}://{hostport}:11434" + rest[len(hostport):]
-        return value
+        if "://" in value:  # a full URL means what it says (a TLS proxy on 443, say)
+            return value
+        hostport, slash, path = value.partition("/")
+        if not hostport.rsplit("]", 1)[-1].count(":"):  # bare host, as OLLAMA_HOST allows: Ollama's port
+            hostport += ":11434"
+        return f"http://{hostport}{slash}{path}"
 
     @field_validator("retrieval_mode")
     @classmethod

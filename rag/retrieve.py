@@ -152,6 +152,17 @@ def cap_per_document(candidates: list[Candidate], top_k: int, per_doc: int) -> l
     return chosen
 
 
+def apply_floor(top: list[Candidate], floor: float) -> tuple[list[Candidate], float, bool]:
+    """(hits for the prompt, best relevance, below_floor): the bot declines when even the best is below.
+
+    When it answers, chunks far below the floor (under half of it) are dropped as noise.
+    """
+    best = max((c.relevance for c in top), default=0.0)
+    kept = [c for c in top if c.relevance >= floor * 0.5]
+    below = best < floor or not kept
+    return ([] if below else kept), best, below
+
+
 def score_relevance(cands: list[Candidate], terms: list[str], trust_vectors: bool) -> None:
     for cand in cands:
         cand.coverage = term_coverage(terms, f"{cand.row.get('section', '')}\n{cand.row['text']}")
@@ -194,10 +205,9 @@ def retrieve(
     trust_vectors = vector_weight >= 0.5
     score_relevance(fused, terms, trust_vectors)
     top = cap_per_document(fused, top_k, per_doc)
-    best = max((c.relevance for c in top), default=0.0)
-    kept = [c for c in top if c.relevance >= floor * 0.5]
+    kept, best, below = apply_floor(top, floor)
     return Retrieval(
-        question=question, hits=kept if best >= floor else [], best_relevance=best,
-        below_floor=best < floor or not kept, vector_weight=vector_weight, text_weight=text_weight,
+        question=question, hits=kept, best_relevance=best,
+        below_floor=below, vector_weight=vector_weight, text_weight=text_weight,
         embed_ms=embed_ms, search_ms=search_ms, candidates=fused,
     )

@@ -1,10 +1,12 @@
 """Scheduled sync (APScheduler) for `ragbot serve` and the Slack bot.
 
-APScheduler's `max_instances=1` only covers one job id, and several bot
-replicas each run their own scheduler, so what keeps syncs apart is the lock
-inside the sync itself (`rag.locks`); a tick that finds a sync running is
-logged and skipped (coalesced). `misfire_grace_time` is raised from 3.11's 1 s
-so a tick delayed by a busy machine still runs.
+APScheduler's `max_instances=1` only covers one job id (the start-up sync and
+a manual "sync now" are other jobs), and several bot replicas each run their
+own scheduler, so what keeps syncs apart is the lock inside the sync itself
+(`rag.locks`); a tick that finds a sync running is logged and skipped
+(coalesced). `misfire_grace_time` is raised from 3.11's 1 s so a tick delayed
+by a busy machine still runs. `shutdown(wait=True)` lets a running sync finish:
+a sync only stops between commits, and every commit leaves a usable index.
 """
 
 from __future__ import annotations
@@ -14,36 +16,54 @@ import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from rag.catalog import SyncAlreadyRunning, SyncReport
+from rag.config import RagSettings
 
 log = logging.getLogger(__name__)
 
 SYNC_JOB = "scheduled-sync"
+STARTUP_JOB = "startup-sync"
 COMPACT_JOB = "compact-index"
+MISFIRE_GRACE_S = 600
+COMPACT_EVERY = timedelta(hours=24)
+
+OnReport = Callable[[SyncReport], None]
+
+
+class Syncable(Protocol):
+    """What the scheduler needs from `rag.service.RagService`."""
+
+    settings: RagSettings
+
+    def sync(self, *, trigger: str = ...) -> SyncReport: ...
+
+    def compact(self) -> None: ...
 
 
 def sync_trigger(cron: str | None, interval_minutes: float | None) -> CronTrigger | IntervalTrigger | None:
+    """SYNC_CRON wins over SYNC_INTERVAL_MINUTES; neither means no periodic sync."""
     if cron:
-        return CronTrigger.from_crontab(cron)
+        return CronTrigger.from_crontab(cron, timezone=UTC)
     if interval_minutes:
-        return IntervalTrigger(seconds=interval_minutes * 60)
+        return IntervalTrigger(seconds=interval_minutes * 60, timezone=UTC)
     return None
 
 
-def scheduled_sync(rag: object, on_report: Callable[[SyncReport], None] | None, trigger: str) -> SyncReport | None:
-    """One tick: sync, log the report, hand it to `on_report`; a running sync means this tick is coalesced."""
+def scheduled_sync(rag: Syncable, on_report: OnReport | None, trigger: str) -> SyncReport | None:
+    """One tick: sync, hand the report to `on_report`; a running sync means this tick is coalesced."""
     try:
-        report = rag.sync(trigger=trigger)  # type: ignore[attr-defined]
+        report = rag.sync(trigger=trigger)
     except SyncAlreadyRunning as err:
-        log.info("scheduled sync coalesced: %s", err)
+        log.info("%s sync coalesced: %s", trigger, err)
         return None
     except Exception:
-        log.exception("scheduled sync crashed")
+        log.exception("%s sync crashed", trigger)
         return None
     if on_report:
         try:
@@ -53,16 +73,13 @@ def scheduled_sync(rag: object, on_report: Callable[[SyncReport], None] | None, 
     return report
 
 
-def start_scheduler(
-    rag: object,
-    on_report: Callable[[SyncReport], None] | None = None,
-    *,
-    sync_at_start: bool = True,
-) -> BackgroundScheduler:
+def start_scheduler(rag: Syncable, on_report: OnReport | None = None, *,
+                    sync_at_start: bool = True) -> BackgroundScheduler:
     """Start the background scheduler: periodic sync, a sync at start-up, daily compaction."""
-    settings = rag.settings  # type: ignore[attr-defined]
+    settings = rag.settings
     scheduler = BackgroundScheduler(
-        timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 600},
+        timezone=UTC,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_S},
     )
     trigger = sync_trigger(settings.sync_cron, settings.sync_interval_minutes)
     if trigger is not None:
@@ -70,23 +87,24 @@ def start_scheduler(
                           replace_existing=True)
     if sync_at_start:
         scheduler.add_job(scheduled_sync, "date", run_date=datetime.now(UTC) + timedelta(seconds=1),
-                          args=(rag, on_report, "startup"), id="startup-sync")
-    scheduler.add_job(_compact, IntervalTrigger(hours=24), args=(rag,), id=COMPACT_JOB, replace_existing=True)
+                          args=(rag, on_report, "startup"), id=STARTUP_JOB, replace_existing=True)
+    scheduler.add_job(_compact, IntervalTrigger(seconds=COMPACT_EVERY.total_seconds(), timezone=UTC),
+                      args=(rag,), id=COMPACT_JOB, replace_existing=True)
     scheduler.start()
     log.info("scheduler started (%s)", trigger or "no periodic sync")
     return scheduler
 
 
-def _compact(rag: object) -> None:
+def _compact(rag: Syncable) -> None:
     try:
-        rag.compact()  # type: ignore[attr-defined]
+        rag.compact()
     except SyncAlreadyRunning:
         log.info("compaction skipped: a sync is running")
     except Exception:
         log.exception("index compaction failed")
 
 
-def run_forever(rag: object, on_report: Callable[[SyncReport], None] | None = None) -> None:
+def run_forever(rag: Syncable, on_report: OnReport | None = None) -> None:
     """Block until SIGINT/SIGTERM, then let a running sync finish before exiting."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -100,5 +118,6 @@ def run_forever(rag: object, on_report: Callable[[SyncReport], None] | None = No
 
 
 def _log_report(report: SyncReport) -> None:
-    log.warning("sync %s: +%d ~%d −%d !%d", report.status, len(report.added), len(report.changed),
-                len(report.removed), len(report.failed))
+    log.warning("sync %s: +%d ~%d →%d −%d !%d, %d chunks embedded, %.1fs", report.status, len(report.added),
+                len(report.changed), len(report.renamed), len(report.removed), len(report.failed),
+                report.chunks_embedded, report.duration_s)

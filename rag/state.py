@@ -3,6 +3,8 @@
 SQLite (WAL) on local disk next to the index (or STATE_DIR when the index is on
 S3). A file's row is written only after its chunks are committed to LanceDB,
 so a crash between the two makes the next sync redo that file, never skip it.
+Rows are written in batches, one transaction each: a sync of 10,000 files must
+not pay 10,000 fsyncs.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +34,9 @@ CREATE TABLE IF NOT EXISTS files (
     chunk_ids TEXT NOT NULL DEFAULT '[]',
     last_synced TEXT,
     last_error TEXT,
-    withdrawn INTEGER NOT NULL DEFAULT 0
+    withdrawn INTEGER NOT NULL DEFAULT 0,
+    error_size INTEGER,
+    error_mtime_ns INTEGER
 );
 CREATE TABLE IF NOT EXISTS sync_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -42,13 +46,22 @@ CREATE TABLE IF NOT EXISTS sync_runs (
     trigger TEXT NOT NULL,
     version_before INTEGER,
     version_after INTEGER,
-    report TEXT NOT NULL DEFAULT '{}'
+    report TEXT NOT NULL DEFAULT '{}',
+    rolled_back INTEGER NOT NULL DEFAULT 0
 );
 """
+# Columns added after the first release: (table, column, declaration).
+_ADDED_COLUMNS = [
+    ("files", "error_size", "INTEGER"),
+    ("files", "error_mtime_ns", "INTEGER"),
+    ("sync_runs", "rolled_back", "INTEGER NOT NULL DEFAULT 0"),
+]
 
 
 @dataclass
 class FileRecord:
+    """What the index holds for one file: size/mtime/sha256 describe the indexed bytes."""
+
     rel_path: str
     size: int
     mtime_ns: int
@@ -62,6 +75,9 @@ class FileRecord:
     last_synced: datetime | None = None
     last_error: str | None = None
     withdrawn: bool = False
+    # Size and mtime of the bytes that failed to parse: not retried until the file changes again.
+    error_size: int | None = None
+    error_mtime_ns: int | None = None
 
 
 @dataclass
@@ -70,6 +86,7 @@ class SyncRun:
     report: SyncReport
     version_before: int | None
     version_after: int | None
+    rolled_back: bool = False
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -85,11 +102,15 @@ class StateDB:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "state.sqlite3"
         self._local = threading.local()
-        with self._conn() as conn:
-            conn.executescript(_SCHEMA)
+        self._conn().executescript(_SCHEMA)
+        with self._tx() as conn:  # serialised: two processes may open a new database at once
+            for table, column, decl in _ADDED_COLUMNS:
+                known = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in known:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
+    def _conn(self) -> sqlite3.Connection:
+        """One connection per thread (sqlite3 connections must not be shared across threads)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -97,60 +118,113 @@ class StateDB:
             conn.execute("PRAGMA synchronous=FULL")
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
-        yield conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction (one fsync) around several statements; rolled back on error."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     # -- files -----------------------------------------------------------------------------------------
     def files(self) -> dict[str, FileRecord]:
-        with self._conn() as conn:
-            return {row["rel_path"]: _record(row) for row in conn.execute("SELECT * FROM files")}
+        return {row["rel_path"]: _record(row) for row in self._conn().execute("SELECT * FROM files")}
 
     def put_file(self, record: FileRecord) -> None:
-        values = asdict(record)
-        values["modified"] = _iso(record.modified)
-        values["last_synced"] = _iso(record.last_synced)
-        values["chunk_ids"] = json.dumps(record.chunk_ids)
-        values["withdrawn"] = int(record.withdrawn)
-        columns = ", ".join(values)
-        marks = ", ".join(f":{k}" for k in values)
-        with self._conn() as conn:
-            conn.execute(f"INSERT OR REPLACE INTO files ({columns}) VALUES ({marks})", values)
+        self.put_files([record])
 
-    def set_error(self, rel_path: str, error: str | None) -> None:
-        with self._conn() as conn:
-            conn.execute("UPDATE files SET last_error = ? WHERE rel_path = ?", (error, rel_path))
+    def put_files(self, records: Iterable[FileRecord]) -> None:
+        self.write_files(put=records)
+
+    def write_files(self, *, put: Iterable[FileRecord] = (), delete: Iterable[str] = ()) -> None:
+        """Insert/replace and delete file rows in one transaction (a rename moves a row atomically)."""
+        rows = [_row(r) for r in put]
+        gone = [(p,) for p in delete]
+        if not rows and not gone:
+            return
+        with self._tx() as conn:
+            if gone:
+                conn.executemany("DELETE FROM files WHERE rel_path = ?", gone)
+            if rows:
+                columns = ", ".join(rows[0])
+                marks = ", ".join(f":{k}" for k in rows[0])
+                conn.executemany(f"INSERT OR REPLACE INTO files ({columns}) VALUES ({marks})", rows)
+
+    def set_error(self, rel_path: str, error: str | None, *, size: int | None = None,
+                  mtime_ns: int | None = None) -> None:
+        """Record a failed parse of the file's current bytes; its indexed version stays as it is."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE files SET last_error = ?, error_size = ?, error_mtime_ns = ? WHERE rel_path = ?",
+                (error, size, mtime_ns, rel_path),
+            )
 
     def delete_file(self, rel_path: str) -> None:
-        with self._conn() as conn:
-            conn.execute("DELETE FROM files WHERE rel_path = ?", (rel_path,))
+        self.delete_files([rel_path])
+
+    def delete_files(self, rel_paths: Iterable[str]) -> None:
+        self.write_files(delete=rel_paths)
 
     def clear_files(self) -> None:
-        with self._conn() as conn:
+        self.replace_files([])
+
+    def replace_files(self, records: Iterable[FileRecord]) -> None:
+        """Swap the whole file table in one transaction (after a rollback or a rebuild)."""
+        rows = [_row(r) for r in records]
+        with self._tx() as conn:
             conn.execute("DELETE FROM files")
+            if rows:
+                columns = ", ".join(rows[0])
+                marks = ", ".join(f":{k}" for k in rows[0])
+                conn.executemany(f"INSERT INTO files ({columns}) VALUES ({marks})", rows)
 
     # -- runs ------------------------------------------------------------------------------------------
     def start_run(self, report: SyncReport, version_before: int | None) -> int:
-        with self._conn() as conn:
+        with self._tx() as conn:
             cur = conn.execute(
-                "INSERT INTO sync_runs (started, status, trigger, version_before, report) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO sync_runs (started, status, trigger, version_before, report) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (_iso(report.started), report.status, report.trigger, version_before, _dump(report)),
             )
             return int(cur.lastrowid or 0)
 
     def finish_run(self, run_id: int, report: SyncReport, version_after: int | None) -> None:
-        with self._conn() as conn:
+        with self._tx() as conn:
             conn.execute(
                 "UPDATE sync_runs SET finished = ?, status = ?, version_after = ?, report = ? WHERE id = ?",
                 (_iso(report.finished), report.status, version_after, _dump(report), run_id),
             )
 
+    def mark_rolled_back(self, run_id: int) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE sync_runs SET rolled_back = 1 WHERE id = ?", (run_id,))
+
     def runs(self, limit: int = 20) -> list[SyncRun]:
-        with self._conn() as conn:
-            rows = conn.execute("SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [SyncRun(r["id"], _load(r["report"]), r["version_before"], r["version_after"]) for r in rows]
+        rows = self._conn().execute("SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [
+            SyncRun(r["id"], _load(r["report"]), r["version_before"], r["version_after"],
+                    rolled_back=bool(r["rolled_back"]))
+            for r in rows
+        ]
 
     def last_report(self) -> SyncReport | None:
         runs = self.runs(limit=1)
         return runs[0].report if runs else None
+
+
+def _row(record: FileRecord) -> dict[str, object]:
+    values = asdict(record)
+    values["modified"] = _iso(record.modified)
+    values["last_synced"] = _iso(record.last_synced)
+    values["chunk_ids"] = json.dumps(record.chunk_ids)
+    values["withdrawn"] = int(record.withdrawn)
+    return values
 
 
 def _record(row: sqlite3.Row) -> FileRecord:
@@ -160,6 +234,7 @@ def _record(row: sqlite3.Row) -> FileRecord:
         modified=_dt(row["modified"]) or datetime.fromtimestamp(0, UTC),
         chunk_ids=json.loads(row["chunk_ids"]), last_synced=_dt(row["last_synced"]),
         last_error=row["last_error"], withdrawn=bool(row["withdrawn"]),
+        error_size=row["error_size"], error_mtime_ns=row["error_mtime_ns"],
     )
 
 

@@ -12,17 +12,31 @@ How a crash (kill -9 included) is survived:
    every document of the batch goes from its old chunks to its new ones. A
    reader, or a crash, sees either the commit or not: each document answers
    from its old or its new version, never from neither, never from both.
-3. A file is recorded in the state DB as synced only after its batch commit.
-   If the process dies in between, the next sync sees the file as changed and
-   redoes it; its vectors come from the embedding cache (the rows just written,
-   looked up by model + text hash), so the redo costs a parse, not an embed.
-4. Deletions are one commit too, and the state rows go after it.
-5. A file that fails to parse keeps its previous good chunks; the failure is
-   recorded next to it and reported.
+   Chunk ids are derived from path, position and text, so redoing a batch
+   updates the same rows instead of adding duplicates.
+3. A file is recorded in the state DB as synced only after its batch commit
+   (one SQLite transaction per batch). If the process dies in between, the next
+   sync sees the file as changed and redoes it; its vectors come from the
+   embedding cache (the rows just written, looked up by model + text hash), so
+   the redo costs a parse, not an embed.
+4. Renames are one commit per batch too (old rows out, the same rows under the
+   new path in), then the records move in one transaction; a crash in between
+   is detected as the same rename again, or re-indexed from the cache.
+5. Deletions are one commit per 500 documents, and the state rows go after it:
+   a crash in between deletes them again next time.
+6. A file that fails to parse keeps its previous good chunks; the failure is
+   recorded next to it (`last_error`) and reported once, and the file is not
+   retried until it changes again.
 
 A missing, unreadable or suddenly empty docs folder (an unmounted share) never
 deletes the index; deleting more than MASS_DELETE_FRACTION of the documents
-needs `allow_mass_delete`.
+(or all of them) needs `allow_mass_delete`.
+
+Withdrawal (`forget`) and rollback stick: a withdrawn document stays out of
+the index, even through `--full`, until its file's bytes change; after a
+rollback, documents the undone sync brought in or changed keep their restored
+version (new ones are withdrawn) until their file changes again, so the next
+scheduled sync does not simply redo the bad batch.
 """
 
 from __future__ import annotations
@@ -33,14 +47,14 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rag.catalog import SyncReport
 from rag.chunking import Chunk, chunk_document
 from rag.config import RagSettings
-from rag.documents import Document, DocumentError, iter_document_paths, load_document
+from rag.documents import Document, DocumentError, document_link, iter_document_paths, load_document
 from rag.embeddings import Embedder, text_hash
 from rag.locks import SyncLock
 from rag.state import FileRecord, StateDB
@@ -86,7 +100,7 @@ class SyncPlan:
     changed: list[str] = field(default_factory=list)
     renamed: list[tuple[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    touched: list[FileStat] = field(default_factory=list)  # same bytes, new mtime: only the record changes
+    touched: list[FileStat] = field(default_factory=list)  # same bytes, new stat or path: record-only change
     unchanged: int = 0
     mass_delete_blocked: bool = False
 
@@ -105,6 +119,7 @@ class Syncer:
 
     # -- planning --------------------------------------------------------------------------------------
     def scan(self) -> list[FileStat]:
+        """Stat every document file under the docs root (no reading, no hashing)."""
         root = self.settings.docs_dir
         try:
             paths = iter_document_paths(root, self.settings.include_globs, self.settings.exclude_globs)
@@ -125,20 +140,28 @@ class Syncer:
     def plan(self, stats: list[FileStat], records: dict[str, FileRecord], *, full: bool,
              allow_mass_delete: bool) -> SyncPlan:
         plan = SyncPlan()
-        if not stats and records:
-            raise SyncRefused(f"docs folder {self.settings.docs_dir} is empty but {len(records)} documents are "
-                              "indexed (an unmounted share?); nothing was deleted")
+        if not stats and records and not allow_mass_delete:
+            raise SyncRefused(
+                f"docs folder {self.settings.docs_dir} is empty but {len(records)} documents are indexed "
+                "(an unmounted share?); nothing was deleted. Run `ragbot sync --allow-mass-delete` "
+                "if the folder really is meant to be empty."
+            )
         on_disk = {s.rel_path for s in stats}
         missing = {p: r for p, r in records.items() if p not in on_disk}
-        missing_by_sha = {r.sha256: p for p, r in missing.items()}
+        missing_by_sha = {r.sha256: p for p, r in missing.items() if r.sha256}
         for st in stats:
             rec = records.get(st.rel_path)
             if rec and not full and rec.size == st.size and rec.mtime_ns == st.mtime_ns:
                 plan.unchanged += 1
                 continue
+            if rec and not full and rec.last_error and (rec.error_size, rec.error_mtime_ns) == (
+                st.size, st.mtime_ns,
+            ):
+                plan.unchanged += 1  # still the bytes that failed to parse: retried when the file changes
+                continue
             st.sha256 = sha256_file(st.path)
-            if rec and not full and rec.sha256 == st.sha256:
-                plan.touched.append(st)
+            if rec and rec.sha256 == st.sha256 and (not full or rec.withdrawn):
+                plan.touched.append(st)  # same bytes: a touch, or a withdrawn file that did not change
                 plan.unchanged += 1
             elif rec is None and not full and st.sha256 in missing_by_sha:
                 old = missing_by_sha.pop(st.sha256)
@@ -147,16 +170,19 @@ class Syncer:
                 plan.touched.append(st)
             else:
                 plan.to_index.append(st)
-                (plan.changed if rec else plan.added).append(st.rel_path)
+                indexed_before = rec is not None and bool(rec.chunk_ids or rec.withdrawn)
+                (plan.changed if indexed_before else plan.added).append(st.rel_path)
         plan.removed = sorted(missing)
         threshold = self.settings.mass_delete_fraction * max(1, len(records))
-        if len(records) >= 4 and len(plan.removed) > threshold and not allow_mass_delete:
+        too_many = (len(records) >= 4 and len(plan.removed) > threshold) or (plan.removed and not stats)
+        if too_many and not allow_mass_delete:
             plan.mass_delete_blocked = True
         return plan
 
     # -- running ---------------------------------------------------------------------------------------
     def run(self, *, trigger: str = "manual", full: bool = False, dry_run: bool = False,
             allow_mass_delete: bool = False, progress: Progress | None = None) -> SyncReport:
+        """One sync under the lock; raises `SyncAlreadyRunning` when another one holds it."""
         self.lock.acquire(trigger)
         try:
             return self._run_locked(trigger=trigger, full=full, dry_run=dry_run,
@@ -182,9 +208,10 @@ class Syncer:
         report.unchanged = plan.unchanged
         report.removed = [] if plan.mass_delete_blocked else plan.removed
         if plan.mass_delete_blocked:
-            report.message = (f"{len(plan.removed)} of {len(records)} documents are gone from the docs folder; "
-                              "they were NOT removed (more than MASS_DELETE_FRACTION). "
-                              "Re-run with --allow-mass-delete if this is intended.")
+            report.message = (
+                f"{len(plan.removed)} of {len(records)} documents are gone from the docs folder; they were "
+                "NOT removed (more than MASS_DELETE_FRACTION). Re-run with --allow-mass-delete if intended."
+            )
         if dry_run:
             report.status, report.finished = "dry_run", datetime.now(UTC)
             return report
@@ -192,7 +219,7 @@ class Syncer:
         version_before = self.store.version if self.store.exists() else None
         run_id = self.state.start_run(report, version_before)
         try:
-            self._apply_renames(plan, records, report)
+            self._apply_renames(plan, records)
             self._index_files(plan.to_index, records, report, progress)
             if not plan.mass_delete_blocked:
                 self._remove(plan.removed)
@@ -218,28 +245,41 @@ class Syncer:
         except IndexModelMismatch:
             log.warning("rebuilding the index for embedding model %s", self.store.model_name)
             self.store.drop()
-            self.state.clear_files()
+            self.state.replace_files(r for r in self.state.files().values() if r.withdrawn)
 
-    def _apply_renames(self, plan: SyncPlan, records: dict[str, FileRecord], report: SyncReport) -> None:
+    def _apply_renames(self, plan: SyncPlan, records: dict[str, FileRecord]) -> None:
+        """Move renamed documents' rows to their new path, one commit per batch; nothing is re-embedded."""
+        stats = {s.rel_path: s for s in plan.touched}
+        moves: list[tuple[str, FileRecord, list[dict]]] = []
         for old, new in plan.renamed:
-            stat = next(s for s in plan.touched if s.rel_path == new)
+            stat, rec = stats[new], records[old]
+            link = document_link(stat.path, new, self.settings.docs_base_url)
+            moved = replace(rec, rel_path=new, size=stat.size, mtime_ns=stat.mtime_ns, link=link,
+                            last_synced=datetime.now(UTC))
+            if rec.withdrawn:  # a move is not a change: it stays withdrawn under its new name
+                self.state.write_files(put=[moved], delete=[old])
+                continue
             rows = self.store.document_rows(old)
-            if not rows:  # a crash after moving the rows, before the records: index it as new
+            if not rows:  # never indexed (failed parse), or a crash after moving the rows: index it as new
+                self.state.delete_file(old)
                 plan.to_index.append(stat)
                 continue
-            link = _link(self.settings, stat.path, new)
             for row in rows:
                 row["chunk_id"] = hashlib.sha256(f"{new}\0{row['chunk_id']}".encode()).hexdigest()[:24]
                 row["doc_path"], row["link"] = new, link
-            _checkpoint("before_rename_write")
-            self.store.replace_documents({old, new}, rows)
-            rec = records[old]
-            self.state.put_file(FileRecord(
-                rel_path=new, size=stat.size, mtime_ns=stat.mtime_ns, sha256=rec.sha256, kind=rec.kind,
-                format=rec.format, title=rec.title, link=link, modified=rec.modified,
-                chunk_ids=[r["chunk_id"] for r in rows], last_synced=datetime.now(UTC),
-            ))
-            self.state.delete_file(old)
+            moved.chunk_ids = [r["chunk_id"] for r in rows]
+            moves.append((old, moved, rows))
+            if len(moves) >= BATCH_DOCS:
+                self._commit_moves(moves)
+                moves = []
+        if moves:
+            self._commit_moves(moves)
+
+    def _commit_moves(self, moves: list[tuple[str, FileRecord, list[dict]]]) -> None:
+        _checkpoint("before_rename_write")
+        paths = {old for old, _, _ in moves} | {rec.rel_path for _, rec, _ in moves}
+        self.store.replace_documents(paths, [row for _, _, rows in moves for row in rows])
+        self.state.write_files(put=[rec for _, rec, _ in moves], delete=[old for old, _, _ in moves])
 
     def _index_files(self, stats: list[FileStat], records: dict[str, FileRecord], report: SyncReport,
                      progress: Progress | None) -> None:
@@ -256,7 +296,8 @@ class Syncer:
                                     max_bytes=self.settings.max_file_bytes)
                 chunks = chunk_document(
                     doc, embedder.token_offsets, max_tokens=self.settings.chunk_tokens,
-                    overlap_tokens=self.settings.chunk_overlap_tokens, model_max_tokens=embedder.max_seq_length,
+                    overlap_tokens=self.settings.chunk_overlap_tokens,
+                    model_max_tokens=embedder.max_seq_length,
                 )
                 if not chunks:
                     raise DocumentError(st.rel_path, "no text to index")
@@ -301,54 +342,74 @@ class Syncer:
         self.store.replace_documents({doc.rel_path for _, doc, _ in batch}, rows)
         _checkpoint("after_write")
         now = datetime.now(UTC)
-        for st, doc, chunks in batch:
-            self.state.put_file(FileRecord(
+        self.state.put_files(
+            FileRecord(
                 rel_path=doc.rel_path, size=doc.size, mtime_ns=st.mtime_ns, sha256=doc.sha256, kind=doc.kind,
                 format=doc.format, title=doc.title, link=doc.link, modified=doc.modified,
                 chunk_ids=[c.chunk_id for c in chunks], last_synced=now,
-            ))
+            )
+            for st, doc, chunks in batch
+        )
 
-    def _record_failure(self, st: FileStat, previous: FileRecord | None, reason: str, report: SyncReport) -> None:
+    def _record_failure(self, st: FileStat, previous: FileRecord | None, reason: str,
+                        report: SyncReport) -> None:
         report.failed.append((st.rel_path, reason))
         log.warning("skipped %s: %s", st.rel_path, reason)
-        if previous is not None:  # keep the last good version indexed, retry when the file changes again
-            self.state.set_error(st.rel_path, reason)
+        for listed in (report.added, report.changed):
+            if st.rel_path in listed:
+                listed.remove(st.rel_path)
+        if previous is not None:  # keep the last good version indexed; retry when the file changes again
+            self.state.set_error(st.rel_path, reason, size=st.size, mtime_ns=st.mtime_ns)
             return
         self.state.put_file(FileRecord(
             rel_path=st.rel_path, size=st.size, mtime_ns=st.mtime_ns, sha256=st.sha256 or "",
             kind="document", format=st.path.suffix.lstrip(".").lower(), title=st.path.stem,
-            link=_link(self.settings, st.path, st.rel_path),
+            link=document_link(st.path, st.rel_path, self.settings.docs_base_url),
             modified=datetime.fromtimestamp(st.mtime_ns / 1e9, UTC), last_error=reason,
+            error_size=st.size, error_mtime_ns=st.mtime_ns,
         ))
-        if st.rel_path in report.added:
-            report.added.remove(st.rel_path)
 
     def _remove(self, removed: list[str]) -> None:
         if not removed:
             return
         _checkpoint("before_delete")
         self.store.delete_documents(removed)
-        for rel_path in removed:
-            self.state.delete_file(rel_path)
+        self.state.delete_files(removed)
 
     def _record_touched(self, plan: SyncPlan, records: dict[str, FileRecord]) -> None:
         renamed_to = {new for _, new in plan.renamed}
+        updated = []
         for st in plan.touched:
             rec = records.get(st.rel_path)
             if st.rel_path in renamed_to or rec is None:
                 continue
-            rec.size, rec.mtime_ns, rec.last_error = st.size, st.mtime_ns, None
-            self.state.put_file(rec)
+            updated.append(replace(rec, size=st.size, mtime_ns=st.mtime_ns, last_error=None, error_size=None,
+                                   error_mtime_ns=None))
+        self.state.put_files(updated)
 
     # -- other operations ------------------------------------------------------------------------------
+    def normalise_path(self, path: str) -> str:
+        """A path as given by a user (relative, ./-prefixed, absolute, Windows slashes) → the record's key."""
+        cleaned = path.strip().replace("\\", "/")
+        candidate = Path(cleaned)
+        if candidate.is_absolute():
+            try:
+                return candidate.resolve().relative_to(self.settings.docs_dir.resolve()).as_posix()
+            except ValueError:
+                return cleaned
+        while cleaned.startswith("./"):
+            cleaned = cleaned[2:]
+        return cleaned
+
     def forget(self, rel_path: str) -> bool:
         """Withdraw a document now; it stays out of answers until its file changes."""
         self.lock.acquire("forget")
         try:
-            rec = self.state.files().get(rel_path)
+            key = self.normalise_path(rel_path)
+            rec = self.state.files().get(key)
             if rec is None:
                 return False
-            self.store.delete_documents([rel_path])
+            self.store.delete_documents([key])
             rec.withdrawn, rec.chunk_ids, rec.last_error = True, [], None
             self.state.put_file(rec)
             return True
@@ -356,40 +417,75 @@ class Syncer:
             self.lock.release()
 
     def rollback(self) -> tuple[int, int]:
-        """Restore the table to the version before the last sync that changed it; returns (from, to)."""
+        """Restore the table to the version before the last sync not yet rolled back; returns (from, to)."""
         self.lock.acquire("rollback")
         try:
-            for run in self.state.runs(limit=50):
-                if run.version_before is not None and run.version_after not in (None, run.version_before):
-                    current = self.store.version
+            for run in self.state.runs(limit=200):
+                if run.rolled_back or run.report.trigger == "rollback":
+                    continue
+                if run.version_before is None or run.version_after in (None, run.version_before):
+                    continue  # nothing changed in that run
+                current = self.store.version
+                try:
                     self.store.restore(run.version_before)
-                    self._records_from_index()
-                    return current, run.version_before
+                except Exception as err:
+                    raise ValueError(
+                        f"cannot restore index version {run.version_before} (before sync #{run.id}): {err}. "
+                        "Old versions are deleted by compaction after KEEP_VERSIONS_HOURS."
+                    ) from None
+                self._records_from_index()
+                self._record_rollback(run.id, current, run.version_before)
+                return current, run.version_before
             raise ValueError("no earlier sync to roll back to")
         finally:
             self.lock.release()
 
+    def _record_rollback(self, run_id: int, current: int, restored: int) -> None:
+        now = datetime.now(UTC)
+        report = SyncReport(started=now, finished=now, status="ok", trigger="rollback",
+                            message=f"index restored from version {current} to version {restored} "
+                                    f"(undoing sync #{run_id})")
+        self.state.finish_run(self.state.start_run(report, current), report, self.store.version)
+        self.state.mark_rolled_back(run_id)
+
     def _records_from_index(self) -> None:
-        """Re-derive the file records from the restored table; unknown stats make the next sync re-hash."""
-        withdrawn = {p: r for p, r in self.state.files().items() if r.withdrawn}
-        self.state.clear_files()
-        for rel_path, doc in self.store.document_summaries().items():
-            self.state.put_file(FileRecord(
-                rel_path=rel_path, size=-1, mtime_ns=-1, sha256=doc["doc_sha256"], kind=doc["kind"],
-                format=doc["format"], title=doc["title"], link=doc["link"], modified=doc["modified"],
-                chunk_ids=doc["chunk_ids"], last_synced=datetime.now(UTC),
+        """Re-derive the file records from the restored table, so the rollback sticks.
+
+        A restored document keeps the stat of the file the undone sync saw, so the
+        next sync leaves it alone until the file changes; a document the undone sync
+        added is withdrawn; one it only renamed is found again by the next sync.
+        """
+        before = self.state.files()
+        restored = self.store.document_summaries()
+        restored_shas = {doc["doc_sha256"] for doc in restored.values()}
+        records: list[FileRecord] = []
+        withdraw: list[str] = []
+        now = datetime.now(UTC)
+        for rel_path, doc in restored.items():
+            prev = before.get(rel_path)
+            if prev is not None and prev.withdrawn:
+                records.append(prev)
+                withdraw.append(rel_path)
+                continue
+            records.append(FileRecord(
+                rel_path=rel_path, size=prev.size if prev else -1, mtime_ns=prev.mtime_ns if prev else -1,
+                sha256=doc["doc_sha256"], kind=doc["kind"], format=doc["format"], title=doc["title"],
+                link=doc["link"], modified=doc["modified"], chunk_ids=doc["chunk_ids"], last_synced=now,
             ))
-        for rec in withdrawn.values():  # a withdrawn document stays withdrawn
-            self.store.delete_documents([rec.rel_path])
-            self.state.put_file(rec)
+        for rel_path, prev in before.items():
+            if rel_path in restored:
+                continue
+            if prev.withdrawn or not prev.chunk_ids:
+                records.append(prev)  # withdrawn, or never indexed (failed parse): as it was
+            elif prev.sha256 not in restored_shas:  # the undone sync added it: out until the file changes
+                records.append(replace(prev, withdrawn=True, chunk_ids=[], last_error=None))
+        self.store.delete_documents(withdraw)
+        self.state.replace_files(records)
 
     def compact(self) -> None:
-        self.store.compact(timedelta(hours=self.settings.keep_versions_hours))
-
-
-def _link(settings: RagSettings, path: Path, rel_path: str) -> str:
-    from urllib.parse import quote
-
-    if settings.docs_base_url:
-        return settings.docs_base_url.rstrip("/") + "/" + quote(rel_path)
-    return path.resolve().as_uri()
+        """Merge small fragments and drop versions older than KEEP_VERSIONS_HOURS (not during a sync)."""
+        self.lock.acquire("compact")
+        try:
+            self.store.compact(timedelta(hours=self.settings.keep_versions_hours))
+        finally:
+            self.lock.release()
