@@ -51,7 +51,8 @@ def test_no_document_crowds_out_the_others(service):
 
 
 def test_scope_keeps_other_folders_out(service):
-    result = service.search("How many days of annual leave can be carried over?", scope=Scope(path_prefixes=("contracts/",)))
+    question = "How many days of annual leave can be carried over?"
+    result = service.search(question, scope=Scope(path_prefixes=("contracts/",)))
     assert all(h.doc_path.startswith("contracts/") for h in result.candidates)
 
 
