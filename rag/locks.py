@@ -10,6 +10,7 @@ locked.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from rag.catalog import SyncAlreadyRunning
+
+log = logging.getLogger(__name__)
 
 _process_locks: dict[Path, threading.Lock] = {}
 _registry_lock = threading.Lock()
@@ -40,8 +43,16 @@ class SyncLock:
         except Timeout:
             self._thread_lock.release()
             raise SyncAlreadyRunning(*self._holder()) from None
+        except BaseException:  # e.g. the state folder is not writable: do not leave the thread lock taken
+            self._thread_lock.release()
+            raise
         info = {"pid": os.getpid(), "since": datetime.now(UTC).isoformat(), "trigger": trigger}
-        self._info_path.write_text(json.dumps(info))
+        tmp = self._info_path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(info))
+            os.replace(tmp, self._info_path)  # a waiting process never reads half a file
+        except OSError as err:  # only the "since when" message depends on it
+            log.warning("could not record the sync lock holder: %s", err)
 
     def release(self) -> None:
         try:

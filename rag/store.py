@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 TABLE = "chunks"
 SCHEMA_VERSION = "1"
 _FTS_INDEX = "text_idx"
+REINDEX_AFTER_ROWS = 5_000  # unindexed rows searched by brute force before `refresh_indexes` folds them in
 _SELECT = [
     "chunk_id", "doc_path", "title", "kind", "format", "link", "modified", "doc_sha256", "section",
     "page_start", "page_end", "start_char", "end_char", "ordinal", "text", "embed_hash",
@@ -176,7 +177,13 @@ class ChunkStore:
             table.delete("doc_path IN (" + ", ".join(sql_str(p) for p in batch) + ")")
 
     def refresh_indexes(self) -> None:
-        """Create the full-text index once, fold new rows into it, add a vector index when it pays."""
+        """Create the full-text index once, fold new rows into it, add a vector index when it pays.
+
+        Both searches also scan rows not yet indexed, so a document changed seconds ago is found
+        either way. `optimize` also compacts the table, which after a one-file sync rewrites every
+        row (measured: +4 MB and 0.1 s per sync at 2,000 files), so it runs only once enough rows
+        wait, and otherwise on the `compact` schedule.
+        """
         table = self.table(create=True)
         names = {index.name for index in table.list_indices()}
         if _FTS_INDEX not in names:
@@ -186,7 +193,9 @@ class ChunkStore:
                                                            table.list_indices()):
             log.info("creating vector index over %d chunks", rows)
             table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ")
-        table.optimize()
+        stats = table.index_stats(_FTS_INDEX)
+        if stats is not None and stats.num_unindexed_rows >= REINDEX_AFTER_ROWS:
+            table.optimize()
 
     def compact(self, keep: timedelta) -> None:
         """Merge small fragments and delete versions older than `keep` (bounds disk growth)."""

@@ -1,0 +1,168 @@
+"""Composition of the Slack side: Bolt app, Web API client, worker pools, dedup, feedback.
+
+`build_app` is the one place that wires them, for Socket Mode, HTTP mode and
+tests alike (tests pass a client pointed at a fake Slack).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.error import BoltError
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot.admins import AdminCheck
+from bot.config import BotConfigError, BotSettings
+from bot.dedup import DedupMiddleware, DedupStore
+from bot.feedback import FeedbackLog
+from bot.handlers import Handlers
+from bot.questions import is_answerable
+from bot.redact import Redactor
+from bot.render import FEEDBACK_DOWN, FEEDBACK_UP, SOURCES_PAGE_ACTION, sync_report_message
+from bot.workers import WorkerPool
+from rag.service import RagService, SyncReport
+
+log = logging.getLogger(__name__)
+
+CONTROL_THREADS = 2
+CONTROL_QUEUE = 50
+
+
+@dataclass
+class BotRuntime:
+    """What the listeners share; `shutdown()` stops the pools and closes the stores."""
+
+    rag: RagService
+    settings: BotSettings
+    client: WebClient
+    answers: WorkerPool
+    control: WorkerPool
+    dedup: DedupStore
+    feedback: FeedbackLog
+    admins: AdminCheck
+    redactor: Redactor
+    bot_user_id: str | None = None
+    bot_id: str | None = None
+    answered: int = 0
+    busy_replies: int = 0
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def shutdown(self, *, wait: bool = True, timeout: float | None = 30.0) -> None:
+        self.answers.shutdown(wait=wait, timeout=timeout)
+        self.control.shutdown(wait=wait, timeout=timeout)
+        self.dedup.close()
+
+    def health(self) -> dict[str, Any]:
+        """For `/healthz`: answers in flight and the index's state; never raises."""
+        info: dict[str, Any] = {
+            "status": "ok",
+            "mode": self.settings.mode,
+            "answers_running": self.answers.running,
+            "answers_waiting": self.answers.waiting,
+            "answered": self.answered,
+            "busy_replies": self.busy_replies,
+        }
+        try:
+            info["documents"] = self.rag.document_count()
+            report = self.rag.last_sync_report()
+            if report is not None:
+                info["last_sync"] = {"status": report.status,
+                                     "finished": report.finished.isoformat() if report.finished else None}
+        except Exception as err:
+            info["status"] = "degraded"
+            info["error"] = self.redactor(f"{type(err).__name__}: {err}")[:200]
+        return info
+
+    def post_sync_report(self, report: SyncReport) -> None:
+        """Scheduler callback: tell SYNC_REPORT_CHANNEL when a sync changed or failed something."""
+        channel = self.settings.sync_report_channel
+        if not channel:
+            return
+        if not (report.has_changes or report.failed or report.status in ("failed", "refused")):
+            return
+        message = sync_report_message(report, title="Scheduled sync" if report.trigger == "schedule"
+                                      else f"Sync ({report.trigger})")
+        try:
+            self.client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+        except SlackClientError as err:
+            log.error("could not post the sync report to %s: %s", channel, self.redactor(str(err)))
+
+
+def make_client(settings: BotSettings) -> WebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    kwargs: dict[str, Any] = {"token": token, "timeout": 30}
+    if settings.slack_api_url:
+        kwargs["base_url"] = settings.slack_api_url
+    client = WebClient(**kwargs)
+    attach_retry_handlers(client)
+    return client
+
+
+def attach_retry_handlers(client: WebClient) -> WebClient:
+    """Retry 429s (honouring Retry-After) and dropped connections instead of failing the answer."""
+    kinds = {type(h) for h in client.retry_handlers}
+    if ConnectionErrorRetryHandler not in kinds:
+        client.retry_handlers.append(ConnectionErrorRetryHandler(max_retry_count=2))
+    if RateLimitErrorRetryHandler not in kinds:
+        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    return client
+
+
+def build_app(
+    rag: RagService,
+    settings: BotSettings,
+    *,
+    client: WebClient | None = None,
+    token_verification_enabled: bool = True,
+) -> tuple[App, BotRuntime]:
+    """The Bolt app with all listeners, and the runtime they share (call `runtime.shutdown()` when done)."""
+    client = attach_retry_handlers(client or make_client(settings))
+    redactor = Redactor(settings.secret_values())
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    try:
+        app = App(
+            name="ragbot",
+            client=client,
+            signing_secret=signing_secret,
+            token_verification_enabled=token_verification_enabled,
+            request_verification_enabled=settings.mode == "http",
+            logger=logging.getLogger("bot.bolt"),
+        )
+    except BoltError as err:
+        raise BotConfigError(f"Slack rejected SLACK_BOT_TOKEN ({redactor(str(err))}); check the token "
+                             "and SLACK_API_URL") from None
+
+    state_dir = rag.settings.resolved_state_dir
+    runtime = BotRuntime(
+        rag=rag,
+        settings=settings,
+        client=client,
+        answers=WorkerPool("answer", settings.worker_threads, settings.queue_max),
+        control=WorkerPool("control", CONTROL_THREADS, CONTROL_QUEUE),
+        dedup=DedupStore(settings.dedup_db or state_dir / "slack_dedup.sqlite3",
+                         ttl_seconds=settings.dedup_ttl_minutes * 60),
+        feedback=FeedbackLog(settings.feedback_log or state_dir / "feedback.jsonl"),
+        admins=AdminCheck(client, settings.admin_user_ids,
+                          include_workspace_admins=settings.admins_include_workspace_admins),
+        redactor=redactor,
+    )
+
+    handlers = Handlers(runtime)
+    app.use(DedupMiddleware(runtime.dedup, is_answerable))
+    app.event("app_mention")(handlers.on_event)
+    app.event("message")(handlers.on_event)
+    app.command("/rag-sources")(handlers.on_sources)
+    app.command("/rag-resync")(handlers.on_resync)
+    app.action(FEEDBACK_UP)(handlers.on_feedback)
+    app.action(FEEDBACK_DOWN)(handlers.on_feedback)
+    app.action(re.compile(rf"^{SOURCES_PAGE_ACTION}_\d+$"))(handlers.on_sources_page)
+    app.error(handlers.on_error)
+    return app, runtime
+

@@ -1,0 +1,144 @@
+"""At-most-once handling of Slack events across retries, restarts and processes.
+
+Slack re-delivers an event it thinks was not acknowledged (HTTP retries, Socket
+Mode reconnects), and one message can reach the bot twice under two event ids
+(`app_mention` and `message.im`). Each event claims its `event_id` and its
+`channel:ts` in one SQLite transaction; whoever inserts first answers, everyone
+else acks and drops. SQLite in WAL mode on local disk is shared safely by all
+bot processes on the host and survives restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from slack_bolt.middleware import Middleware
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
+
+log = logging.getLogger(__name__)
+
+
+class DedupStore:
+    def __init__(self, path: Path, *, ttl_seconds: float, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._local = threading.local()
+        self._claims_since_purge = 0
+        self._claim_lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._conn()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires_at REAL NOT NULL, "
+                     "claimed_at REAL NOT NULL, pid INTEGER NOT NULL)")
+        conn.execute("CREATE INDEX IF NOT EXISTS claims_expiry ON claims (expires_at)")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=True)
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def claim(self, *keys: str) -> bool:
+        """True when none of `keys` was claimed within the TTL; then all of them are claimed now."""
+        keys = tuple(dict.fromkeys(k for k in keys if k))
+        if not keys:
+            return True
+        with self._claim_lock:  # threads queue here, not in SQLite's busy handler (which sleeps ms steps)
+            return self._claim(keys)
+
+    def _claim(self, keys: tuple[str, ...]) -> bool:
+        now = self._clock()
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for key in keys:
+                conn.execute("DELETE FROM claims WHERE key = ? AND expires_at <= ?", (key, now))
+                inserted = conn.execute(
+                    "INSERT OR IGNORE INTO claims (key, expires_at, claimed_at, pid) VALUES (?, ?, ?, ?)",
+                    (key, now + self.ttl_seconds, now, _pid()),
+                ).rowcount
+                if inserted == 0:
+                    conn.execute("ROLLBACK")
+                    return False
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._claims_since_purge += 1
+        if self._claims_since_purge >= 200:
+            self._claims_since_purge = 0
+            self.purge()
+        return True
+
+    def purge(self) -> int:
+        """Drop expired claims so the file stays small."""
+        return self._conn().execute("DELETE FROM claims WHERE expires_at <= ?", (self._clock(),)).rowcount
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def event_claim_keys(body: dict[str, Any]) -> tuple[str, ...]:
+    """`event:<id>` and `msg:<channel>:<ts>` for an Events API payload, () for anything else."""
+    if body.get("type") != "event_callback":
+        return ()
+    event = body.get("event") or {}
+    keys = []
+    if body.get("event_id"):
+        keys.append(f"event:{body.get('team_id', '')}:{body['event_id']}")
+    channel, ts = event.get("channel"), event.get("ts")
+    if channel and ts:
+        keys.append(f"msg:{channel}:{ts}")
+    return tuple(keys)
+
+
+class DedupMiddleware(Middleware):
+    """Global Bolt middleware: acks and drops an event already claimed (a retry or a twin event).
+
+    Only events the bot acts on (`is_actionable`) claim anything, so an ignored
+    `message` event cannot steal the `channel:ts` of the `app_mention` for the same message.
+    """
+
+    def __init__(self, store: DedupStore, is_actionable: Callable[[dict[str, Any]], bool]) -> None:
+        self.store = store
+        self.is_actionable = is_actionable
+        self.dropped = 0
+
+    def process(self, *, req: BoltRequest, resp: BoltResponse,
+                next: Callable[[], BoltResponse]) -> BoltResponse:
+        body = req.body or {}
+        keys = event_claim_keys(body)
+        if not keys or not self.is_actionable(body):
+            return next()
+        try:
+            fresh = self.store.claim(*keys)
+        except sqlite3.Error:
+            log.exception("dedup store unavailable; handling the event anyway")
+            return next()
+        if fresh:
+            return next()
+        self.dropped += 1
+        retry = (req.headers.get("x-slack-retry-num") or [None])[0]
+        log.info("duplicate event %s dropped (retry %s)", body.get("event_id"), retry)
+        return BoltResponse(status=200, body="")

@@ -1,0 +1,297 @@
+"""Block Kit for answers, `/rag-sources` pages and sync reports.
+
+Pure functions of their inputs (and `now`), so every limit Slack enforces
+(3000 chars per section, 10 elements per context block, 50 blocks per message,
+2000 chars per button value) is handled and tested here, not discovered in production.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.mrkdwn import SECTION_LIMIT, link, markdown_to_mrkdwn, safe_text, split_sections
+from rag.service import Answer, Citation, DocumentInfo, Scope, SyncReport
+
+MAX_BLOCKS = 50
+CONTEXT_ELEMENTS = 10
+BUTTON_VALUE_LIMIT = 2000
+FALLBACK_TEXT_LIMIT = 3900
+SOURCES_PAGE_SIZE = 15
+FEEDBACK_UP = "feedback_up"
+FEEDBACK_DOWN = "feedback_down"
+SOURCES_PAGE_ACTION = "sources_page"
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    text: str  # notification / fallback text (already escaped)
+    blocks: list[dict]
+
+
+def is_chinese(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+# Labels of the answer message; answers to questions in Chinese get Traditional Chinese ones.
+LABELS = {
+    "en": {"sources": "Sources", "updated": "updated",
+           "stale": "possibly outdated (not updated in over {days} days)",
+           "up": "👍 Helpful", "down": "👎 Not helpful", "hint": "Use `/rag-sources` to see which documents I know.",
+           "today": "today", "yesterday": "yesterday",
+           "units": (("year", "years"), ("month", "months"), ("week", "weeks"), ("day", "days")),
+           "ago": "{n} {unit} ago"},
+    "zh": {"sources": "來源", "updated": "更新於", "stale": "可能已過時（超過 {days} 天未更新）",
+           "up": "👍 有幫助", "down": "👎 沒幫助", "hint": "可用 `/rag-sources` 查看我知道哪些文件。",
+           "today": "今天", "yesterday": "昨天",
+           "units": (("年", "年"), ("個月", "個月"), ("週", "週"), ("天", "天")), "ago": "{n} {unit}前"},
+}
+
+
+def humanize_age(then: datetime, now: datetime, lang: str = "en") -> str:
+    """"today", "yesterday", "5 days ago", "3 weeks ago", "4 months ago", "2 years ago"."""
+    labels = LABELS[lang]
+    days = (_aware(now) - _aware(then)).days
+    if days <= 0:
+        return labels["today"]
+    if days == 1:
+        return labels["yesterday"]
+    for size, (one, many) in zip((365, 30, 7, 1), labels["units"], strict=True):
+        if days >= size:
+            count = days // size
+            return labels["ago"].format(n=count, unit=one if count == 1 else many)
+    return labels["today"]  # pragma: no cover - the loop always returns
+
+
+def is_stale(modified: datetime, now: datetime, stale_after_days: int) -> bool:
+    return (_aware(now) - _aware(modified)).days > stale_after_days
+
+
+def source_line(citation: Citation, *, now: datetime, stale_after_days: int, lang: str = "en") -> str:
+    """`[1] <url|Title> — Section, p. 3 · updated 2025-01-02 (3 weeks ago)` plus a stale flag."""
+    title = citation.title or citation.rel_path
+    parts = [f"[{citation.number}] {link(citation.link, title)}"]
+    location = citation.location
+    if location.startswith(title + " › "):  # the top heading is usually the title itself
+        location = location[len(title) + 3:]
+    if location and location != title:
+        parts.append(f" — {safe_text(location)}")
+    modified = _aware(citation.modified)
+    labels = LABELS[lang]
+    parts.append(f" · {labels['updated']} {modified.date().isoformat()} ({humanize_age(modified, now, lang)})")
+    if is_stale(modified, now, stale_after_days):
+        parts.append(f" · :warning: _{labels['stale'].format(days=stale_after_days)}_")
+    return "".join(parts)[:SECTION_LIMIT]
+
+
+def feedback_value(question: str, citations: Sequence[Citation], mode: str) -> str:
+    """What a 👍/👎 click records: the question and the cited files, kept under Slack's 2000 chars."""
+    paths = [c.rel_path for c in citations]
+    q = question[:800]
+    while True:
+        value = json.dumps({"q": q, "s": paths, "m": mode}, ensure_ascii=False, separators=(",", ":"))
+        if len(value) <= BUTTON_VALUE_LIMIT:
+            return value
+        if paths:
+            paths = paths[:-1]
+        else:
+            q = q[: len(q) // 2]
+
+
+def feedback_block(value: str, lang: str = "en") -> dict:
+    labels = LABELS[lang]
+    return {
+        "type": "actions",
+        "block_id": "feedback",
+        "elements": [
+            {"type": "button", "action_id": FEEDBACK_UP, "value": value,
+             "text": {"type": "plain_text", "text": labels["up"], "emoji": True}},
+            {"type": "button", "action_id": FEEDBACK_DOWN, "value": value,
+             "text": {"type": "plain_text", "text": labels["down"], "emoji": True}},
+        ],
+    }
+
+
+def _context_blocks(lines: Sequence[str]) -> list[dict]:
+    blocks = []
+    for start in range(0, len(lines), CONTEXT_ELEMENTS):
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": line} for line in lines[start:start + CONTEXT_ELEMENTS]
+        ]})
+    return blocks
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def answer_messages(answer: Answer, *, now: datetime, stale_after_days: int) -> list[SlackMessage]:
+    """The final answer as one message (or, for a very long answer, several) within Slack's limits.
+
+    The last message carries the cited sources, any notice and the feedback buttons.
+    """
+    lang = "zh" if is_chinese(answer.question) else "en"
+    body = markdown_to_mrkdwn(answer.text.strip()) or "_(empty answer)_"
+    if answer.mode == "no_answer" and "/rag-sources" not in answer.text:
+        body += "\n\n" + LABELS[lang]["hint"]
+    sections = [_section(piece) for piece in split_sections(body)]
+
+    tail: list[dict] = []
+    if answer.notice and answer.notice.strip() not in answer.text:
+        icon = ":warning:" if answer.mode == "extractive" or answer.cites_nothing else ":information_source:"
+        tail += _context_blocks([f"{icon} {safe_text(answer.notice)}"[:SECTION_LIMIT]])
+    if answer.citations:
+        lines = [f"*{LABELS[lang]['sources']}*"] + [
+            source_line(c, now=now, stale_after_days=stale_after_days, lang=lang) for c in answer.citations]
+        tail.append({"type": "divider"})
+        tail += _context_blocks(lines)
+    tail.append(feedback_block(feedback_value(answer.question, answer.citations, answer.mode), lang))
+
+    messages: list[SlackMessage] = []
+    remaining = sections
+    while True:
+        room = MAX_BLOCKS - len(tail)
+        if len(remaining) <= room:
+            blocks = remaining + tail
+            messages.append(SlackMessage(text=_fallback(blocks), blocks=blocks))
+            return messages
+        chunk, remaining = remaining[:MAX_BLOCKS], remaining[MAX_BLOCKS:]
+        messages.append(SlackMessage(text=_fallback(chunk), blocks=chunk))
+
+
+def _fallback(blocks: Sequence[dict]) -> str:
+    texts = [b["text"]["text"] for b in blocks if b.get("type") == "section"]
+    text = "\n\n".join(texts) or "Answer"
+    return text if len(text) <= FALLBACK_TEXT_LIMIT else text[: FALLBACK_TEXT_LIMIT - 1] + "…"
+
+
+def notice_message(text: str, *, icon: str = ":information_source:") -> SlackMessage:
+    """A short message from the bot itself (busy, error, help); `text` is trusted mrkdwn."""
+    full = f"{icon} {text}" if icon else text
+    return SlackMessage(text=full, blocks=[_section(full[:SECTION_LIMIT])])
+
+
+# --- /rag-sources -------------------------------------------------------------------------------
+
+
+def in_scope(doc: DocumentInfo, scope: Scope | None) -> bool:
+    if scope is None:
+        return True
+    if scope.path_prefixes and not any(doc.rel_path.startswith(p) for p in scope.path_prefixes):
+        return False
+    return not (scope.kinds and doc.kind.lower() not in {k.lower() for k in scope.kinds})
+
+
+def describe_scope(scope: Scope) -> str:
+    parts = [f"`{safe_text(p)}`" for p in scope.path_prefixes] + [f"kind {safe_text(k)}" for k in scope.kinds]
+    return ", ".join(parts)
+
+
+def _when(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "never"
+    value = _aware(value)
+    return f"{value.date().isoformat()} ({humanize_age(value, now)})"
+
+
+def sync_status_line(report: SyncReport | None, running_since: datetime | None, now: datetime) -> str:
+    if running_since is not None:
+        started = _aware(running_since).astimezone(UTC)
+        return f":arrows_counterclockwise: A sync is running (started {started:%Y-%m-%d %H:%M} UTC)."
+    if report is None:
+        return ":grey_question: No sync has run yet."
+    finished = report.finished or report.started
+    icon = {"ok": ":white_check_mark:", "partial": ":warning:", "failed": ":x:", "refused": ":no_entry:"}
+    return (f"{icon.get(report.status, ':information_source:')} Last sync {_when(finished, now)}: "
+            f"*{report.status}*, {_counts(report)}.")
+
+
+def _counts(report: SyncReport) -> str:
+    return (f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
+            f"{len(report.failed)} failed")
+
+
+def sources_page(
+    docs: Sequence[DocumentInfo], *, filter_text: str, page: int, now: datetime,
+    header: str, scope: Scope | None = None, page_size: int = SOURCES_PAGE_SIZE,
+) -> SlackMessage:
+    """One page of the indexed-documents list, with previous/next buttons carrying the filter."""
+    pages = max(1, -(-len(docs) // page_size))
+    page = min(max(page, 0), pages - 1)
+    shown = docs[page * page_size:(page + 1) * page_size]
+    what = f" matching “{safe_text(filter_text)}”" if filter_text else ""
+    blocks: list[dict] = [_section(header)]
+    summary = f"*{len(docs)} document{'s' if len(docs) != 1 else ''}{what}*"
+    if scope is not None:
+        summary += f" (this channel is limited to {describe_scope(scope)})"
+    if pages > 1:
+        summary += f" · page {page + 1} of {pages}"
+    blocks.append(_section(summary))
+    if not docs:
+        hint = "Try fewer or different words." if filter_text else "Ask an admin to run `/rag-resync`."
+        blocks.append(_section(f"Nothing is indexed{what}. {hint}"))
+    for doc in shown:
+        line = (f"{link(doc.link, doc.title or doc.rel_path)}  `{safe_text(doc.rel_path)}`\n"
+                f"{safe_text(doc.kind)} · modified {_when(doc.modified, now)}"
+                f" · synced {_when(doc.last_synced, now)}"
+                f" · {doc.chunk_count} chunk{'s' if doc.chunk_count != 1 else ''}")
+        if doc.withdrawn:
+            line += " · :no_entry_sign: withdrawn from answers"
+        if doc.last_error:
+            line += f"\n:warning: last update failed: {safe_text(doc.last_error[:300])}"
+        blocks.append(_section(line[:SECTION_LIMIT]))
+    if pages > 1:
+        buttons = []
+        if page > 0:
+            buttons.append(_page_button("◀ Previous", filter_text, page - 1))
+        if page < pages - 1:
+            buttons.append(_page_button("Next ▶", filter_text, page + 1))
+        blocks.append({"type": "actions", "block_id": "sources_pages", "elements": buttons})
+    plural = "s" if len(docs) != 1 else ""
+    return SlackMessage(text=f"{len(docs)} indexed document{plural}{what}", blocks=blocks)
+
+
+def _page_button(label: str, filter_text: str, page: int) -> dict:
+    value = json.dumps({"f": filter_text[:500], "p": page}, ensure_ascii=False)
+    return {"type": "button", "action_id": f"{SOURCES_PAGE_ACTION}_{page}", "value": value,
+            "text": {"type": "plain_text", "text": label}}
+
+
+# --- sync reports -------------------------------------------------------------------------------
+
+
+def _listed(title: str, items: Sequence[str], limit: int = 10) -> str:
+    if not items:
+        return ""
+    shown = "\n".join(f"• `{safe_text(item)}`" for item in items[:limit])
+    more = f"\n• …and {len(items) - limit} more" if len(items) > limit else ""
+    return f"*{title} ({len(items)})*\n{shown}{more}"
+
+
+def sync_report_message(report: SyncReport, *, title: str = "Sync report") -> SlackMessage:
+    """Added/changed/removed/failed with reasons, for `/rag-resync` and the report channel."""
+    icon = {"ok": ":white_check_mark:", "partial": ":warning:", "failed": ":x:", "refused": ":no_entry:",
+            "dry_run": ":mag:"}.get(report.status, ":information_source:")
+    head = (f"{icon} *{title}: {report.status}* in {report.duration_s:.1f} s — {_counts(report)}, "
+            f"{report.unchanged} unchanged.")
+    if report.message:
+        head += f"\n{safe_text(report.message)}"
+    parts = [
+        _listed("Added", report.added),
+        _listed("Changed", report.changed),
+        _listed("Renamed", [f"{old} → {new}" for old, new in report.renamed]),
+        _listed("Removed", report.removed),
+        _listed("Failed", [f"{path}: {reason}" for path, reason in report.failed]),
+    ]
+    blocks = [_section(head[:SECTION_LIMIT])]
+    for part in filter(None, parts):
+        blocks.extend(_section(piece) for piece in split_sections(part))
+    return SlackMessage(text=head[:FALLBACK_TEXT_LIMIT], blocks=blocks[:MAX_BLOCKS])

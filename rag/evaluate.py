@@ -1,0 +1,334 @@
+"""Golden-question evaluation: does retrieval find the expected passage, and decline when it should?
+
+A company keeps a JSON Lines file of questions with the document (and
+optionally the passage text) that answers each one, or an `unanswerable`
+flag, and runs it after every sync (`ragbot eval`). Everything here except
+`search_with` is pure, so the public benchmarks (`bench/quality`) score their
+own pipelines, and the peer baseline, with the same arithmetic.
+
+Ranking is scored on what the bot would hand the model, ignoring the floor
+(the per-document cap applied, best first); refusal is scored separately, with
+the bot's own floor decision over its TOP_K chunks. Keeping the two apart
+shows whether a miss is a ranking problem or a floor problem.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.retrieve import apply_floor, cap_per_document
+
+RECALL_KS = (1, 5, 10)
+MRR_DEPTH = 10
+_SPACE_RE = re.compile(r"\s+")
+
+
+class QuestionsFileError(Exception):
+    """The questions file cannot be used; the message names the line."""
+
+
+@dataclass(frozen=True)
+class GoldenQuestion:
+    question: str
+    docs: tuple[str, ...] = ()  # relative paths, any of which answers it
+    answer: str | None = None  # text the right chunk contains
+    unanswerable: bool = False
+    line: int = 0
+
+    @property
+    def expected(self) -> str:
+        if self.unanswerable:
+            return "(decline: unanswerable)"
+        parts = [" or ".join(self.docs)] if self.docs else []
+        if self.answer:
+            parts.append(f"containing {self.answer!r}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class RankedChunk:
+    """What scoring needs from a retrieved chunk; `start`/`end` are character offsets in the source."""
+
+    doc_path: str
+    text: str
+    start: int | None = None
+    end: int | None = None
+    relevance: float = 0.0
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    ranked: list[RankedChunk]  # best first, as deep as the deepest k scored
+    declined: bool  # the bot would say it found nothing
+    best_relevance: float
+
+
+# -- input -------------------------------------------------------------------------------------------
+def normalize_path(path: str) -> str:
+    path = path.strip().replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path.lstrip("/")
+
+
+def normalize_text(text: str) -> str:
+    """Case and whitespace do not matter when looking for an expected passage."""
+    return _SPACE_RE.sub(" ", text).strip().casefold()
+
+
+def parse_question(obj: object, line: int) -> GoldenQuestion:
+    if not isinstance(obj, dict):
+        raise QuestionsFileError(f"line {line}: expected a JSON object, got {type(obj).__name__}")
+    question = obj.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionsFileError(f"line {line}: \"question\" must be a non-empty string")
+    doc = obj.get("doc", obj.get("docs"))
+    if doc is None:
+        docs: tuple[str, ...] = ()
+    elif isinstance(doc, str):
+        docs = (normalize_path(doc),)
+    elif isinstance(doc, list) and all(isinstance(d, str) for d in doc):
+        docs = tuple(normalize_path(d) for d in doc)
+    else:
+        raise QuestionsFileError(f"line {line}: \"doc\" must be a path or a list of paths")
+    answer = obj.get("answer")
+    if answer is not None and (not isinstance(answer, str) or not answer.strip()):
+        raise QuestionsFileError(f"line {line}: \"answer\" must be a non-empty string")
+    unanswerable = obj.get("unanswerable", False)
+    if not isinstance(unanswerable, bool):
+        raise QuestionsFileError(f"line {line}: \"unanswerable\" must be true or false")
+    if not unanswerable and not docs and answer is None:
+        raise QuestionsFileError(f"line {line}: give \"doc\" (or \"answer\"), or mark it \"unanswerable\": true")
+    return GoldenQuestion(question=question.strip(), docs=docs, answer=answer, unanswerable=unanswerable,
+                          line=line)
+
+
+def parse_questions(lines: Iterable[str]) -> list[GoldenQuestion]:
+    questions = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise QuestionsFileError(f"line {number}: not valid JSON ({err.msg})") from None
+        questions.append(parse_question(obj, number))
+    if not questions:
+        raise QuestionsFileError("no questions in the file")
+    return questions
+
+
+def load_questions(path: Path) -> list[GoldenQuestion]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as err:
+        raise QuestionsFileError(f"cannot read {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise QuestionsFileError(f"{path} is not UTF-8 text") from None
+    try:
+        return parse_questions(text.splitlines())
+    except QuestionsFileError as err:
+        raise QuestionsFileError(f"{path}: {err}") from None
+
+
+# -- scoring -----------------------------------------------------------------------------------------
+def is_hit(chunk: RankedChunk, question: GoldenQuestion) -> bool:
+    """The chunk is from an expected document and, when a passage is given, contains it."""
+    if question.docs and normalize_path(chunk.doc_path) not in question.docs:
+        return False
+    return question.answer is None or normalize_text(question.answer) in normalize_text(chunk.text)
+
+
+def first_hit_rank(ranked: Sequence[Any], relevant: Callable[[Any], bool], depth: int) -> int | None:
+    """1-based rank of the first relevant item within `depth`, None when there is none."""
+    for rank, item in enumerate(ranked[:depth], start=1):
+        if relevant(item):
+            return rank
+    return None
+
+
+@dataclass(frozen=True)
+class RankingMetrics:
+    n: int
+    recall: dict[int, float]  # k -> share of questions with a hit in the top k
+    mrr: float  # mean reciprocal rank of the first hit within MRR_DEPTH (0 for a miss)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.n, **{f"recall@{k}": round(v, 4) for k, v in self.recall.items()},
+                f"mrr@{MRR_DEPTH}": round(self.mrr, 4)}
+
+
+def ranking_metrics(ranks: Sequence[int | None], ks: Sequence[int] = RECALL_KS,
+                    mrr_depth: int = MRR_DEPTH) -> RankingMetrics:
+    n = len(ranks)
+    if n == 0:
+        return RankingMetrics(0, {k: 0.0 for k in ks}, 0.0)
+    recall = {k: sum(1 for r in ranks if r is not None and r <= k) / n for k in ks}
+    mrr = sum(1.0 / r for r in ranks if r is not None and r <= mrr_depth) / n
+    return RankingMetrics(n, recall, mrr)
+
+
+@dataclass(frozen=True)
+class RefusalMetrics:
+    unanswerable: int
+    correctly_declined: int
+    answerable: int
+    wrongly_declined: int
+
+    @property
+    def declined_rate(self) -> float | None:
+        """Share of unanswerable questions the bot declined (higher is better)."""
+        return self.correctly_declined / self.unanswerable if self.unanswerable else None
+
+    @property
+    def wrongly_declined_rate(self) -> float | None:
+        """Share of answerable questions the bot declined (lower is better)."""
+        return self.wrongly_declined / self.answerable if self.answerable else None
+
+    def as_dict(self) -> dict[str, Any]:
+        def rnd(x: float | None) -> float | None:
+            return None if x is None else round(x, 4)
+
+        return {"unanswerable": self.unanswerable, "correctly_declined": self.correctly_declined,
+                "declined_rate": rnd(self.declined_rate), "answerable": self.answerable,
+                "wrongly_declined": self.wrongly_declined, "wrongly_declined_rate": rnd(self.wrongly_declined_rate)}
+
+
+def refusal_metrics(declined_unanswerable: Sequence[bool], declined_answerable: Sequence[bool]) -> RefusalMetrics:
+    return RefusalMetrics(
+        unanswerable=len(declined_unanswerable), correctly_declined=sum(declined_unanswerable),
+        answerable=len(declined_answerable), wrongly_declined=sum(declined_answerable),
+    )
+
+
+@dataclass(frozen=True)
+class FloorPoint:
+    floor: float
+    declined_unanswerable: float  # share correctly declined
+    declined_answerable: float  # share wrongly declined
+
+
+def floor_sweep(best_answerable: Sequence[float], best_unanswerable: Sequence[float],
+                floors: Iterable[float]) -> list[FloorPoint]:
+    """The refusal trade-off per floor: the bot declines when the best relevance is below the floor."""
+    points = []
+    for floor in floors:
+        points.append(FloorPoint(
+            floor=floor,
+            declined_unanswerable=sum(1 for b in best_unanswerable if b < floor) / max(1, len(best_unanswerable)),
+            declined_answerable=sum(1 for b in best_answerable if b < floor) / max(1, len(best_answerable)),
+        ))
+    return points
+
+
+def choose_floor(points: Sequence[FloorPoint], max_wrongly_declined: float = 0.10) -> FloorPoint | None:
+    """The floor declining the most unanswerable questions while keeping wrong declines within the bound."""
+    allowed = [p for p in points if p.declined_answerable <= max_wrongly_declined]
+    return max(allowed, key=lambda p: (p.declined_unanswerable, -p.declined_answerable, -p.floor), default=None)
+
+
+# -- a whole run -------------------------------------------------------------------------------------
+@dataclass
+class QuestionResult:
+    question: GoldenQuestion
+    rank: int | None  # of the first hit, within the depth searched
+    declined: bool
+    best_relevance: float
+    top: list[RankedChunk]
+
+    def failed(self, k: int) -> str | None:
+        """Why this question counts as a failure at depth k, or None."""
+        q = self.question
+        if q.unanswerable:
+            return None if self.declined else "answered (should decline)"
+        if self.rank is None or self.rank > k:
+            return f"expected not in top {k}"
+        if self.declined:
+            return f"declined (best relevance {self.best_relevance:.2f} below the floor)"
+        return None
+
+
+@dataclass
+class EvalReport:
+    results: list[QuestionResult]
+    k: int
+    floor: float
+    ranking: RankingMetrics = field(init=False)
+    refusal: RefusalMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        answerable = [r for r in self.results if not r.question.unanswerable]
+        unanswerable = [r for r in self.results if r.question.unanswerable]
+        self.ranking = ranking_metrics([r.rank for r in answerable])
+        self.refusal = refusal_metrics([r.declined for r in unanswerable], [r.declined for r in answerable])
+
+    @property
+    def recall_at_k(self) -> float | None:
+        """Recall at the k the user gates on; None without answerable questions."""
+        if not self.ranking.n:
+            return None
+        if self.k in self.ranking.recall:
+            return self.ranking.recall[self.k]
+        answerable = [r.rank for r in self.results if not r.question.unanswerable]
+        return ranking_metrics(answerable, ks=(self.k,)).recall[self.k]
+
+    def failures(self) -> list[tuple[QuestionResult, str]]:
+        return [(r, why) for r in self.results if (why := r.failed(self.k))]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "questions": len(self.results),
+            "answerable": self.ranking.n,
+            "unanswerable": self.refusal.unanswerable,
+            "k": self.k,
+            f"recall@{self.k}": None if self.recall_at_k is None else round(self.recall_at_k, 4),
+            "ranking": self.ranking.as_dict(),
+            "refusal": {"floor": self.floor, **self.refusal.as_dict()},
+            "failures": [
+                {"line": r.question.line, "question": r.question.question, "expected": r.question.expected,
+                 "why": why, "got": [c.doc_path for c in r.top[: self.k]], "rank": r.rank,
+                 "best_relevance": round(r.best_relevance, 4)}
+                for r, why in self.failures()
+            ],
+        }
+
+
+def evaluate(questions: Sequence[GoldenQuestion], search: Callable[[str], SearchOutcome], *, k: int,
+             floor: float, depth: int = MRR_DEPTH) -> EvalReport:
+    """Ask every question through `search` and score the answers."""
+    results = []
+    for q in questions:
+        outcome = search(q.question)
+        rank = None if q.unanswerable else first_hit_rank(outcome.ranked, lambda c, q=q: is_hit(c, q),
+                                                          max(depth, k))
+        results.append(QuestionResult(q, rank, outcome.declined, outcome.best_relevance, outcome.ranked))
+    return EvalReport(results=results, k=k, floor=floor)
+
+
+def outcome_from_candidates(candidates: Sequence[Any], *, depth: int, top_k: int, per_doc: int,
+                            floor: float) -> SearchOutcome:
+    """The bot's ranking (per-document cap, no floor) to `depth`, and its floor decision over TOP_K."""
+    ranked = cap_per_document(list(candidates), depth, per_doc)
+    _, best, declined = apply_floor(cap_per_document(list(candidates), top_k, per_doc), floor)
+    return SearchOutcome(
+        ranked=[RankedChunk(doc_path=c.doc_path, text=str(c.row.get("text", "")), start=c.row.get("start_char"),
+                            end=c.row.get("end_char"), relevance=c.relevance) for c in ranked],
+        declined=declined, best_relevance=best,
+    )
+
+
+def search_with(service: Any, *, depth: int = MRR_DEPTH, mode: str | None = None) -> Callable[[str], SearchOutcome]:
+    """A `search` for `evaluate` over a `rag.service.RagService`, with its settings."""
+    s = service.settings
+
+    def search(question: str) -> SearchOutcome:
+        retrieval = service.search(question, mode=mode, top_k=max(depth, s.top_k))
+        return outcome_from_candidates(retrieval.candidates, depth=depth, top_k=s.top_k,
+                                       per_doc=s.max_chunks_per_doc, floor=s.relevance_floor)
+
+    return search

@@ -1,0 +1,89 @@
+"""Bot settings: mode choice, refusing to start without credentials, never echoing secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import BotConfigError, BotSettings, load_bot_settings, parse_channel_scopes
+from rag.service import Scope
+
+BOT = "xoxb-1111-2222-SECRETBOTVALUE"
+APP = "xapp-1-A1-333-SECRETAPPVALUE"
+SIGNING = "8f0c0ffee5ecret5igning"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_MODE",
+        "PORT",
+        "ADMIN_USER_IDS",
+        "CHANNEL_SCOPES",
+        "SLACK_API_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_socket_mode_when_app_token_set_else_http(monkeypatch: pytest.MonkeyPatch):
+    assert BotSettings(SLACK_BOT_TOKEN=BOT, SLACK_SIGNING_SECRET=SIGNING).mode == "http"
+    monkeypatch.setenv("SLACK_APP_TOKEN", APP)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT)
+    assert load_bot_settings().mode == "socket"
+    assert load_bot_settings(SLACK_MODE="HTTP").mode == "http"
+
+
+def test_missing_tokens_refuse_to_start_naming_the_variable():
+    with pytest.raises(BotConfigError, match="SLACK_APP_TOKEN") as err:
+        BotSettings(SLACK_BOT_TOKEN=BOT, SLACK_MODE="socket").check_can_start()
+    assert "SLACK_BOT_TOKEN" not in str(err.value)  # only what is actually missing
+    with pytest.raises(BotConfigError, match="SLACK_SIGNING_SECRET"):
+        BotSettings(SLACK_BOT_TOKEN=BOT).check_can_start()
+    with pytest.raises(BotConfigError, match="SLACK_BOT_TOKEN is not set"):
+        BotSettings(SLACK_APP_TOKEN=APP).check_can_start()
+    BotSettings(SLACK_BOT_TOKEN=BOT, SLACK_APP_TOKEN=APP).check_can_start()
+    BotSettings(SLACK_BOT_TOKEN=BOT, SLACK_SIGNING_SECRET=SIGNING).check_can_start()
+
+
+def test_swapped_tokens_are_reported_without_their_values():
+    with pytest.raises(BotConfigError) as err:
+        BotSettings(SLACK_BOT_TOKEN=APP, SLACK_APP_TOKEN=BOT).check_can_start()
+    message = str(err.value)
+    assert "xoxb-" in message and "xapp-" in message  # says what each should look like
+    assert "SECRETBOTVALUE" not in message and "SECRETAPPVALUE" not in message
+
+
+def test_secrets_never_print():
+    settings = BotSettings(SLACK_BOT_TOKEN=BOT, SLACK_APP_TOKEN=APP, SLACK_SIGNING_SECRET=SIGNING)
+    shown = repr(settings) + str(settings) + str(settings.model_dump())
+    for secret in (BOT, APP, SIGNING):
+        assert secret not in shown
+
+
+def test_invalid_values_name_the_variable_not_the_value(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PORT", "not-a-port-SECRETISH")
+    with pytest.raises(BotConfigError, match="PORT") as err:
+        load_bot_settings()
+    assert "SECRETISH" not in str(err.value)
+
+
+def test_lists_and_channel_scopes_from_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ADMIN_USER_IDS", "U1, U2,,U3")
+    monkeypatch.setenv("CHANNEL_SCOPES", "C123=contracts/,kind:contract; C456=/policies/ ;*=policies/")
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api")
+    settings = load_bot_settings()
+    assert settings.admin_user_ids == ("U1", "U2", "U3")
+    assert settings.scope_for("C123") == Scope(path_prefixes=("contracts/",), kinds=("contract",))
+    assert settings.scope_for("C456") == Scope(path_prefixes=("policies/",))
+    assert settings.scope_for("D999") == Scope(path_prefixes=("policies/",))  # `*`: every other channel
+    assert settings.slack_api_url == "http://127.0.0.1:9/api/"
+
+
+def test_bad_channel_scope_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
+    with pytest.raises(ValueError, match="C1"):
+        parse_channel_scopes("C1=")
+    monkeypatch.setenv("CHANNEL_SCOPES", "contracts/")
+    with pytest.raises(BotConfigError, match="CHANNEL_SCOPES"):
+        load_bot_settings()
