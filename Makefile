@@ -33,6 +33,8 @@ lint: setup
 bench: setup
 	$(PY) bench/bench_retrieval.py
 	$(PY) bench/bench_ingest.py
+	$(PY) bench/bench_bot.py
+	$(PY) bench/bench_sync.py
 
 bench-quality: setup
 	$(VENV)/bin/pip install -q -e ".[bench]"

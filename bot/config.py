@@ -12,11 +12,15 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from rag.config import ConfigError
 from rag.service import Scope
 
 
-class BotConfigError(Exception):
-    """The bot cannot start with this configuration; the message names the variable to fix."""
+class BotConfigError(ConfigError):
+    """The bot cannot start with this configuration; the message names the variable to fix.
+
+    A `ConfigError`, so `ragbot serve` reports it like any other configuration mistake.
+    """
 
 
 SlackMode = Literal["socket", "http"]

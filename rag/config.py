@@ -8,9 +8,10 @@ the environment variable, never deep inside a request.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -25,12 +26,12 @@ class RagSettings(BaseSettings):
     # Documents
     docs_dir: Path = Field(Path("examples/docs"), alias="DOCS_DIR")
     docs_base_url: str | None = Field(None, alias="DOCS_BASE_URL")
-    include_globs: list[str] = Field(
+    include_globs: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["**/*.md", "**/*.markdown", "**/*.txt", "**/*.pdf", "**/*.docx",
                                  "**/*.html", "**/*.htm"],
         alias="INCLUDE_GLOBS",
     )
-    exclude_globs: list[str] = Field(default_factory=lambda: ["**/.*", "**/~$*"], alias="EXCLUDE_GLOBS")
+    exclude_globs: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["**/.*", "**/~$*"], alias="EXCLUDE_GLOBS")
     max_file_mb: float = Field(25.0, alias="MAX_FILE_MB", gt=0)
 
     # Index

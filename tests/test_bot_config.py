@@ -87,3 +87,29 @@ def test_bad_channel_scope_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CHANNEL_SCOPES", "contracts/")
     with pytest.raises(BotConfigError, match="CHANNEL_SCOPES"):
         load_bot_settings()
+
+
+def test_secrets_are_redacted_from_logs_and_error_reasons():
+    import io
+    import logging
+
+    from bot.redact import RedactingFilter, Redactor, describe_exception
+
+    redactor = Redactor([BOT, SIGNING])
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter(redactor))
+    logger = logging.getLogger("test.redaction")
+    logger.addHandler(handler)
+    try:
+        logger.error("calling with %s and %s", BOT, "xoxp-9-9-someothertoken")
+        try:
+            raise RuntimeError(f"auth failed for {SIGNING}")
+        except RuntimeError:
+            logger.exception("boom")
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert "SECRETBOTVALUE" not in logged and "someothertoken" not in logged and SIGNING not in logged
+    assert "[redacted]" in logged
+    assert SIGNING not in describe_exception(RuntimeError(f"bad {SIGNING}"), redactor)

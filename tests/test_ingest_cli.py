@@ -99,3 +99,16 @@ def test_offline_model_is_used_without_the_hub():
     from rag.embeddings import load_embedder
 
     assert load_embedder("sentence-transformers/all-MiniLM-L6-v2").dim == 384
+
+
+def test_comma_separated_globs_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("INCLUDE_GLOBS", "**/*.md, **/*.txt")
+    monkeypatch.setenv("EXCLUDE_GLOBS", "**/drafts/**")
+    docs = tmp_path / "docs"
+    (docs / "drafts").mkdir(parents=True)
+    (docs / "a.md").write_text("# A\n\nThe canteen opens at 8.", encoding="utf-8")
+    (docs / "drafts" / "b.md").write_text("# B\n\nDraft text.", encoding="utf-8")
+    (docs / "c.html").write_text("<h1>C</h1><p>Not included.</p>", encoding="utf-8")
+    result = _cli(tmp_path / "index", docs, "sync", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "+ a.md" in result.output and "b.md" not in result.output and "c.html" not in result.output
