@@ -358,11 +358,15 @@ def doctor() -> None:
 def serve() -> None:
     """Run the scheduled sync and, when Slack tokens are set, the Slack bot."""
     svc = service()
-    if os.environ.get("SLACK_BOT_TOKEN"):
+    with user_errors():
+        from bot.config import load_bot_settings
+
+        bot_settings = load_bot_settings()
+    if bot_settings.slack_bot_token is not None:
         from bot.server import run
 
         with user_errors():
-            run(svc)
+            run(svc, bot_settings)
         return
     from rag.scheduler import run_forever
 
