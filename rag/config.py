@@ -31,7 +31,9 @@ class RagSettings(BaseSettings):
                                  "**/*.html", "**/*.htm"],
         alias="INCLUDE_GLOBS",
     )
-    exclude_globs: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["**/.*", "**/~$*"], alias="EXCLUDE_GLOBS")
+    exclude_globs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["**/.*", "**/~$*"], alias="EXCLUDE_GLOBS"
+    )
     max_file_mb: float = Field(25.0, alias="MAX_FILE_MB", gt=0)
 
     # Index
