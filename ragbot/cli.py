@@ -375,5 +375,10 @@ def serve() -> None:
         run_forever(svc)
 
 
+# `ragbot eval` lives in its own module (it uses the helpers above, hence registered last).
+from ragbot.eval_command import register as _register_eval  # noqa: E402
+
+_register_eval(app)
+
 if __name__ == "__main__":
     app()
