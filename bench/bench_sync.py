@@ -21,6 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LANCE_LOG", "error")
+warnings.filterwarnings("ignore", message=r"optimize\(cleanup_older_than=0\)")  # nobody else reads this index
 
 from rag.chunking import chunk_document  # noqa: E402
 from rag.config import load_settings  # noqa: E402

@@ -35,7 +35,7 @@ class Services:
     def stop(self) -> None:
         if self.scheduler is not None:
             try:
-                self.scheduler.shutdown(wait=False)
+                self.scheduler.shutdown(wait=True)  # let a running sync finish
             except Exception:  # already stopped
                 log.debug("scheduler shutdown", exc_info=True)
         self.runtime.shutdown(wait=True, timeout=30)

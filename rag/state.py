@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -142,6 +142,54 @@ class StateDB:
     def put_files(self, records: Iterable[FileRecord]) -> None:
         self.write_files(put=records)
 
+    def put_synced(self, records: Iterable[FileRecord], planned: dict[str, FileRecord], *,
+                   moved_from: dict[str, str] | None = None) -> set[str]:
+        """Record what a sync wrote, except documents withdrawn meanwhile (`forget` takes no sync lock).
+
+        `planned` are the records the sync started from. A record now withdrawn that was not
+        withdrawn then (or was, for other bytes) was forgotten while the sync ran: it stays
+        withdrawn (a renamed one under its new path) and its path is returned, so the sync takes
+        its rows out again. `moved_from` maps a renamed record's new path to its old one, whose
+        row is replaced. One transaction, so a `forget` lands either before it (and is seen here)
+        or after it (and deletes the rows itself).
+        """
+        wanted = {r.rel_path: r for r in records}
+        moved_from = moved_from or {}
+        if not wanted:
+            return set()
+        with self._tx() as conn:
+            withdrawn: dict[str, tuple[str, int]] = {}
+            sources = [moved_from.get(p, p) for p in wanted]
+            for start in range(0, len(sources), 500):
+                batch = sources[start:start + 500]
+                marks = ", ".join("?" * len(batch))
+                query = f"SELECT rel_path, sha256, mtime_ns FROM files WHERE withdrawn = 1 AND rel_path IN ({marks})"
+                withdrawn.update((r["rel_path"], (r["sha256"], r["mtime_ns"])) for r in conn.execute(query, batch))
+            skipped: set[str] = set()
+            rows = []
+            for path, ours in wanted.items():
+                source = moved_from.get(path, path)
+                before = planned.get(source)
+                now = withdrawn.get(source)
+                seen_by_plan = before is not None and before.withdrawn and (before.sha256, before.mtime_ns) == now
+                if not ours.withdrawn and now is not None and not seen_by_plan:
+                    skipped.add(path)
+                    if source == path:
+                        continue  # the withdrawn record stays as it is
+                    ours = replace(ours, withdrawn=True, chunk_ids=[])
+                rows.append(_row(ours))
+            if moved_from:
+                conn.executemany("DELETE FROM files WHERE rel_path = ?", [(old,) for old in moved_from.values()])
+            if rows:
+                columns = ", ".join(rows[0])
+                marks = ", ".join(f":{k}" for k in rows[0])
+                conn.executemany(f"INSERT OR REPLACE INTO files ({columns}) VALUES ({marks})", rows)
+        return skipped
+
+    def get_file(self, rel_path: str) -> FileRecord | None:
+        row = self._conn().execute("SELECT * FROM files WHERE rel_path = ?", (rel_path,)).fetchone()
+        return _record(row) if row else None
+
     def write_files(self, *, put: Iterable[FileRecord] = (), delete: Iterable[str] = ()) -> None:
         """Insert/replace and delete file rows in one transaction (a rename moves a row atomically)."""
         rows = [_row(r) for r in put]
@@ -212,6 +260,12 @@ class StateDB:
                     rolled_back=bool(r["rolled_back"]))
             for r in rows
         ]
+
+    def unfinished_runs(self) -> list[SyncRun]:
+        """Runs still marked running: under the sync lock, these are runs whose process died."""
+        rows = self._conn().execute("SELECT * FROM sync_runs WHERE status = 'running' ORDER BY id").fetchall()
+        return [SyncRun(r["id"], _load(r["report"]), r["version_before"], r["version_after"],
+                        rolled_back=bool(r["rolled_back"])) for r in rows]
 
     def last_report(self) -> SyncReport | None:
         runs = self.runs(limit=1)

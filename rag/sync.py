@@ -27,6 +27,9 @@ How a crash (kill -9 included) is survived:
 6. A file that fails to parse keeps its previous good chunks; the failure is
    recorded next to it (`last_error`) and reported once, and the file is not
    retried until it changes again.
+7. The lock is an `flock`, released by the OS when the process dies; the next
+   sync records the dead run as "failed (interrupted)" with the index version
+   it left, so history stays true and `rollback` can undo it.
 
 A missing, unreadable or suddenly empty docs folder (an unmounted share) never
 deletes the index; deleting more than MASS_DELETE_FRACTION of the documents
@@ -217,6 +220,7 @@ class Syncer:
             return report
 
         version_before = self.store.version if self.store.exists() else None
+        self._close_interrupted_runs(version_before)
         run_id = self.state.start_run(report, version_before)
         try:
             self._apply_renames(plan, records)
@@ -231,12 +235,26 @@ class Syncer:
             report.status, report.message = "failed", f"{type(err).__name__}: {err}"
             log.exception("sync failed")
         report.finished = datetime.now(UTC)
-        version_after = self.store.version if self.store.exists() else None
+        try:
+            version_after = self.store.version if self.store.exists() else None
+        except Exception:  # the report must still be recorded
+            log.exception("cannot read the index version")
+            version_after = None
         self.state.finish_run(run_id, report, version_after)
         log.info("sync %s: +%d ~%d →%d −%d !%d, %d chunks embedded, %d reused, %.1fs", report.status,
                  len(report.added), len(report.changed), len(report.renamed), len(report.removed),
                  len(report.failed), report.chunks_embedded, report.chunks_reused, report.duration_s)
         return report
+
+    def _close_interrupted_runs(self, version_now: int | None) -> None:
+        """Record syncs whose process died (kill -9, power loss) as failed; this run finishes their work.
+
+        Their last commit is the current version, so `rollback` can still undo them.
+        """
+        for run in self.state.unfinished_runs():
+            run.report.status = "failed"
+            run.report.message = "interrupted: the process stopped before the end (the next sync finished the job)"
+            self.state.finish_run(run.id, run.report, version_now)
 
     def _reset_if_other_model(self) -> None:
         try:
@@ -270,16 +288,18 @@ class Syncer:
             moved.chunk_ids = [r["chunk_id"] for r in rows]
             moves.append((old, moved, rows))
             if len(moves) >= BATCH_DOCS:
-                self._commit_moves(moves)
+                self._commit_moves(moves, records)
                 moves = []
         if moves:
-            self._commit_moves(moves)
+            self._commit_moves(moves, records)
 
-    def _commit_moves(self, moves: list[tuple[str, FileRecord, list[dict]]]) -> None:
+    def _commit_moves(self, moves: list[tuple[str, FileRecord, list[dict]]], records: dict[str, FileRecord]) -> None:
         _checkpoint("before_rename_write")
         paths = {old for old, _, _ in moves} | {rec.rel_path for _, rec, _ in moves}
         self.store.replace_documents(paths, [row for _, _, rows in moves for row in rows])
-        self.state.write_files(put=[rec for _, rec, _ in moves], delete=[old for old, _, _ in moves])
+        forgotten = self.state.put_synced([rec for _, rec, _ in moves], records,
+                                          moved_from={rec.rel_path: old for old, rec, _ in moves})
+        self.store.delete_documents(forgotten)
 
     def _index_files(self, stats: list[FileStat], records: dict[str, FileRecord], report: SyncReport,
                      progress: Progress | None) -> None:
@@ -310,15 +330,15 @@ class Syncer:
             pending.append((st, doc, chunks))
             pending_chunks += len(chunks)
             if pending_chunks >= BATCH_CHUNKS or len(pending) >= BATCH_DOCS:
-                self._write_batch(pending, embedder, report)
+                self._write_batch(pending, embedder, report, records)
                 pending, pending_chunks = [], 0
         if pending:
-            self._write_batch(pending, embedder, report)
+            self._write_batch(pending, embedder, report, records)
         if progress:
             progress(len(stats), len(stats), "")
 
     def _write_batch(self, batch: list[tuple[FileStat, Document, list[Chunk]]], embedder: Embedder,
-                     report: SyncReport) -> None:
+                     report: SyncReport, records: dict[str, FileRecord]) -> None:
         hashes = [[text_hash(embedder.model_name, c.embed_text) for c in chunks] for _, _, chunks in batch]
         flat = [h for doc_hashes in hashes for h in doc_hashes]
         cached = self.store.vectors_by_hash(flat)
@@ -342,14 +362,16 @@ class Syncer:
         self.store.replace_documents({doc.rel_path for _, doc, _ in batch}, rows)
         _checkpoint("after_write")
         now = datetime.now(UTC)
-        self.state.put_files(
+        synced = [
             FileRecord(
                 rel_path=doc.rel_path, size=doc.size, mtime_ns=st.mtime_ns, sha256=doc.sha256, kind=doc.kind,
                 format=doc.format, title=doc.title, link=doc.link, modified=doc.modified,
                 chunk_ids=[c.chunk_id for c in chunks], last_synced=now,
             )
             for st, doc, chunks in batch
-        )
+        ]
+        forgotten = self.state.put_synced(synced, records)
+        self.store.delete_documents(forgotten)  # `forget` ran while this batch was prepared
 
     def _record_failure(self, st: FileStat, previous: FileRecord | None, reason: str,
                         report: SyncReport) -> None:
@@ -385,7 +407,7 @@ class Syncer:
                 continue
             updated.append(replace(rec, size=st.size, mtime_ns=st.mtime_ns, last_error=None, error_size=None,
                                    error_mtime_ns=None))
-        self.state.put_files(updated)
+        self.store.delete_documents(self.state.put_synced(updated, records))
 
     # -- other operations ------------------------------------------------------------------------------
     def normalise_path(self, path: str) -> str:
@@ -402,19 +424,26 @@ class Syncer:
         return cleaned
 
     def forget(self, rel_path: str) -> bool:
-        """Withdraw a document now; it stays out of answers until its file changes."""
-        self.lock.acquire("forget")
+        """Withdraw a document now, even while a sync runs; it stays out of answers until its file changes.
+
+        The record is marked first and describes the file's current bytes, so neither a running sync
+        (see `StateDB.put_synced`) nor the next one brings it back unless the file changes afterwards.
+        """
+        key = self.normalise_path(rel_path)
+        rec = self.state.get_file(key)
+        if rec is None:
+            return False
+        path = self.settings.docs_dir / key
         try:
-            key = self.normalise_path(rel_path)
-            rec = self.state.files().get(key)
-            if rec is None:
-                return False
-            self.store.delete_documents([key])
-            rec.withdrawn, rec.chunk_ids, rec.last_error = True, [], None
-            self.state.put_file(rec)
-            return True
-        finally:
-            self.lock.release()
+            st = path.stat()
+            rec.size, rec.mtime_ns, rec.sha256 = st.st_size, st.st_mtime_ns, sha256_file(path)
+        except OSError:
+            pass  # the file is gone already: the next sync removes the record
+        rec.withdrawn, rec.chunk_ids, rec.last_error = True, [], None
+        rec.error_size = rec.error_mtime_ns = None
+        self.state.put_file(rec)
+        self.store.delete_documents([key])
+        return True
 
     def rollback(self) -> tuple[int, int]:
         """Restore the table to the version before the last sync not yet rolled back; returns (from, to)."""

@@ -218,6 +218,36 @@ def test_forget_withdraws_without_deleting_the_file_until_the_file_changes(svc: 
     assert not {d.rel_path: d for d in svc.documents()}["policies/parking.md"].withdrawn
 
 
+def test_forget_takes_a_document_down_at_once_even_while_a_sync_is_writing_it(
+    svc: RagService, docs: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+) -> None:
+    question = "Where is the staff garage for parking permits?"
+    edit(docs / "policies/parking.md", "forty bays", "forty-two bays")
+    monkeypatch.setenv("RAGBOT_TEST_PAUSE_AT", "before_write")
+    monkeypatch.setenv("RAGBOT_TEST_PAUSE_SECONDS", "3")
+    reports: list[Any] = []
+    sync = threading.Thread(target=lambda: reports.append(svc.sync()))
+    sync.start()
+    seen, deadline = "", time.monotonic() + 60
+    while "PAUSED before_write" not in seen:  # the new version is embedded and about to be written
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+        seen += capfd.readouterr().err
+
+    assert svc.forget("policies/parking.md")
+    assert svc.sync_running_since() is not None  # it did not wait for the running sync
+    sync.join(timeout=60)
+
+    assert reports[0].changed == ["policies/parking.md"]
+    assert svc.store.count("doc_path = 'policies/parking.md'") == 0  # the sync took its own write out again
+    assert {d.rel_path: d for d in svc.documents()}["policies/parking.md"].withdrawn
+    assert svc.ask(question).mode == "no_answer"
+    monkeypatch.delenv("RAGBOT_TEST_PAUSE_AT")
+    assert not svc.sync().has_changes  # and the next sync leaves it out
+    assert svc.ask(question).mode == "no_answer"
+    assert_no_duplicates(svc)
+
+
 def test_a_renamed_file_is_not_reembedded_and_is_cited_by_its_new_path(
     svc: RagService, docs: Path, encode_calls: EncodeCounter,
 ) -> None:
@@ -444,6 +474,7 @@ def test_two_syncs_started_together_one_runs_the_other_is_told_since_when(
     assert not svc.sync().has_changes
 
 
+@pytest.mark.filterwarnings(r"ignore:optimize\(cleanup_older_than=0\)")
 def test_compaction_drops_old_versions_and_keeps_answers(svc: RagService, docs: Path,
                                                          make_settings: Callable[..., Any]) -> None:
     for word in ("second", "third", "fourth"):

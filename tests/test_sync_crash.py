@@ -173,6 +173,9 @@ def test_a_sync_killed_at_any_point_leaves_old_or_new_versions_and_the_next_sync
 
     assert report.status == "ok", report
     assert report.removed == ["policies/parking.md"]
+    killed = crashed_view.state.runs()[1]  # the history says the killed run was interrupted
+    assert (killed.report.trigger, killed.report.status) == ("cli", "failed")
+    assert "interrupted" in killed.report.message
     if point == "after_write":  # the rows were committed before the kill: the redo re-embeds nothing
         assert report.chunks_embedded == 0
     else:
