@@ -143,7 +143,7 @@ class RagService:
         return docs
 
     def document_count(self) -> int:
-        return sum(1 for r in self.state.files().values() if r.chunk_ids and not r.withdrawn)
+        return self.state.count_answerable()
 
     # -- sync ------------------------------------------------------------------------------------------
     def sync(self, *, trigger: str = "manual", full: bool = False, dry_run: bool = False,

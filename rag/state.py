@@ -186,6 +186,13 @@ class StateDB:
                 conn.executemany(f"INSERT OR REPLACE INTO files ({columns}) VALUES ({marks})", rows)
         return skipped
 
+    def count_answerable(self) -> int:
+        """Documents that can appear in answers (indexed, not withdrawn): one COUNT, asked per question."""
+        row = self._conn().execute(
+            "SELECT COUNT(*) FROM files WHERE withdrawn = 0 AND chunk_ids != '[]'"
+        ).fetchone()
+        return int(row[0])
+
     def get_file(self, rel_path: str) -> FileRecord | None:
         row = self._conn().execute("SELECT * FROM files WHERE rel_path = ?", (rel_path,)).fetchone()
         return _record(row) if row else None
