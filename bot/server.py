@@ -63,12 +63,12 @@ def build_socket_mode_handler(app: App, settings: BotSettings) -> SocketModeHand
     return SocketModeHandler(app, app_token=token, web_client=app.client)
 
 
-class _QuietHandler(WSGIRequestHandler):
+class QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("health: " + format, *args)
 
 
-class _ThreadingWSGIServer(WSGIServer):
+class ThreadingWSGIServer(WSGIServer):
     daemon_threads = True
     request_queue_size = 128  # socketserver's default of 5 resets bursts of connections
 
@@ -90,8 +90,8 @@ def serve_health(runtime: BotRuntime, host: str, port: int,
     extra = None
     if handler is not None:
         extra = lambda: {"slack_connected": bool(handler.client.is_connected())}  # noqa: E731
-    server = make_server(host, port, health_app(runtime, extra), server_class=_ThreadingWSGIServer,
-                         handler_class=_QuietHandler)
+    server = make_server(host, port, health_app(runtime, extra), server_class=ThreadingWSGIServer,
+                         handler_class=QuietHandler)
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
     return server
 

@@ -23,7 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlparse
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import make_server
+
+from bot.server import QuietHandler, ThreadingWSGIServer
 
 _ids = itertools.count(1)
 
@@ -258,29 +260,10 @@ def dm_event(
     }
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-
-class _ThreadingWSGIServer(WSGIServer):
-    request_queue_size = 128  # socketserver's default of 5 resets bursts of connections
-    def process_request(self, request: Any, client_address: Any) -> None:
-        threading.Thread(target=self._serve_one, args=(request, client_address), daemon=True).start()
-
-    def _serve_one(self, request: Any, client_address: Any) -> None:
-        try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
-
-
 @contextmanager
 def serve_wsgi(app: Callable[..., Any]) -> Iterator[str]:
     """Serve `app` on 127.0.0.1:<free port>; yields the base URL; stops on exit."""
-    server = make_server("127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+    server = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
