@@ -19,7 +19,7 @@ from typing import Any
 import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS
+from lancedb.index import FTS, HnswSq
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +189,10 @@ class ChunkStore:
         if _FTS_INDEX not in names:
             table.create_index("text", config=FTS(base_tokenizer="icu", with_position=False), name=_FTS_INDEX)
         rows = table.count_rows()
-        if rows >= self.vector_index_min_rows and not any(i.index_type.startswith("IVF") for i in
-                                                           table.list_indices()):
+        has_vector_index = any("vector" in i.columns for i in table.list_indices())
+        if rows >= self.vector_index_min_rows and not has_vector_index:
             log.info("creating vector index over %d chunks", rows)
-            table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ")
+            table.create_index("vector", config=HnswSq(distance_type="cosine"))
         stats = table.index_stats(_FTS_INDEX)
         if stats is not None and stats.num_unindexed_rows >= REINDEX_AFTER_ROWS:
             table.optimize()

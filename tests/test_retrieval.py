@@ -84,3 +84,37 @@ def test_cap_per_document_keeps_rank_order():
 def test_query_terms_drop_question_words_and_use_cjk_bigrams():
     assert query_terms("What is the carry-over limit?") == ["carry", "over", "limit"]
     assert "住宿" in query_terms("住宿費上限是多少？") and "多少" not in query_terms("住宿費上限是多少？")
+
+
+def test_vector_index_is_built_only_once_the_table_is_large_enough(tmp_path: Path):
+    from datetime import UTC, datetime
+
+    import numpy as np
+    import pyarrow as pa
+
+    from rag.store import ChunkStore, chunk_schema
+
+    model = "sentence-transformers/all-MiniLM-L6-v2"
+    store = ChunkStore(str(tmp_path / "idx"), model_name=model, dim=384, vector_index_min_rows=600)
+    rng = np.random.default_rng(3)
+
+    def add(start: int, count: int) -> np.ndarray:
+        vectors = rng.standard_normal((count, 384)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        rows = [{"chunk_id": f"c{start + i}", "doc_path": f"d{(start + i) // 10}.md", "title": "t", "kind": "policy",
+                 "format": "md", "link": "file:///x", "modified": datetime.now(UTC), "doc_sha256": "0",
+                 "section": "", "page_start": None, "page_end": None, "start_char": 0, "end_char": 0,
+                 "ordinal": 0, "text": f"chunk number {start + i}", "embed_hash": f"h{start + i}",
+                 "vector": vectors[i].tolist()} for i in range(count)]
+        store.table(create=True).add(pa.Table.from_pylist(rows, schema=chunk_schema(384, model)))
+        return vectors
+
+    add(0, 400)
+    store.refresh_indexes()
+    assert {i.index_type for i in store.table().list_indices()} == {"FTS"}
+    vectors = add(400, 400)
+    store.refresh_indexes()
+    assert [i.index_type for i in store.table().list_indices() if "vector" in i.columns] == ["IvfHnswSq"]
+    store.refresh_indexes()  # a later sync must not rebuild it
+    assert len([i for i in store.table().list_indices() if "vector" in i.columns]) == 1
+    assert store.search_vector(vectors[7], limit=3)[0].row["chunk_id"] == "c407"
