@@ -42,7 +42,7 @@ bench-quality: setup
 
 bench-quality-quick: setup
 	$(VENV)/bin/pip install -q -e ".[bench]"
-	$(PY) -m bench.quality.run --quick
+	$(PY) -m bench.quality.run --quick --check
 
 clean:
 	rm -rf data .pytest_cache

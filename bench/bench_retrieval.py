@@ -50,7 +50,7 @@ QUERIES = [
 
 
 def build(uri: str, n: int, dim: int, rng: random.Random) -> ChunkStore:
-    store = ChunkStore(uri, model_name=MODEL, dim=dim, vector_index_min_rows=50_000)
+    store = ChunkStore(uri, model_name=MODEL, dim=dim, vector_index_min_rows=10_000)
     table = store.table(create=True)
     now = datetime.now(UTC)
     batch = 20_000

@@ -40,7 +40,7 @@ class RagSettings(BaseSettings):
     lancedb_uri: str = Field("data/index", alias="LANCEDB_URI")
     state_dir: Path | None = Field(None, alias="STATE_DIR")
     read_consistency_seconds: float = Field(2.0, alias="READ_CONSISTENCY_SECONDS", ge=0)
-    vector_index_min_rows: int = Field(50_000, alias="VECTOR_INDEX_MIN_ROWS", ge=1)
+    vector_index_min_rows: int = Field(10_000, alias="VECTOR_INDEX_MIN_ROWS", ge=1)
 
     # Embeddings and chunking
     embedding_model: str = Field(DEFAULT_EMBEDDING_MODEL, alias="EMBEDDING_MODEL")
@@ -50,8 +50,8 @@ class RagSettings(BaseSettings):
 
     # Retrieval
     top_k: int = Field(5, alias="TOP_K", ge=1, le=50)
-    max_chunks_per_doc: int = Field(2, alias="MAX_CHUNKS_PER_DOC", ge=1)
-    relevance_floor: float = Field(0.45, alias="RELEVANCE_FLOOR", ge=0, le=1)
+    max_chunks_per_doc: int = Field(3, alias="MAX_CHUNKS_PER_DOC", ge=1)  # bench/quality/README.md
+    relevance_floor: float = Field(0.41, alias="RELEVANCE_FLOOR", ge=0, le=1)  # bench/quality/README.md
     retrieval_mode: str = Field("hybrid", alias="RETRIEVAL_MODE")
 
     # Generation

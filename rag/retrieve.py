@@ -211,9 +211,41 @@ def apply_floor(top: list[Candidate], floor: float) -> tuple[list[Candidate], fl
     return ([] if below else kept), best, below
 
 
-def score_relevance(cands: list[Candidate], terms: list[str], trust_vectors: bool) -> None:
+def question_coverage(question: str, terms: list[str], text: str) -> float:
+    """Share of the question found in `text`: its words, and its CJK characters that a matching bigram covers.
+
+    Counting CJK characters rather than bigrams keeps Chinese on the scale of English words, so one
+    floor serves both: bigrams that straddle two words (出差住宿 → 差住) match nowhere, which makes
+    bigram coverage read low even for the passage that answers the question.
+    """
+    lowered = text.lower()
+    words = [t for t in terms if not CJK_RE.search(t)]
+    found = sum(1 for w in words if w in lowered)
+    total = len(words)
+    for run in _CJK_RUN_RE.findall(question):
+        if len(run) < 2:
+            continue
+        covered = [False] * len(run)
+        stop = [False] * len(run)
+        for i in range(len(run) - 1):
+            pair = run[i:i + 2]
+            if pair in _CJK_STOP:
+                stop[i] = stop[i + 1] = True
+            elif pair in text:
+                covered[i] = covered[i + 1] = True
+        for is_covered, is_stop in zip(covered, stop, strict=True):
+            if is_covered or not is_stop:  # characters only a question word ("多少") covers do not count
+                total += 1
+                found += is_covered
+    return found / total if total else 0.0
+
+
+def score_relevance(cands: list[Candidate], question: str, terms: list[str], trust_vectors: bool) -> None:
+    """Relevance comparable across queries: cosine and coverage blended, or coverage alone when the
+    embedding cannot read the question. The title counts: it is what the whole chunk is about."""
     for cand in cands:
-        cand.coverage = term_coverage(terms, f"{cand.row.get('section', '')}\n{cand.row['text']}")
+        text = f"{cand.row.get('title') or ''}\n{cand.row.get('section') or ''}\n{cand.row['text']}"
+        cand.coverage = question_coverage(question, terms, text)
         cosine = cand.vector_score if cand.vector_score is not None else 0.0
         cand.relevance = (cosine + cand.coverage) / 2 if trust_vectors else cand.coverage
 
@@ -253,7 +285,7 @@ def retrieve(
         fused = boost_named_documents(fused, terms, TITLE_WEIGHT)
     search_ms = (time.perf_counter() - started) * 1000 - embed_ms
     trust_vectors = vector_weight >= text_weight
-    score_relevance(fused, terms, trust_vectors)
+    score_relevance(fused, question, terms, trust_vectors)
     top = cap_per_document(fused, top_k, per_doc)
     kept, best, below = apply_floor(top, floor)
     return Retrieval(

@@ -92,7 +92,7 @@ class ChunkStore:
         model_name: str,
         dim: int,
         read_consistency_seconds: float = 2.0,
-        vector_index_min_rows: int = 50_000,
+        vector_index_min_rows: int = 10_000,
         storage_options: dict[str, str] | None = None,
     ) -> None:
         self.uri = uri

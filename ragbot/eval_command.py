@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
 
 def eval_command(
     questions_file: Annotated[Path, typer.Argument(metavar="QUESTIONS.jsonl", help=(
-        'One JSON object per line: {"question": ..., "doc": "path" or [paths], "answer": "text the right '
-        'chunk contains" (optional), "unanswerable": true (optional)}.'))],
+        'One JSON object per line: {"question": ..., "doc": a path or a list of paths, "answer": "text the '
+        'right chunk contains" (optional), "unanswerable": true (optional)}.'))],
     docs: Annotated[Path | None, typer.Option("--docs", help="Ingest this documents folder first.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     min_recall: Annotated[float | None, typer.Option(

@@ -1,0 +1,1 @@
+"""Retrieval quality on public data (`python -m bench.quality.run`); see README.md here."""

@@ -28,7 +28,7 @@ import numpy as np
 
 from rag.config import RagSettings, load_settings
 from rag.evaluate import RankedChunk, SearchOutcome, outcome_from_candidates
-from rag.retrieve import Candidate, cap_per_document
+from rag.retrieve import Candidate, cap_per_document, fuse, retriever_weights
 from rag.store import SearchHit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,19 +113,26 @@ class OurProbe:
     hybrid: list[Candidate]  # the real `RagService.search` fused candidates (default mode)
     vector: list[Candidate]
     fts: list[Candidate]
-    vector_hits: list[SearchHit]
+    vector_hits: list[SearchHit]  # the raw retriever lists, for the fusion ablations (empty when not asked)
     text_hits: list[SearchHit]
 
 
-def probe(index: OurIndex, question: str) -> OurProbe:
+def probe(index: OurIndex, question: str, *, raw: bool = False) -> OurProbe:
     svc = index.service
     hybrid = svc.search(question, mode="hybrid", top_k=DEPTH).candidates
     vector = svc.search(question, mode="vector", top_k=DEPTH).candidates
     fts = svc.search(question, mode="fts", top_k=DEPTH).candidates
-    limit = max(80, DEPTH * 8)  # what `retrieve` fetches per retriever
-    vector_hits = svc.store.search_vector(svc.embedder.encode_query(question), limit)
-    text_hits = svc.store.search_text(question, limit)
+    vector_hits: list[SearchHit] = []
+    text_hits: list[SearchHit] = []
+    if raw:
+        limit = max(80, DEPTH * 8)  # what `retrieve` fetches per retriever
+        vector_hits = svc.store.search_vector(svc.embedder.encode_query(question), limit)
+        text_hits = svc.store.search_text(question, limit)
     return OurProbe(hybrid, vector, fts, vector_hits, text_hits)
+
+
+def without_title_boost(p: OurProbe, question: str) -> list[Candidate]:
+    return fuse(p.vector_hits, p.text_hits, *retriever_weights(question, multilingual_model=False))
 
 
 def outcome(index: OurIndex, candidates: list[Candidate], *, per_doc: int | None = None,
