@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ VECTOR_WEIGHT = 0.7
 TEXT_WEIGHT = 0.3
 # An English-only model on a CJK question: only a tie-breaker among full-text hits.
 UNTRUSTED_VECTOR_WEIGHT = 0.03
+_SEARCH_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fts-search")
 TITLE_WEIGHT = 0.5  # times the share of the question's terms found in a chunk's document title/path
 CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
 _CJK_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+")
@@ -268,13 +270,16 @@ def retrieve(
     limit = candidates_per_retriever or max(80, top_k * 8)
     vector_weight, text_weight = retriever_weights(question, multilingual_model)
     started = time.perf_counter()
+    # Full-text search needs no vector: it runs on another thread while the query is embedded and the
+    # vector search runs (both LanceDB and torch release the GIL), so hybrid costs about the slower of the two.
+    text_future = _SEARCH_POOL.submit(store.search_text, question, limit, where) if mode in ("hybrid", "fts") else None
     vector_hits: list[SearchHit] = []
     embed_ms = 0.0
     if mode in ("hybrid", "vector"):
         vec = embed_query(question)
         embed_ms = (time.perf_counter() - started) * 1000
         vector_hits = store.search_vector(vec, limit, where)
-    text_hits = store.search_text(question, limit, where) if mode in ("hybrid", "fts") else []
+    text_hits = text_future.result() if text_future else []
     if mode == "vector":
         vector_weight, text_weight = 1.0, 0.0
     elif mode == "fts":

@@ -34,13 +34,15 @@ from rag.store import SearchHit
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEPTH = 10  # deepest k scored
-_CODE_SHAPING_CHUNKS = ("rag/chunking.py", "rag/documents.py", "rag/embeddings.py", "rag/store.py")
+_CODE_SHAPING_CHUNKS = ("rag/chunking.py", "rag/documents", "rag/embeddings.py", "rag/store.py")
 
 
 def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for rel in _CODE_SHAPING_CHUNKS:
-        digest.update((ROOT / rel).read_bytes())
+        path = ROOT / rel
+        for file in sorted(path.glob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.read_bytes())
     return digest.hexdigest()[:12]
 
 

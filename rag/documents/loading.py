@@ -1,0 +1,150 @@
+"""One file to one `Document`: size and type checks, the reader for its format, kind, title and link."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import urllib.parse
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rag.documents.docx import _parse_docx
+from rag.documents.html import _parse_html
+from rag.documents.markdown import _parse_markdown
+from rag.documents.model import Document, DocumentError, _Parsed
+from rag.documents.pdf import _parse_pdf
+from rag.documents.plain import _parse_txt
+
+logger = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+DEFAULT_MAX_BYTES = 25 * MIB
+FORMATS = {".md": "md", ".markdown": "md", ".txt": "txt", ".pdf": "pdf", ".docx": "docx",
+           ".html": "html", ".htm": "html"}
+
+# Folder names and front-matter values that say what kind of document a file is.
+_KIND_WORDS = {
+    "sop": "SOP", "sops": "SOP", "procedure": "SOP", "procedures": "SOP",
+    "policy": "policy", "policies": "policy",
+    "contract": "contract", "contracts": "contract", "agreement": "contract", "agreements": "contract",
+}
+
+
+def load_document(path: Path, root: Path, *, base_url: str | None = None,
+                  max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+    """Read one file into a `Document`, or raise `DocumentError` saying why it cannot be used.
+
+    The file is read once, so the hash, size and text always describe the same bytes even
+    when the file is being rewritten while we read it.
+    """
+    rel_path = _relative_posix(path, root)
+    suffix = path.suffix.lower()
+    fmt = FORMATS.get(suffix)
+    if fmt is None:
+        raise DocumentError(rel_path, _unsupported_reason(suffix))
+    try:
+        st = path.stat()
+        if st.st_size > max_bytes:  # before reading: a 2 GB export must not be pulled into memory
+            raise DocumentError(rel_path, _too_big_reason(st.st_size, max_bytes))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(rel_path, _os_reason(exc)) from exc
+    if len(data) > max_bytes:
+        raise DocumentError(rel_path, _too_big_reason(len(data), max_bytes))
+    if not data:
+        raise DocumentError(rel_path, "empty file")
+
+    try:
+        parsed = _PARSERS[fmt](data, rel_path)
+    except DocumentError:
+        raise
+    except Exception as exc:  # a parser library choking on a malformed file must not stop a sync
+        logger.debug("parser failure for %s", rel_path, exc_info=True)
+        raise DocumentError(rel_path, f"could not read the {fmt} file ({type(exc).__name__}: {exc})") from exc
+    if not parsed.blocks:
+        raise DocumentError(rel_path, "no text found in the document")
+
+    return Document(
+        rel_path=rel_path,
+        title=parsed.title or _title_from_stem(path.stem),
+        kind=_kind_from_meta(parsed.meta) or _kind_from_folders(rel_path) or "document",
+        format=fmt,
+        modified=datetime.fromtimestamp(st.st_mtime, tz=UTC),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        link=document_link(path, rel_path, base_url),
+        blocks=parsed.blocks,
+        text=parsed.text,
+    )
+
+
+def document_link(path: Path, rel_path: str, base_url: str | None) -> str:
+    """Where a reader can open the file: DOCS_BASE_URL + the quoted relative path, else file://."""
+    if base_url:
+        return base_url.rstrip("/") + "/" + urllib.parse.quote(rel_path)
+    return path.resolve().as_uri()
+
+
+def _relative_posix(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+
+
+def _unsupported_reason(suffix: str) -> str:
+    supported = ", ".join(sorted(FORMATS))
+    if suffix == ".doc":
+        return "old Word .doc format is not supported; save it as .docx"
+    if not suffix:
+        return f"file has no extension; supported types: {supported}"
+    return f"unsupported file type '{suffix}' (supported: {supported})"
+
+
+def _too_big_reason(size: int, max_bytes: int) -> str:
+    limit = f"{max_bytes / MIB:g} MB" if max_bytes >= MIB else f"{max_bytes / 1024:g} KB"
+    actual = f"{size / MIB:.1f} MB" if size >= MIB else f"{size / 1024:.1f} KB"
+    return f"file is {actual}, over the {limit} limit (MAX_FILE_MB)"
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "file disappeared before it could be read"
+    if isinstance(exc, PermissionError):
+        return "permission denied: the bot's user cannot read this file"
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, not a file"
+    return f"cannot read the file: {exc.strerror or exc}"
+
+
+def _title_from_stem(stem: str) -> str:
+    return re.sub(r"[_-]+", " ", stem).strip() or stem
+
+
+def _kind_from_meta(meta: dict[str, str]) -> str | None:
+    for key in ("kind", "type"):
+        value = meta.get(key, "").strip().lower()
+        if value in _KIND_WORDS:
+            return _KIND_WORDS[value]
+    return None
+
+
+def _kind_from_folders(rel_path: str) -> str | None:
+    for part in reversed(rel_path.split("/")[:-1]):  # the nearest folder is the most specific
+        kind = _KIND_WORDS.get(part.lower())
+        if kind:
+            return kind
+    return None
+
+
+
+
+_PARSERS: dict[str, Callable[[bytes, str], _Parsed]] = {
+    "md": _parse_markdown,
+    "txt": _parse_txt,
+    "pdf": _parse_pdf,
+    "docx": _parse_docx,
+    "html": _parse_html,
+}
