@@ -1,6 +1,7 @@
 """Retrieval latency (query embed + hybrid search + prompt build) at 1k, 10k and 100k chunks.
 
-Synthetic corpus: chunk texts drawn from a policy-like vocabulary, vectors
+Synthetic corpus: chunk texts drawn Zipf-like from a vocabulary of policy words plus 5,000
+made-up words (as in real text, a query's words appear in some chunks, not all), vectors
 random unit vectors (embedding 100k real chunks would take an hour on 2 cores;
 search cost depends on the count and dimension, not on what the vectors mean).
 Queries are embedded for real. Prints p50/p95 per size and the ratio to the
@@ -49,11 +50,21 @@ QUERIES = [
 ]
 
 
+def vocabulary(rng: random.Random) -> tuple[list[str], list[float]]:
+    """Domain words and filler words with Zipf weights (rank r weighs 1/r)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    filler = ["".join(rng.choices(letters, k=rng.randint(4, 9))) for _ in range(5000)]
+    words = list(WORDS) + filler
+    rng.shuffle(words)
+    return words, [1.0 / (rank + 1) for rank in range(len(words))]
+
+
 def build(uri: str, n: int, dim: int, rng: random.Random) -> ChunkStore:
     store = ChunkStore(uri, model_name=MODEL, dim=dim, vector_index_min_rows=10_000)
     table = store.table(create=True)
     now = datetime.now(UTC)
     batch = 20_000
+    words, weights = vocabulary(rng)
     nprng = np.random.default_rng(7)
     for start in range(0, n, batch):
         count = min(batch, n - start)
@@ -67,7 +78,7 @@ def build(uri: str, n: int, dim: int, rng: random.Random) -> ChunkStore:
             "modified": [now] * count, "doc_sha256": ["0"] * count, "section": ["Section"] * count,
             "page_start": [None] * count, "page_end": [None] * count, "start_char": [0] * count,
             "end_char": [0] * count, "ordinal": [i % 20 for i in range(count)],
-            "text": [" ".join(rng.choices(WORDS, k=120)) for _ in range(count)],
+            "text": [" ".join(rng.choices(words, weights, k=120)) for _ in range(count)],
             "embed_hash": [f"h{start + i}" for i in range(count)],
             "vector": list(vectors),
         }

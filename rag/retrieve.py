@@ -270,14 +270,16 @@ def retrieve(
     limit = candidates_per_retriever or max(80, top_k * 8)
     vector_weight, text_weight = retriever_weights(question, multilingual_model)
     started = time.perf_counter()
-    # Full-text search needs no vector: it runs on another thread while the query is embedded and the
-    # vector search runs (both LanceDB and torch release the GIL), so hybrid costs about the slower of the two.
-    text_future = _SEARCH_POOL.submit(store.search_text, question, limit, where) if mode in ("hybrid", "fts") else None
     vector_hits: list[SearchHit] = []
     embed_ms = 0.0
+    vec = None
     if mode in ("hybrid", "vector"):
         vec = embed_query(question)
         embed_ms = (time.perf_counter() - started) * 1000
+    # The two searches overlap (measured 9.6 ms together vs 11.5 ms one after the other at 1k chunks).
+    # Not the embedding: torch already uses both cores, and sharing them made it 15 ms instead of 7.
+    text_future = _SEARCH_POOL.submit(store.search_text, question, limit, where) if mode in ("hybrid", "fts") else None
+    if vec is not None:
         vector_hits = store.search_vector(vec, limit, where)
     text_hits = text_future.result() if text_future else []
     if mode == "vector":
