@@ -68,7 +68,7 @@ class Scope:
             like = [f"doc_path LIKE {sql_str(p.replace('%', '').rstrip('*') + '%')}" for p in self.path_prefixes]
             clauses.append("(" + " OR ".join(like) + ")")
         if self.kinds:
-            clauses.append("kind IN (" + ", ".join(sql_str(k) for k in self.kinds) + ")")
+            clauses.append("lower(kind) IN (" + ", ".join(sql_str(k.lower()) for k in self.kinds) + ")")
         return " AND ".join(clauses) or None
 
 

@@ -118,3 +118,8 @@ def test_vector_index_is_built_only_once_the_table_is_large_enough(tmp_path: Pat
     store.refresh_indexes()  # a later sync must not rebuild it
     assert len([i for i in store.table().list_indices() if "vector" in i.columns]) == 1
     assert store.search_vector(vectors[7], limit=3)[0].row["chunk_id"] == "c407"
+
+
+def test_scope_by_kind_ignores_case(service):
+    result = service.search("What are the steps when a data breach happens?", scope=Scope(kinds=("sop",)))
+    assert result.candidates and {h.row["kind"] for h in result.candidates} == {"SOP"}
