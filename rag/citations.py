@@ -17,8 +17,7 @@ _MARKER_RE = re.compile(r"[\[【［]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\
 @dataclass
 class ResolvedCitations:
     text: str
-    order: list[int]  # given-source numbers, in the order the new citation numbers are assigned
-    groups: list[list[int]] = field(default_factory=list)  # per citation: the given sources merged into it
+    groups: list[list[int]] = field(default_factory=list)  # per citation, in order: the given sources merged into it
     dropped: list[int] = field(default_factory=list)
 
 
@@ -50,7 +49,7 @@ def resolve_markers(text: str, doc_key: dict[int, str]) -> ResolvedCitations:
     rewritten = re.sub(r"(\[\d+\])(?:\s*\1)+", r"\1", rewritten)  # "[1] [1]" -> "[1]"
     rewritten = re.sub(r"[ \t]+([.,;:!?。，；：！？])", r"\1", rewritten)  # space left by a dropped marker
     rewritten = re.sub(r"[ \t]{2,}", " ", rewritten).strip()
-    return ResolvedCitations(text=rewritten, order=[g[0] for g in groups], groups=groups, dropped=dropped)
+    return ResolvedCitations(text=rewritten, groups=groups, dropped=dropped)
 
 
 class StreamingRenumberer:

@@ -58,10 +58,6 @@ class Embedder:
     max_seq_length: int
 
     @property
-    def multilingual(self) -> bool:
-        return is_multilingual(self.model_name)
-
-    @property
     def tokenizer(self):  # noqa: ANN201 - a transformers fast tokenizer
         return self.model.tokenizer  # type: ignore[attr-defined]
 

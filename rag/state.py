@@ -226,9 +226,6 @@ class StateDB:
     def delete_files(self, rel_paths: Iterable[str]) -> None:
         self.write_files(delete=rel_paths)
 
-    def clear_files(self) -> None:
-        self.replace_files([])
-
     def replace_files(self, records: Iterable[FileRecord]) -> None:
         """Swap the whole file table in one transaction (after a rollback or a rebuild)."""
         rows = [_row(r) for r in records]

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import lancedb
@@ -302,6 +302,3 @@ def to_row(chunk: Any, doc: Any, vector: np.ndarray, embed_hash: str) -> dict[st
         "vector": vector.astype(np.float32).tolist(),
     }
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

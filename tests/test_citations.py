@@ -22,7 +22,7 @@ def test_marker_without_such_source_is_dropped_never_shown():
 def test_grouped_and_fullwidth_markers():
     resolved = resolve_markers("報銷須於三十日內提出【2】，住宿上限 [1, 2]。", {1: "x", 2: "y"})
     assert resolved.text == "報銷須於三十日內提出[1]，住宿上限 [2][1]。"
-    assert resolved.order == [2, 1]
+    assert resolved.groups == [[2], [1]]
 
 
 def test_streaming_renumbering_matches_final_text_even_when_markers_are_split():
