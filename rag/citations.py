@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 # [1], [1, 2], [1][2], full-width 【1】 ［1］ as models write them in Chinese text.
+_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?。，；：！？])")
 _MARKER_RE = re.compile(r"[\[【［]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]】］]")
 
 
@@ -47,7 +48,7 @@ def resolve_markers(text: str, doc_key: dict[int, str]) -> ResolvedCitations:
 
     rewritten = _MARKER_RE.sub(replace, text)
     rewritten = re.sub(r"(\[\d+\])(?:\s*\1)+", r"\1", rewritten)  # "[1] [1]" -> "[1]"
-    rewritten = re.sub(r"[ \t]+([.,;:!?。，；：！？])", r"\1", rewritten)  # space left by a dropped marker
+    rewritten = _SPACE_BEFORE_PUNCT.sub(r"\1", rewritten)  # space left by a dropped marker
     rewritten = re.sub(r"[ \t]{2,}", " ", rewritten).strip()
     return ResolvedCitations(text=rewritten, groups=groups, dropped=dropped)
 
@@ -65,6 +66,7 @@ class StreamingRenumberer:
         self._doc_key = doc_key
         self._numbers: dict[str, int] = {}
         self._pending = ""
+        self._held_space = ""  # trailing spaces wait: a dropped marker after them would leave "also ."
 
     def feed(self, piece: str) -> str:
         self._pending += piece
@@ -77,9 +79,15 @@ class StreamingRenumberer:
 
     def finish(self) -> str:
         ready, self._pending = self._pending, ""
-        return self._rewrite(ready)
+        return self._rewrite(ready).rstrip() if ready else ""
 
     def _rewrite(self, text: str) -> str:
+        out = _SPACE_BEFORE_PUNCT.sub(r"\1", self._held_space + self._renumber(text))
+        body = out.rstrip(" \t")
+        self._held_space = out[len(body):]
+        return body
+
+    def _renumber(self, text: str) -> str:
         def replace(match: re.Match[str]) -> str:
             out = []
             for n in (int(x) for x in re.split(r"\s*[,，、]\s*", match.group(1).strip())):

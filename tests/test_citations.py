@@ -31,7 +31,7 @@ def test_streaming_renumbering_matches_final_text_even_when_markers_are_split():
     stream = StreamingRenumberer(doc_key)
     pieces = ["First fact [", "2", "]. Second [3", "] and [", "9]. Done [1", "]."]
     out = "".join(stream.feed(p) for p in pieces) + stream.finish()
-    assert out.replace("  ", " ").replace(" .", ".") == resolve_markers(text, doc_key).text
+    assert out == resolve_markers(text, doc_key).text
 
 
 def test_brackets_that_are_not_markers_pass_through():

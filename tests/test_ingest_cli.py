@@ -112,3 +112,16 @@ def test_comma_separated_globs_from_the_environment(tmp_path: Path, monkeypatch:
     result = _cli(tmp_path / "index", docs, "sync", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "+ a.md" in result.output and "b.md" not in result.output and "c.html" not in result.output
+
+
+def test_ask_streams_the_answer_then_lists_only_the_cited_sources(sample_index: Path):
+    from tests.fakes.fake_ollama import FakeOllama
+
+    with FakeOllama(models=["llama3.2:3b"], reply="Up to 5 days, used by March 31 [1]. See also [6].") as fake:
+        result = runner.invoke(app, ["--index", str(sample_index), "--docs-dir", str(SAMPLE_DOCS), "--ollama-host",
+                                     fake.url, "--model", "llama3.2:3b", "ask", "How much leave can I carry over?"])
+    assert result.exit_code == 0, result.output
+    answer, _, sources = result.output.partition("Sources:")
+    assert answer.strip() == "Up to 5 days, used by March 31 [1]. See also."
+    cited = [line for line in sources.splitlines() if line.startswith("[")]
+    assert len(cited) == 1 and cited[0].startswith("[1] Leave policy — ")
