@@ -24,7 +24,7 @@ import pytest
 
 from tests.fakes.fake_ollama import FakeOllama
 from tests.fakes.fake_slack import FakeSlack
-from tests.fakes.slack_signing import SlackSender, mention_event
+from tests.fakes.slack_signing import SlackSender, event_envelope, mention_event
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -150,14 +150,8 @@ def test_socket_mode_process_connects_answers_and_stops_on_sigterm(tmp_path: Pat
             assert json.loads(resp.read())["slack_connected"] is True
 
         def ask(ts: str) -> None:
-            body = {
-                "type": "event_callback",
-                "team_id": slack.team_id,
-                "api_app_id": "A0FAKE",
-                "event_id": "EvPROC1",
-                "event_time": int(time.time()),
-                "event": mention_event("C0GENERAL", ts, "hotel limit per night?", team=slack.team_id),
-            }
+            body = event_envelope(mention_event("C0GENERAL", ts, "hotel limit per night?", team=slack.team_id),
+                                  team_id=slack.team_id, event_id="EvPROC1")
             slack.socket_mode.send("events_api", body)
 
         wait_for_report_and_answer(slack, ask)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from rag.config import load_settings
 from rag.service import RagService
 from tests.fakes.fake_ollama import FakeOllama, closed_port_url
 from tests.fakes.fake_slack import FakeSlack
-from tests.fakes.slack_signing import mention_event
+from tests.fakes.slack_signing import event_envelope, mention_event
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -93,14 +92,8 @@ def test_mention_over_the_websocket_is_acked_answered_once_despite_a_retry(tmp_p
             )
             ws = slack.socket_mode
             ts = slack.add_message("C0GENERAL", "<@U0BOT> hotel limit per night?", user="U0ASKER")
-            body = {
-                "type": "event_callback",
-                "team_id": slack.team_id,
-                "api_app_id": "A0FAKE",
-                "event_id": "EvSOCKET1",
-                "event_time": int(time.time()),
-                "event": mention_event("C0GENERAL", ts, "hotel limit per night?", team=slack.team_id),
-            }
+            body = event_envelope(mention_event("C0GENERAL", ts, "hotel limit per night?", team=slack.team_id),
+                                  team_id=slack.team_id, event_id="EvSOCKET1")
             first = ws.send("events_api", body)
             retry = ws.send("events_api", body, retry_attempt=1, retry_reason="timeout")
             slack.wait_for(lambda: first in ws.acks and retry in ws.acks, timeout=10)

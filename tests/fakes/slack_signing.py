@@ -105,25 +105,8 @@ class SlackSender:
     # --- Events API ---------------------------------------------------------------------------------
 
     def event_body(self, event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
-        return {
-            "token": "legacy-verification-token",
-            "team_id": self.team_id,
-            "api_app_id": self.api_app_id,
-            "event": event,
-            "type": "event_callback",
-            "event_id": event_id or f"Ev{next(_ids):010d}",
-            "event_time": int(time.time()),
-            "authorizations": [
-                {
-                    "enterprise_id": None,
-                    "team_id": self.team_id,
-                    "user_id": self.bot_user_id,
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
-            "is_ext_shared_channel": False,
-        }
+        return event_envelope(event, team_id=self.team_id, api_app_id=self.api_app_id, event_id=event_id,
+                              bot_user_id=self.bot_user_id)
 
     def event(
         self,
@@ -217,6 +200,30 @@ class SlackSender:
             del payload["message"]
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.post(body, "application/x-www-form-urlencoded", **kwargs)
+
+
+def event_envelope(event: dict[str, Any], *, team_id: str, api_app_id: str = "A0FAKE",
+                   event_id: str | None = None, bot_user_id: str = "U0BOT") -> dict[str, Any]:
+    """An Events API `event_callback` as Slack delivers it (over HTTP or Socket Mode)."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team_id,
+        "api_app_id": api_app_id,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{next(_ids):010d}",
+        "event_time": int(time.time()),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+    }
 
 
 def mention_event(
