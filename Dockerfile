@@ -6,9 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    HF_HUB_OFFLINE=1 \
-    TRANSFORMERS_OFFLINE=1 \
     TOKENIZERS_PARALLELISM=false
+# The default embedding model loads from its package with no hub access; another EMBEDDING_MODEL is fetched
+# from the Hugging Face hub at first start (set HF_HUB_OFFLINE=1 in .env for air-gapped hosts).
 
 WORKDIR /app
 
