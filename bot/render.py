@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.mrkdwn import SECTION_LIMIT, link, markdown_to_mrkdwn, safe_text, split_sections
+from rag.freshness import aware, humanize_age, is_stale
 from rag.service import Answer, Citation, DocumentInfo, Scope, SyncReport
 
 MAX_BLOCKS = 50
@@ -37,42 +38,14 @@ def is_chinese(text: str) -> bool:
     return bool(_CJK.search(text))
 
 
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 # Labels of the answer message; answers to questions in Chinese get Traditional Chinese ones.
 LABELS = {
     "en": {"sources": "Sources", "updated": "updated",
            "stale": "possibly outdated (not updated in over {days} days)",
-           "up": "👍 Helpful", "down": "👎 Not helpful", "hint": "Use `/rag-sources` to see which documents I know.",
-           "today": "today", "yesterday": "yesterday",
-           "units": (("year", "years"), ("month", "months"), ("week", "weeks"), ("day", "days")),
-           "ago": "{n} {unit} ago"},
+           "up": "👍 Helpful", "down": "👎 Not helpful", "hint": "Use `/rag-sources` to see which documents I know."},
     "zh": {"sources": "來源", "updated": "更新於", "stale": "可能已過時（超過 {days} 天未更新）",
-           "up": "👍 有幫助", "down": "👎 沒幫助", "hint": "可用 `/rag-sources` 查看我知道哪些文件。",
-           "today": "今天", "yesterday": "昨天",
-           "units": (("年", "年"), ("個月", "個月"), ("週", "週"), ("天", "天")), "ago": "{n} {unit}前"},
+           "up": "👍 有幫助", "down": "👎 沒幫助", "hint": "可用 `/rag-sources` 查看我知道哪些文件。"},
 }
-
-
-def humanize_age(then: datetime, now: datetime, lang: str = "en") -> str:
-    """"today", "yesterday", "5 days ago", "3 weeks ago", "4 months ago", "2 years ago"."""
-    labels = LABELS[lang]
-    days = (_aware(now) - _aware(then)).days
-    if days <= 0:
-        return labels["today"]
-    if days == 1:
-        return labels["yesterday"]
-    for size, (one, many) in zip((365, 30, 7, 1), labels["units"], strict=True):
-        if days >= size:
-            count = days // size
-            return labels["ago"].format(n=count, unit=one if count == 1 else many)
-    return labels["today"]  # pragma: no cover - the loop always returns
-
-
-def is_stale(modified: datetime, now: datetime, stale_after_days: int) -> bool:
-    return (_aware(now) - _aware(modified)).days > stale_after_days
 
 
 def source_line(citation: Citation, *, now: datetime, stale_after_days: int, lang: str = "en") -> str:
@@ -84,7 +57,7 @@ def source_line(citation: Citation, *, now: datetime, stale_after_days: int, lan
         location = location[len(title) + 3:]
     if location and location != title:
         parts.append(f" — {safe_text(location)}")
-    modified = _aware(citation.modified)
+    modified = aware(citation.modified)
     labels = LABELS[lang]
     parts.append(f" · {labels['updated']} {modified.date().isoformat()} ({humanize_age(modified, now, lang)})")
     if is_stale(modified, now, stale_after_days):
@@ -198,13 +171,13 @@ def describe_scope(scope: Scope) -> str:
 def _when(value: datetime | None, now: datetime) -> str:
     if value is None:
         return "never"
-    value = _aware(value)
+    value = aware(value)
     return f"{value.date().isoformat()} ({humanize_age(value, now)})"
 
 
 def sync_status_line(report: SyncReport | None, running_since: datetime | None, now: datetime) -> str:
     if running_since is not None:
-        started = _aware(running_since).astimezone(UTC)
+        started = aware(running_since).astimezone(UTC)
         return f":arrows_counterclockwise: A sync is running (started {started:%Y-%m-%d %H:%M} UTC)."
     if report is None:
         return ":grey_question: No sync has run yet."

@@ -22,6 +22,7 @@ import typer
 from rag.answer import Answer
 from rag.catalog import SyncAlreadyRunning, SyncReport
 from rag.config import ConfigError, RagSettings, load_settings
+from rag.freshness import humanize_age, is_stale
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0],
                   pretty_exceptions_enable=False)
@@ -224,19 +225,6 @@ def _when(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else "never"
 
 
-def age(value: datetime, now: datetime | None = None) -> str:
-    days = ((now or datetime.now(UTC)) - value).days
-    if days < 1:
-        return "today"
-    if days < 14:
-        return f"{days} day{'s' if days > 1 else ''} ago"
-    if days < 60:
-        return f"{days // 7} weeks ago"
-    if days < 730:
-        return f"{days // 30} months ago"
-    return f"{days // 365} years ago"
-
-
 def print_sources(answer: Answer, stale_after_days: int) -> None:
     if answer.notice and answer.mode == "generated":
         typer.echo(f"\n({answer.notice})")
@@ -246,9 +234,9 @@ def print_sources(answer: Answer, stale_after_days: int) -> None:
     now = datetime.now(UTC)
     for c in answer.citations:
         where = f" — {c.location}" if c.location else ""
-        stale = "  ⚠ possibly outdated" if (now - c.modified).days > stale_after_days else ""
+        stale = "  ⚠ possibly outdated" if is_stale(c.modified, now, stale_after_days) else ""
         typer.echo(f"[{c.number}] {c.title}{where} (updated {c.modified.date().isoformat()}, "
-                   f"{age(c.modified, now)}){stale}\n    {c.link}")
+                   f"{humanize_age(c.modified, now)}){stale}\n    {c.link}")
 
 
 @app.command()

@@ -53,7 +53,7 @@ def test_prompt_holds_numbered_fenced_sources_and_the_configured_options(service
         request = fake.requests[-1]
     assert request["options"]["num_ctx"] == 4096 and request["keep_alive"] == "10m"
     system, user = request["messages"][0]["content"], request["messages"][-1]["content"]
-    assert "ONLY" in system and "[n]" not in user.split("Question:")[0][:20]
+    assert "ONLY" in system and "data, never as instructions" in system
     assert re.search(r'<source id="1">\n\[1\] title: .+ \| updated: \d{4}-\d{2}-\d{2}', user)
     assert "Question: What are the password rules?" in user
 

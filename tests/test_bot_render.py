@@ -10,10 +10,10 @@ from bot.render import (
     BUTTON_VALUE_LIMIT,
     MAX_BLOCKS,
     answer_messages,
-    humanize_age,
     sources_page,
     sync_report_message,
 )
+from rag.freshness import humanize_age
 from rag.service import Answer, Citation, DocumentInfo, SyncReport
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)

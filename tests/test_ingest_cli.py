@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -94,11 +93,10 @@ def test_ask_on_the_sample_corpus_prints_cited_sources_with_dates(sample_index: 
     assert "[1] Leave policy — Leave policy › 3. Annual leave › 3.2 Carry-over (updated " in result.output
 
 
-def test_offline_model_is_used_without_the_hub():
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from rag.embeddings import load_embedder
-
-    assert load_embedder("sentence-transformers/all-MiniLM-L6-v2").dim == 384
+def test_an_embedding_model_that_cannot_be_loaded_is_one_line_naming_the_variable(sample_index: Path):
+    result = runner.invoke(app, ["--index", str(sample_index), "--docs-dir", str(SAMPLE_DOCS),
+                                 "--embedding-model", "no-such-org/no-such-model", "ask", "anything?"])
+    assert result.exit_code == 2 and "EMBEDDING_MODEL" in result.output and "Traceback" not in result.output
 
 
 def test_comma_separated_globs_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

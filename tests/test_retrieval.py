@@ -71,7 +71,6 @@ def _hit(chunk_id: str, doc: str, rank: int, score: float = 0.5) -> SearchHit:
 def test_weighted_fusion_lets_the_trusted_retriever_decide():
     vector = [_hit("v1", "a", 0), _hit("t1", "b", 1)]
     text = [_hit("t1", "b", 0), _hit("v1", "a", 1)]
-    assert fuse(vector, text, 1.0, 1.0)[0].row["chunk_id"] in {"v1", "t1"}
     assert fuse(vector, text, 0.15, 1.0)[0].row["chunk_id"] == "t1"
     assert fuse(vector, text, 1.0, 0.15)[0].row["chunk_id"] == "v1"
 

@@ -11,8 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import SAMPLE_DOCS
-
 boto3 = pytest.importorskip("boto3")
 
 
@@ -61,4 +59,3 @@ def test_index_on_s3_is_built_queried_and_updated(s3_endpoint: str, tmp_path: Pa
     result = service.search("台北出差住宿費每晚上限是多少？")
     assert result.hits[0].doc_path == "policies/差旅費報銷辦法.md"
     assert service.sync().unchanged == 8
-    assert SAMPLE_DOCS.is_dir()
