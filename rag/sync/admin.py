@@ -1,0 +1,131 @@
+"""Operations besides a sync: withdraw a document (`forget`), undo the last sync, compact the index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rag.catalog import SyncReport
+from rag.config import RagSettings
+from rag.locks import SyncLock
+from rag.state import FileRecord, StateDB
+from rag.store import ChunkStore
+from rag.sync.scan import sha256_file
+
+
+@dataclass
+class IndexAdmin:
+    settings: RagSettings
+    store: ChunkStore
+    state: StateDB
+    lock: SyncLock
+
+    def normalise_path(self, path: str) -> str:
+        """A path as given by a user (relative, ./-prefixed, absolute, Windows slashes) → the record's key."""
+        cleaned = path.strip().replace("\\", "/")
+        candidate = Path(cleaned)
+        if candidate.is_absolute():
+            try:
+                return candidate.resolve().relative_to(self.settings.docs_dir.resolve()).as_posix()
+            except ValueError:
+                return cleaned
+        while cleaned.startswith("./"):
+            cleaned = cleaned[2:]
+        return cleaned
+
+    def forget(self, rel_path: str) -> bool:
+        """Withdraw a document now, even while a sync runs; it stays out of answers until its file changes.
+
+        The record is marked first and describes the file's current bytes, so neither a running sync
+        (see `StateDB.put_synced`) nor the next one brings it back unless the file changes afterwards.
+        """
+        key = self.normalise_path(rel_path)
+        rec = self.state.get_file(key)
+        if rec is None:
+            return False
+        path = self.settings.docs_dir / key
+        try:
+            st = path.stat()
+            rec.size, rec.mtime_ns, rec.sha256 = st.st_size, st.st_mtime_ns, sha256_file(path)
+        except OSError:
+            pass  # the file is gone already: the next sync removes the record
+        rec.withdrawn, rec.chunk_ids, rec.last_error = True, [], None
+        rec.error_size = rec.error_mtime_ns = None
+        self.state.put_file(rec)
+        self.store.delete_documents([key])
+        return True
+
+    def rollback(self) -> tuple[int, int]:
+        """Restore the table to the version before the last sync not yet rolled back; returns (from, to)."""
+        self.lock.acquire("rollback")
+        try:
+            for run in self.state.runs(limit=200):
+                if run.rolled_back or run.report.trigger == "rollback":
+                    continue
+                if run.version_before is None or run.version_after in (None, run.version_before):
+                    continue  # nothing changed in that run
+                current = self.store.version
+                try:
+                    self.store.restore(run.version_before)
+                except Exception as err:
+                    raise ValueError(
+                        f"cannot restore index version {run.version_before} (before sync #{run.id}): {err}. "
+                        "Old versions are deleted by compaction after KEEP_VERSIONS_HOURS."
+                    ) from None
+                self._records_from_index()
+                self._record_rollback(run.id, current, run.version_before)
+                return current, run.version_before
+            raise ValueError("no earlier sync to roll back to")
+        finally:
+            self.lock.release()
+
+    def _record_rollback(self, run_id: int, current: int, restored: int) -> None:
+        now = datetime.now(UTC)
+        report = SyncReport(started=now, finished=now, status="ok", trigger="rollback",
+                            message=f"index restored from version {current} to version {restored} "
+                                    f"(undoing sync #{run_id})")
+        self.state.finish_run(self.state.start_run(report, current), report, self.store.version)
+        self.state.mark_rolled_back(run_id)
+
+    def _records_from_index(self) -> None:
+        """Re-derive the file records from the restored table, so the rollback sticks.
+
+        A restored document keeps the stat of the file the undone sync saw, so the
+        next sync leaves it alone until the file changes; a document the undone sync
+        added is withdrawn; one it only renamed is found again by the next sync.
+        """
+        before = self.state.files()
+        restored = self.store.document_summaries()
+        restored_shas = {doc["doc_sha256"] for doc in restored.values()}
+        records: list[FileRecord] = []
+        withdraw: list[str] = []
+        now = datetime.now(UTC)
+        for rel_path, doc in restored.items():
+            prev = before.get(rel_path)
+            if prev is not None and prev.withdrawn:
+                records.append(prev)
+                withdraw.append(rel_path)
+                continue
+            records.append(FileRecord(
+                rel_path=rel_path, size=prev.size if prev else -1, mtime_ns=prev.mtime_ns if prev else -1,
+                sha256=doc["doc_sha256"], kind=doc["kind"], format=doc["format"], title=doc["title"],
+                link=doc["link"], modified=doc["modified"], chunk_ids=doc["chunk_ids"], last_synced=now,
+            ))
+        for rel_path, prev in before.items():
+            if rel_path in restored:
+                continue
+            if prev.withdrawn or not prev.chunk_ids:
+                records.append(prev)  # withdrawn, or never indexed (failed parse): as it was
+            elif prev.sha256 not in restored_shas:  # the undone sync added it: out until the file changes
+                records.append(replace(prev, withdrawn=True, chunk_ids=[], last_error=None))
+        self.store.delete_documents(withdraw)
+        self.state.replace_files(records)
+
+    def compact(self) -> None:
+        """Merge small fragments and drop versions older than KEEP_VERSIONS_HOURS (not during a sync)."""
+        self.lock.acquire("compact")
+        try:
+            self.store.compact(timedelta(hours=self.settings.keep_versions_hours))
+        finally:
+            self.lock.release()

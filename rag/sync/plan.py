@@ -1,0 +1,67 @@
+"""What a sync will do: compare the folder's stats with the state DB's records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rag.config import RagSettings
+from rag.state import FileRecord
+from rag.sync.scan import FileStat, SyncRefused, sha256_file
+
+
+@dataclass
+class SyncPlan:
+    """What a sync would do; a dry run prints it and stops."""
+
+    to_index: list[FileStat] = field(default_factory=list)  # added or changed
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    touched: list[FileStat] = field(default_factory=list)  # same bytes, new stat or path: record-only change
+    unchanged: int = 0
+    mass_delete_blocked: bool = False
+
+
+def make_plan(settings: RagSettings, stats: list[FileStat], records: dict[str, FileRecord], *, full: bool,
+              allow_mass_delete: bool) -> SyncPlan:
+    """Only files whose size or mtime changed are hashed; same bytes under a new path is a rename."""
+    plan = SyncPlan()
+    if not stats and records and not allow_mass_delete:
+        raise SyncRefused(
+            f"docs folder {settings.docs_dir} is empty but {len(records)} documents are indexed "
+            "(an unmounted share?); nothing was deleted. Run `ragbot sync --allow-mass-delete` "
+            "if the folder really is meant to be empty."
+        )
+    on_disk = {s.rel_path for s in stats}
+    missing = {p: r for p, r in records.items() if p not in on_disk}
+    missing_by_sha = {r.sha256: p for p, r in missing.items() if r.sha256}
+    for st in stats:
+        rec = records.get(st.rel_path)
+        if rec and not full and rec.size == st.size and rec.mtime_ns == st.mtime_ns:
+            plan.unchanged += 1
+            continue
+        if rec and not full and rec.last_error and (rec.error_size, rec.error_mtime_ns) == (
+            st.size, st.mtime_ns,
+        ):
+            plan.unchanged += 1  # still the bytes that failed to parse: retried when the file changes
+            continue
+        st.sha256 = sha256_file(st.path)
+        if rec and rec.sha256 == st.sha256 and (not full or rec.withdrawn):
+            plan.touched.append(st)  # same bytes: a touch, or a withdrawn file that did not change
+            plan.unchanged += 1
+        elif rec is None and not full and st.sha256 in missing_by_sha:
+            old = missing_by_sha.pop(st.sha256)
+            del missing[old]
+            plan.renamed.append((old, st.rel_path))
+            plan.touched.append(st)
+        else:
+            plan.to_index.append(st)
+            indexed_before = rec is not None and bool(rec.chunk_ids or rec.withdrawn)
+            (plan.changed if indexed_before else plan.added).append(st.rel_path)
+    plan.removed = sorted(missing)
+    threshold = settings.mass_delete_fraction * max(1, len(records))
+    too_many = (len(records) >= 4 and len(plan.removed) > threshold) or (plan.removed and not stats)
+    if too_many and not allow_mass_delete:
+        plan.mass_delete_blocked = True
+    return plan
