@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ragbot import cli
+from ragbot import common as cli
 
 EXIT_BELOW_BAR = 1
 

@@ -1,0 +1,74 @@
+"""`ragbot ask`: stream the answer, then the sources it really used, dated."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from rag.answer import Answer
+from rag.freshness import humanize_age, is_stale
+from ragbot.common import Options, fail, service, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ask)
+
+
+def print_sources(answer: Answer, stale_after_days: int) -> None:
+    if answer.notice and answer.mode == "generated":
+        typer.echo(f"\n({answer.notice})")
+    if not answer.citations:
+        return
+    typer.echo("\nSources:")
+    now = datetime.now(UTC)
+    for c in answer.citations:
+        where = f" — {c.location}" if c.location else ""
+        stale = "  ⚠ possibly outdated" if is_stale(c.modified, now, stale_after_days) else ""
+        typer.echo(f"[{c.number}] {c.title}{where} (updated {c.modified.date().isoformat()}, "
+                   f"{humanize_age(c.modified, now)}){stale}\n    {c.link}")
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question, in quotes.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Answer a question from the indexed documents, streaming the answer."""
+    if not question.strip():
+        raise fail("the question is empty")
+    svc = service()
+    streamed: list[str] = []
+
+    def on_token(piece: str) -> None:
+        streamed.append(piece)
+        if not as_json:
+            typer.echo(piece, nl=False)
+            sys.stdout.flush()
+
+    with user_errors():
+        answer = svc.ask(question, on_token=on_token)
+    if as_json:
+        typer.echo(json.dumps(_answer_json(answer), ensure_ascii=False, indent=2))
+        return
+    if streamed:
+        typer.echo("")
+    else:
+        typer.echo(answer.text)
+    print_sources(answer, svc.settings.stale_after_days)
+    if Options.verbose:
+        typer.echo(f"\n(retrieval {answer.retrieval_ms:.0f} ms, generation {answer.generation_ms:.0f} ms)")
+
+
+def _answer_json(answer: Answer) -> dict[str, Any]:
+    return {
+        "question": answer.question, "answer": answer.text, "mode": answer.mode, "notice": answer.notice,
+        "citations": [
+            {"n": c.number, "title": c.title, "path": c.rel_path, "section": c.section, "pages": c.pages,
+             "modified": c.modified.isoformat(), "link": c.link}
+            for c in answer.citations
+        ],
+        "retrieval_ms": round(answer.retrieval_ms, 1), "generation_ms": round(answer.generation_ms, 1),
+    }

@@ -1,0 +1,79 @@
+"""What every `ragbot` command shares: the global options, exit codes and one-line user errors.
+
+Mistakes a user can fix (bad config, no index, Ollama down, a sync already
+running) end with one line on stderr and a non-zero exit code, never a
+traceback; `--verbose` shows the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import typer
+
+from rag.catalog import SyncAlreadyRunning
+from rag.config import ConfigError, RagSettings, load_settings
+
+EXIT_USER_ERROR = 2
+EXIT_FAILED = 1
+
+
+class Options:
+    """The global options of this invocation (set by the app's callback)."""
+
+    settings_overrides: dict[str, Any] = {}
+    verbose = False
+
+
+def configure_logging(verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
+    if not verbose:
+        os.environ.setdefault("LANCE_LOG", "error")
+        os.environ.setdefault("RUST_LOG", "error")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can act on into one line and an exit code."""
+    from rag.embeddings import EmbeddingModelError
+    from rag.store import StoreError
+
+    try:
+        yield
+    except (ConfigError, EmbeddingModelError, StoreError) as err:
+        raise fail(str(err)) from None
+    except SyncAlreadyRunning as err:
+        raise fail(str(err)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+
+
+def settings() -> RagSettings:
+    with user_errors():
+        return load_settings(**Options.settings_overrides)
+
+
+def service() -> Any:
+    from rag.service import RagService
+
+    return RagService(settings())
+
+
+def when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else "never"
