@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.mrkdwn import SECTION_LIMIT, link, markdown_to_mrkdwn, safe_text, split_sections
-from rag.freshness import aware, humanize_age, is_stale
+from rag.freshness import aware, humanize_age
 from rag.service import Answer, Citation, DocumentInfo, Scope, SyncReport
+from rag.source_lines import Place
+from rag.source_lines import source_line as build_source_line
 
 MAX_BLOCKS = 50
 CONTEXT_ELEMENTS = 10
@@ -49,20 +51,35 @@ LABELS = {
 
 
 def source_line(citation: Citation, *, now: datetime, stale_after_days: int, lang: str = "en") -> str:
-    """`[1] <url|Title> — Section, p. 3 · updated 2025-01-02 (3 weeks ago)` plus a stale flag."""
-    title = citation.title or citation.rel_path
-    parts = [f"[{citation.number}] {link(citation.link, title)}"]
-    location = citation.location
-    if location.startswith(title + " › "):  # the top heading is usually the title itself
-        location = location[len(title) + 3:]
-    if location and location != title:
-        parts.append(f" — {safe_text(location)}")
-    modified = aware(citation.modified)
+    """One cited document: linked title, date and age (and a stale flag), then each place it was cited,
+    linked, with the sentence that supports the answer::
+
+        [1] <url|Leave policy> · updated 2025-01-02 (3 weeks ago)
+        › <url#carry-over|3. Annual leave › 3.2 Carry-over> — “Up to 5 unused days …”
+
+    Kept under Slack's 3,000 characters by leaving out the last places, never by cutting one in half.
+    """
+    line = build_source_line(citation, now=now, stale_after_days=stale_after_days, lang=lang)
     labels = LABELS[lang]
-    parts.append(f" · {labels['updated']} {modified.date().isoformat()} ({humanize_age(modified, now, lang)})")
-    if is_stale(modified, now, stale_after_days):
-        parts.append(f" · :warning: _{labels['stale'].format(days=stale_after_days)}_")
-    return "".join(parts)[:SECTION_LIMIT]
+    head = f"[{line.number}] {link(line.link, line.title)} · {labels['updated']} {line.updated} ({line.age})"
+    if line.stale:
+        head += f" · :warning: _{labels['stale'].format(days=stale_after_days)}_"
+    text = head[: SECTION_LIMIT - 40]  # room for "(+N more)"
+    for i, place in enumerate(line.places):
+        row = "\n› " + _place(place)
+        more = f"\n› (+{len(line.places) - i} more)"
+        if len(text) + len(row) + len(more) > SECTION_LIMIT:
+            return text + more
+        text += row
+    return text
+
+
+def _place(place: Place) -> str:
+    where = safe_text(place.location)
+    if where and place.link.lower().startswith(("https://", "http://")):
+        where = link(place.link, place.location)
+    quote = f"“{safe_text(place.evidence)}”" if place.evidence else ""
+    return " — ".join(part for part in (where, quote) if part)
 
 
 def feedback_value(question: str, citations: Sequence[Citation], mode: str) -> str:

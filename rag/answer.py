@@ -12,28 +12,64 @@ from typing import Literal
 AnswerMode = Literal["generated", "extractive", "no_answer"]
 
 
+def format_location(section: str, pages: tuple[int, int] | None) -> str:
+    """"section, p. 3" / "pp. 3–4" / "section" / "" for display."""
+    parts = [section] if section else []
+    if pages:
+        first, last = pages
+        parts.append(f"p. {first}" if first == last else f"pp. {first}–{last}")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One cited place in a document: its section and pages, a link there, and the words that support the answer."""
+
+    section: str  # heading path joined with " › ", "" when the document has no headings
+    pages: tuple[int, int] | None  # first and last PDF page, None for non-PDF
+    link: str  # points at the place: file.pdf#page=N, or the section anchor
+    text: str  # the passage given to the model
+    evidence: str = ""  # its sentence that best matches the answer, trimmed; "" when the answer quotes it
+
+    @property
+    def location(self) -> str:
+        return format_location(self.section, self.pages)
+
+
 @dataclass(frozen=True)
 class Citation:
+    """One cited document and each place in it that the answer used, in the order they were cited."""
+
     number: int  # the [n] shown in `Answer.text`, 1-based, by first appearance
     title: str
     rel_path: str
     kind: str
-    section: str  # heading path joined with " › ", "" when the document has no headings
-    pages: tuple[int, int] | None  # first and last PDF page, None for non-PDF
-    modified: datetime
-    link: str  # points at the place: file.pdf#page=N, or the section anchor
-    quote: str  # the passage given to the model (shown as-is by the extractive fallback)
+    modified: datetime  # the date the document states, else its file's mtime
+    doc_link: str  # the document itself
+    passages: tuple[Passage, ...]
+
+    @property
+    def link(self) -> str:
+        """The first cited place."""
+        return self.passages[0].link if self.passages else self.doc_link
+
+    @property
+    def section(self) -> str:
+        return "; ".join(dict.fromkeys(p.section for p in self.passages if p.section))
+
+    @property
+    def pages(self) -> tuple[int, int] | None:
+        spans = [p.pages for p in self.passages if p.pages]
+        return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
+
+    @property
+    def quote(self) -> str:
+        return self.passages[0].text if self.passages else ""
 
     @property
     def location(self) -> str:
-        """"section, p. 3" / "p. 3–4" / "section" / "" for display."""
-        parts = []
-        if self.section:
-            parts.append(self.section)
-        if self.pages:
-            first, last = self.pages
-            parts.append(f"p. {first}" if first == last else f"pp. {first}–{last}")
-        return ", ".join(parts)
+        """Every cited place, "3.2 Carry-over; 4. Sick leave, p. 3"."""
+        return "; ".join(dict.fromkeys(p.location for p in self.passages if p.location))
 
 
 @dataclass
@@ -47,6 +83,8 @@ class Answer:
     retrieval_ms: float = 0.0
     generation_ms: float = 0.0
     dropped_markers: list[int] = field(default_factory=list)  # [n] the model invented, never shown
+    figures_checked: int = 0  # figures of the answer looked up in its sources (rag/figures.py)
+    unsupported_figures: list[str] = field(default_factory=list)  # ...of which no source holds these, marked ⚠
 
     @property
     def cites_nothing(self) -> bool:

@@ -8,21 +8,27 @@ that generation is unavailable; when nothing relevant is indexed, it says so.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
-from rag.answer import Answer, Citation
-from rag.citations import StreamingRenumberer, resolve_markers
+from rag.answer import Answer
+from rag.citations import (
+    CitedChunk,
+    StreamingRenumberer,
+    cited_sentences,
+    make_citation,
+    resolve_markers,
+    row_modified,
+    row_pages,
+)
+from rag.evidence import sentence_spans
+from rag.figures import check_figures, mark_in_text
 from rag.generate import GenerationError, OllamaGenerator
 from rag.prompt import PromptSource, build_messages
 from rag.retrieve import CJK_RE, Candidate, Retrieval, query_terms, term_coverage
 
 log = logging.getLogger(__name__)
 
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？；])\s+|\n+|(?<=[。！？；])")
 EXCERPT_CHARS = 360
 EXTRACTIVE_PASSAGES = 3
 
@@ -49,80 +55,41 @@ def fallback_notice(question: str, reason: str) -> str:
     return f"Answer generation is unavailable ({reason}); here are the most relevant passages, quoted as written."
 
 
-def _slug(heading: str) -> str:
-    slug = re.sub(r"[^\w\- ]", "", heading.lower()).strip().replace(" ", "-")
-    return slug
-
-
-def deep_link(row: dict[str, Any]) -> str:
-    """Link to the place: file.pdf#page=N for PDFs, the section anchor otherwise."""
-    link = str(row.get("link") or "")
-    if row.get("format") == "pdf" and row.get("page_start"):
-        return f"{link}#page={row['page_start']}"
-    section = str(row.get("section") or "")
-    if section:
-        return f"{link}#{_slug(section.split(' › ')[-1])}"
-    return link
-
-
-def _pages(rows: list[dict[str, Any]]) -> tuple[int, int] | None:
-    starts = [r["page_start"] for r in rows if r.get("page_start")]
-    ends = [r["page_end"] or r["page_start"] for r in rows if r.get("page_start")]
-    return (min(starts), max(ends)) if starts else None
-
-
-def _modified(row: dict[str, Any]) -> datetime:
-    value = row.get("modified")
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value)) if value else datetime.fromtimestamp(0, UTC)
-
-
-def make_citation(number: int, rows: list[dict[str, Any]], quote: str) -> Citation:
-    first = rows[0]
-    sections = list(dict.fromkeys(str(r.get("section") or "") for r in rows if r.get("section")))
-    return Citation(
-        number=number, title=str(first.get("title") or first["doc_path"]), rel_path=str(first["doc_path"]),
-        kind=str(first.get("kind") or "document"), section="; ".join(sections), pages=_pages(rows),
-        modified=_modified(first), link=deep_link(first), quote=quote,
-    )
-
-
 def prompt_sources(hits: list[Candidate]) -> list[PromptSource]:
     return [
         PromptSource(
             number=i, title=str(h.row.get("title") or h.doc_path), section=str(h.row.get("section") or ""),
-            pages=_pages([h.row]), modified=_modified(h.row), text=str(h.row["text"]),
+            pages=row_pages([h.row]), modified=row_modified(h.row), text=str(h.row["text"]),
         )
         for i, h in enumerate(hits, start=1)
     ]
 
 
 def best_excerpt(text: str, terms: list[str], max_chars: int = EXCERPT_CHARS) -> str:
-    """The sentence that matches the question best, widened with its neighbours up to `max_chars`."""
-    sentences = [s.strip() for s in _SENTENCE_SPLIT.split(text) if s and s.strip()]
-    if not sentences:
+    """The sentence that matches the question best, widened with its neighbours up to `max_chars`.
+
+    Cut from the text as written, so table rows and list items keep their own lines.
+    """
+    spans = sentence_spans(text)
+    if not spans:
         return text[:max_chars]
-    scores = [term_coverage(terms, s) for s in sentences]
-    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    scores = [term_coverage(terms, text[a:b]) for a, b in spans]
+    best = max(range(len(spans)), key=lambda i: (scores[i], -i))
     lo = hi = best
-    joiner = "" if CJK_RE.search(text) else " "
-    excerpt = sentences[best]
     while True:
         grew = False
-        if hi + 1 < len(sentences) and len(excerpt) + len(sentences[hi + 1]) < max_chars:
+        if hi + 1 < len(spans) and spans[hi + 1][1] - spans[lo][0] < max_chars:
             hi += 1
-            excerpt = excerpt + joiner + sentences[hi]
             grew = True
-        if lo > 0 and len(excerpt) + len(sentences[lo - 1]) < max_chars:
+        if lo > 0 and spans[hi][1] - spans[lo - 1][0] < max_chars:
             lo -= 1
-            excerpt = sentences[lo] + joiner + excerpt
             grew = True
         if not grew:
             break
+    excerpt = text[spans[lo][0]:spans[hi][1]]
     if len(excerpt) > max_chars:
         excerpt = excerpt[: max_chars - 1].rstrip() + "…"
-    return ("… " if lo > 0 else "") + excerpt + (" …" if hi < len(sentences) - 1 else "")
+    return ("… " if lo > 0 else "") + excerpt + (" …" if hi < len(spans) - 1 else "")
 
 
 def extractive_answer(question: str, retrieval: Retrieval, reason: str) -> Answer:
@@ -130,15 +97,14 @@ def extractive_answer(question: str, retrieval: Retrieval, reason: str) -> Answe
     best = max((h.relevance for h in retrieval.hits), default=0.0)
     # Only passages nearly as relevant as the best one: a quote is shown as-is, so a marginal one misleads.
     hits = [h for h in retrieval.hits if h.relevance >= 0.75 * best][:EXTRACTIVE_PASSAGES]
-    citations: list[Citation] = []
     lines = [fallback_notice(question, reason), ""]
-    doc_numbers: dict[str, int] = {}
+    quoted: dict[str, list[CitedChunk]] = {}  # per document, in order: each quoted passage is one cited place
     for hit in hits:
         quote = best_excerpt(str(hit.row["text"]), terms)
-        if hit.doc_path not in doc_numbers:
-            doc_numbers[hit.doc_path] = len(doc_numbers) + 1
-            citations.append(make_citation(doc_numbers[hit.doc_path], [hit.row], quote))
-        lines.append(f"> {quote} [{doc_numbers[hit.doc_path]}]")
+        quoted.setdefault(hit.doc_path, []).append(CitedChunk(row=hit.row, quote=quote))
+        number = list(quoted).index(hit.doc_path) + 1
+        lines.append("\n".join(f"> {line}" for line in quote.splitlines()) + f" [{number}]")
+    citations = [make_citation(i, chunks) for i, chunks in enumerate(quoted.values(), start=1)]
     return Answer(
         question=question, text="\n".join(lines).strip(), citations=citations, mode="extractive",
         notice=fallback_notice(question, reason), sources_given=len(retrieval.hits),
@@ -184,8 +150,10 @@ def generated_answer(
     resolved = resolve_markers(result.text, doc_key)
     if resolved.dropped:
         log.warning("dropped citation markers %s: only %d sources were given", resolved.dropped, len(given))
+    claims = cited_sentences(result.text)
     citations = [
-        make_citation(i, [hits_by_number[n].row for n in group], str(hits_by_number[group[0]].row["text"]))
+        make_citation(i, [CitedChunk(row=hits_by_number[n].row, claims=tuple(claims.get(n, ()))) for n in group],
+                      fallback_claim=question)
         for i, group in enumerate(resolved.groups, start=1)
     ]
     answer = Answer(
@@ -195,9 +163,30 @@ def generated_answer(
     )
     if not citations:
         answer.notice = uncited_notice(question)
+    mark_figures(answer, [str(h.row.get("title") or "") + "\n" + str(h.row["text"]) for h in hits_by_number.values()])
     if result.truncated_prompt:
         log.warning("Ollama truncated the prompt (num_ctx %d): raise OLLAMA_NUM_CTX", num_ctx)
     return answer
+
+
+def figure_notice(question: str, figures: list[str]) -> str:
+    listed = "、".join(figures) if _zh(question) else ", ".join(figures)
+    if _zh(question):
+        return f"⚠ 以下數字在引用的文件中找不到：{listed}。請以引用段落為準。"
+    return f"⚠ Not found in the cited sources: {listed}. Check the quoted passages before relying on it."
+
+
+def mark_figures(answer: Answer, sources: list[str]) -> None:
+    """Mark each figure of a generated answer that no source given to the model holds (rag/figures.py)."""
+    check = check_figures(answer.text, sources)
+    answer.figures_checked = check.checked
+    if not check.unsupported:
+        return
+    answer.unsupported_figures = list(dict.fromkeys(f.text for f in check.unsupported))
+    answer.text = mark_in_text(answer.text, answer.unsupported_figures)
+    notice = figure_notice(answer.question, answer.unsupported_figures)
+    answer.notice = f"{answer.notice}\n{notice}" if answer.notice else notice
+    log.warning("answer states figures found in no source: %s", answer.unsupported_figures)
 
 
 def no_answer(question: str, retrieval: Retrieval) -> Answer:

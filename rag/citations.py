@@ -1,14 +1,22 @@
 """Resolving the model's [n] markers against the sources it was actually given.
 
 Numbers are renumbered by first appearance so the reader sees [1], [2], … in
-order; several chunks of one document become one citation; a marker that names
-no given source is removed from the text (and reported), never shown.
+order; several chunks of one document become one citation that lists each place
+(section, pages, link) the answer used, with the sentence that supports it; a
+marker that names no given source is removed from the text (and reported), never shown.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from rag.answer import Citation, Passage
+from rag.documents.model import HEADING_SEPARATOR
+from rag.evidence import best_sentence, split_sentences
 
 # [1], [1, 2], [1][2], full-width 【1】 ［1］ as models write them in Chinese text.
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?。，；：！？])")
@@ -100,3 +108,95 @@ class StreamingRenumberer:
             return "".join(f"[{n}]" for n in out)
 
         return _MARKER_RE.sub(replace, text)
+
+
+# --- from resolved markers to citations of each place used -----------------------------------------
+
+
+def cited_sentences(text: str) -> dict[int, list[str]]:
+    """For each source number in the model's raw text, the sentences that carry its marker (markers removed).
+
+    A marker written after the full stop ("… 31 March. [1] Next …") belongs to the sentence before it.
+    """
+    pieces = split_sentences(text)
+    merged: list[str] = []
+    for piece in pieces:
+        lead = re.match(rf"(?:\s*{_MARKER_RE.pattern})+", piece)
+        if lead and merged:
+            merged[-1] += " " + lead.group(0).strip()
+            piece = piece[lead.end():].strip()
+        if piece:
+            merged.append(piece)
+    out: dict[int, list[str]] = {}
+    for sentence in merged:
+        plain = _SPACE_BEFORE_PUNCT.sub(r"\1", _MARKER_RE.sub("", sentence)).strip()
+        for match in _MARKER_RE.finditer(sentence):
+            for n in re.split(r"\s*[,，、]\s*", match.group(1).strip()):
+                out.setdefault(int(n), []).append(plain)
+    return out
+
+
+def _slug(heading: str) -> str:
+    return re.sub(r"[^\w\- ]", "", heading.lower()).strip().replace(" ", "-")
+
+
+def deep_link(row: dict[str, Any]) -> str:
+    """Link to the place: file.pdf#page=N for PDFs, the section anchor otherwise."""
+    link = str(row.get("link") or "")
+    if row.get("format") == "pdf" and row.get("page_start"):
+        return f"{link}#page={row['page_start']}"
+    section = str(row.get("section") or "")
+    if section:
+        return f"{link}#{_slug(section.split(HEADING_SEPARATOR)[-1])}"
+    return link
+
+
+def row_pages(rows: Sequence[dict[str, Any]]) -> tuple[int, int] | None:
+    starts = [r["page_start"] for r in rows if r.get("page_start")]
+    ends = [r["page_end"] or r["page_start"] for r in rows if r.get("page_start")]
+    return (min(starts), max(ends)) if starts else None
+
+
+def row_modified(row: dict[str, Any]) -> datetime:
+    value = row.get("modified")
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)) if value else datetime.fromtimestamp(0, UTC)
+
+
+@dataclass(frozen=True)
+class CitedChunk:
+    """One index row the answer cites, and what it was cited for."""
+
+    row: dict[str, Any]
+    claims: tuple[str, ...] = ()  # the answer's sentences that cite it; empty: the answer quotes it as-is
+    quote: str = ""  # the part the answer shows, when it quotes
+
+
+def make_citation(number: int, chunks: Sequence[CitedChunk], fallback_claim: str = "") -> Citation:
+    """One citation for one document: a passage per place (section and pages), in the order first cited.
+
+    Two chunks at the same place become one passage, keeping the evidence that matched best.
+    """
+    first = chunks[0].row
+    places: dict[tuple[str, tuple[int, int] | None], tuple[Passage, float]] = {}
+    for chunk in chunks:
+        text = str(chunk.row.get("text") or "")
+        if chunk.claims:
+            evidence, score = best_sentence(text, chunk.claims)
+            if not score and fallback_claim:  # paraphrased, or in another language: match the question
+                evidence, score = best_sentence(text, [fallback_claim])
+        else:
+            evidence, score = "", 0.0
+        section, pages = str(chunk.row.get("section") or ""), row_pages([chunk.row])
+        passage = Passage(section=section, pages=pages, link=deep_link(chunk.row), text=chunk.quote or text,
+                          evidence=evidence)
+        key = (section, pages)
+        if key not in places or score > places[key][1]:
+            places[key] = (passage, score) if key not in places else (
+                replace(places[key][0], evidence=evidence), score)
+    return Citation(
+        number=number, title=str(first.get("title") or first["doc_path"]), rel_path=str(first["doc_path"]),
+        kind=str(first.get("kind") or "document"), modified=row_modified(first),
+        doc_link=str(first.get("link") or ""), passages=tuple(p for p, _ in places.values()),
+    )

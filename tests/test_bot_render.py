@@ -13,6 +13,7 @@ from bot.render import (
     sources_page,
     sync_report_message,
 )
+from rag.answer import Passage
 from rag.freshness import humanize_age
 from rag.service import Answer, Citation, DocumentInfo, SyncReport
 
@@ -30,17 +31,17 @@ def citation(
     link_url: str = LEAVE_URL,
     section: str = "Leave › Annual leave",
     pages: tuple[int, int] | None = None,
+    evidence: str = "",
+    more: tuple[Passage, ...] = (),
 ) -> Citation:
     return Citation(
         number=n,
         title=title,
         rel_path=f"hr/doc{n}.md",
         kind="policy",
-        section=section,
-        pages=pages,
         modified=NOW - timedelta(days=days_old),
-        link=link_url,
-        quote="...",
+        doc_link=link_url.split("#")[0],
+        passages=(Passage(section=section, pages=pages, link=link_url, text="...", evidence=evidence), *more),
     )
 
 
@@ -113,8 +114,8 @@ def test_sources_show_section_page_date_age_and_stale_flag():
     old = citation(2, title="Old SOP", days_old=800)
     answer = Answer(question="q", text="Five days [1][2].", citations=[fresh, old])
     text = all_text(answer_messages(answer, now=NOW, stale_after_days=365)[0].blocks)
-    assert "[1] <https://docs.example.com/hr/leave.md#annual-leave|Leave policy> — Benefits, pp. 3–4" in text
-    assert "updated 2025-06-09 (3 weeks ago)" in text
+    assert "[1] <https://docs.example.com/hr/leave.md|Leave policy> · updated 2025-06-09 (3 weeks ago)" in text
+    assert "\n› <https://docs.example.com/hr/leave.md#annual-leave|Benefits, pp. 3–4>" in text
     old_line = next(line for line in text.splitlines() if "Old SOP" in line)
     assert "possibly outdated" in old_line and "2 years ago" in old_line
     fresh_line = next(line for line in text.splitlines() if "Leave policy" in line)
@@ -214,3 +215,33 @@ def test_answers_to_chinese_questions_get_chinese_labels():
     text = all_text(message.blocks)
     assert "*來源*" in text and "更新於 2025-06-09 (3 週前)" in text
     assert [el["text"]["text"] for el in message.blocks[-1]["elements"]] == ["👍 有幫助", "👎 沒幫助"]
+
+
+def test_each_place_cited_is_listed_with_its_own_link_and_evidence():
+    """Two chunks of one document: one source, each section linked to its own anchor, each with its quote."""
+    base = "https://docs.example.com/hr/leave.md"
+    sick = Passage(section="Leave policy › 4. Sick leave", pages=None, link=base + "#4-sick-leave", text="...",
+                   evidence="Report sick leave to your manager before 10:00 on the first day.")
+    cite = citation(1, section="Leave policy › 3. Annual leave › 3.2 Carry-over", link_url=base + "#32-carry-over",
+                    evidence="Up to 5 unused days can be carried over <!channel> & taken by 31 March.", more=(sick,))
+    answer = Answer(question="q", text="Carry over 5 days [1]; report sickness by 10:00 [1].", citations=[cite])
+    text = all_text(answer_messages(answer, now=NOW, stale_after_days=365)[0].blocks)
+    lines = text.splitlines()
+    head = lines.index(next(line for line in lines if line.startswith("[1] ")))
+    assert lines[head + 1] == (f"› <{base}#32-carry-over|3. Annual leave › 3.2 Carry-over> — "
+                               "“Up to 5 unused days can be carried over &lt;!channel&gt; &amp; taken by 31 March.”")
+    assert lines[head + 2] == (f"› <{base}#4-sick-leave|4. Sick leave> — "
+                               "“Report sick leave to your manager before 10:00 on the first day.”")
+
+
+def test_source_lines_stay_within_block_kit_limits_on_many_long_places():
+    places = tuple(Passage(section=f"Section {i} " + "x" * 300, pages=(i, i), link=f"{LEAVE_URL}{i}", text="...",
+                           evidence="e" * 200) for i in range(30))
+    cites = [citation(n, title="T" * 400, more=places) for n in range(1, 13)]
+    message = answer_messages(Answer(question="q", text="a [1]", citations=cites), now=NOW, stale_after_days=365)[-1]
+    contexts = [b for b in message.blocks if b["type"] == "context"]
+    assert all(len(b["elements"]) <= 10 for b in contexts) and len(message.blocks) <= MAX_BLOCKS
+    elements = [el["text"] for b in contexts for el in b["elements"]]
+    assert all(len(t) <= 3000 for t in elements)
+    assert all(t.endswith(("”", " more)")) or "›" not in t for t in elements)  # places dropped whole
+    assert sum(t.count("[") for t in elements) >= 12  # every source still listed

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from rag.citations import StreamingRenumberer, resolve_markers
+from datetime import UTC, datetime
+
+from rag.citations import CitedChunk, StreamingRenumberer, cited_sentences, make_citation, resolve_markers
 
 
 def test_markers_renumbered_by_first_appearance_and_same_document_merged():
@@ -38,3 +40,50 @@ def test_brackets_that_are_not_markers_pass_through():
     stream = StreamingRenumberer({1: "a"})
     out = stream.feed("Use the form [HR-12] now [") + stream.feed("x] ok") + stream.finish()
     assert out == "Use the form [HR-12] now [x] ok"
+
+
+# --- each place cited keeps its own section, page, link and evidence ---------------------------------
+
+def row(section: str, text: str, *, page: int | None = None, doc: str = "policies/leave.md") -> dict:
+    fmt = "pdf" if page else "md"
+    return {"doc_path": doc, "title": "Leave policy", "kind": "policy", "format": fmt, "section": section,
+            "page_start": page, "page_end": page, "link": f"https://docs.example/{doc}", "text": text,
+            "modified": datetime(2026, 3, 2, tzinfo=UTC)}
+
+
+CARRY = row("Leave policy › 3. Annual leave › 3.2 Carry-over",
+            "Carry-over is decided by the manager. Up to 5 unused days can be carried over and must be taken "
+            "by 31 March. Days not taken by then lapse.")
+SICK = row("Leave policy › 4. Sick leave",
+           "Sick leave is paid for up to 30 days a year. Report sick leave to your manager before 10:00 on the "
+           "first day of absence.")
+
+
+def test_sentences_are_attributed_to_the_sources_they_cite_even_with_markers_after_the_full_stop():
+    claims = cited_sentences("You may carry over 5 days until 31 March [3]. Report sickness before 10:00. [1]\n"
+                             "- Unused days lapse [1, 3]")
+    assert claims == {3: ["You may carry over 5 days until 31 March.", "- Unused days lapse"],
+                      1: ["Report sickness before 10:00.", "- Unused days lapse"]}
+
+
+def test_a_document_cited_for_two_sections_lists_both_each_with_its_anchor_and_evidence():
+    text = "You may carry over 5 days, to be taken by 31 March [1]. Call in sick before 10:00 [2]."
+    claims = cited_sentences(text)
+    cite = make_citation(1, [CitedChunk(CARRY, tuple(claims[1])), CitedChunk(SICK, tuple(claims[2]))])
+    first, second = cite.passages
+    assert (first.section, first.link) == (CARRY["section"], "https://docs.example/policies/leave.md#32-carry-over")
+    assert first.evidence == "Up to 5 unused days can be carried over and must be taken by 31 March."
+    assert (second.section, second.link) == (SICK["section"], "https://docs.example/policies/leave.md#4-sick-leave")
+    assert second.evidence == "Report sick leave to your manager before 10:00 on the first day of absence."
+    assert cite.doc_link == "https://docs.example/policies/leave.md"
+
+
+def test_pdf_places_link_to_their_own_page_and_one_place_is_listed_once():
+    p2 = row("MSA › 3. Fees", "Invoices are paid within 45 days of the invoice date.", page=2, doc="msa.pdf")
+    p4 = row("MSA › 4. Term", "Either party may terminate with 60 days' written notice.", page=4, doc="msa.pdf")
+    p4b = row("MSA › 4. Term", "The term renews automatically for 1 year.", page=4, doc="msa.pdf")
+    cite = make_citation(1, [CitedChunk(p2, ("Pay within 45 days.",)), CitedChunk(p4b, ("Notice is 60 days.",)),
+                             CitedChunk(p4, ("Notice is 60 days.",))])
+    assert [(p.pages, p.link.rsplit("#", 1)[1]) for p in cite.passages] == [((2, 2), "page=2"), ((4, 4), "page=4")]
+    assert cite.passages[1].evidence == "Either party may terminate with 60 days' written notice."  # the better match
+    assert cite.location == "MSA › 3. Fees, p. 2; MSA › 4. Term, p. 4"
