@@ -1,15 +1,38 @@
 """`ragbot doctor`: check the set-up before users find out what is wrong.
 
-Kept out of ragbot/cli.py so that the CLI's start-up stays small; only the
-embedding-model check loads torch.
+Each check prints one line: `ok`, `warn` (works, but not as users expect), `FAIL`
+(something will not work) or `skip`, and the exit code is 1 when anything failed.
+The quick checks come first and import no torch; loading the embedding model is
+the last check, and `--skip-model` leaves it out. Secrets are never printed: a
+Slack check reports Slack's error code, never a token.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
 import typer
 
-from rag.config import ConfigError, load_settings
-from ragbot import cli
+from rag.config import ConfigError, RagSettings, load_settings
+from ragbot.common import EXIT_FAILED, Options
+
+Status = Literal["ok", "warn", "FAIL", "skip"]
+SLACK_TIMEOUT_SECONDS = 5
+CONTAINER_UID = 10001  # the Dockerfile's user
+SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "examples" / "docs"
+
+
+@dataclass(frozen=True)
+class Check:
+    status: Status
+    what: str
+    detail: str
 
 
 def register(app: typer.Typer) -> None:
@@ -17,38 +40,176 @@ def register(app: typer.Typer) -> None:
     app.command("doctor")(doctor)
 
 
-def doctor() -> None:
-    """Check configuration, embedding model, index and Ollama; exit non-zero if something is wrong."""
-    problems = 0
+def doctor(
+    skip_model: Annotated[bool, typer.Option("--skip-model", help="Do not load the embedding model (the slow check).")]
+    = False,
+) -> None:
+    """Check settings, documents, index, links, Ollama, Slack and the embedding model; exit 1 if one fails."""
+    failed = False
 
-    def line(ok: bool, what: str, detail: str) -> None:
-        nonlocal problems
-        problems += 0 if ok else 1
-        typer.echo(f"{'ok  ' if ok else 'FAIL'} {what}: {detail}")
+    def report(check: Check) -> None:
+        nonlocal failed
+        failed = failed or check.status == "FAIL"
+        typer.echo(f"{check.status:<4} {check.what}: {check.detail}")
 
     try:
-        s = load_settings(**cli._Options.settings_overrides)
+        s = load_settings(**Options.settings_overrides)
     except ConfigError as err:
-        line(False, "config", str(err))
-        raise typer.Exit(cli.EXIT_FAILED) from None
-    line(True, "config", f"DOCS_DIR={s.docs_dir} LANCEDB_URI={s.lancedb_uri} OLLAMA_HOST={s.ollama_host}")
-    line(s.docs_dir.is_dir(), "documents", str(s.docs_dir) if s.docs_dir.is_dir() else f"{s.docs_dir} not found")
+        report(Check("FAIL", "config", str(err)))
+        raise typer.Exit(EXIT_FAILED) from None
+    report(Check("ok", "config", f"DOCS_DIR={s.docs_dir} LANCEDB_URI={s.lancedb_uri} OLLAMA_HOST={s.ollama_host}"))
     from rag.service import RagService
 
     svc = RagService(s)
+    checks: list[tuple[str, Callable[[], Check]]] = [
+        ("documents", lambda: check_documents(s)), ("index", lambda: check_index(svc)),
+        ("links", lambda: check_links(s)), ("ollama", lambda: check_ollama(svc)), ("slack", check_slack),
+    ]
+    if not skip_model:
+        checks.append(("embedding model", lambda: check_embedding_model(svc)))
+    for what, run in checks:
+        try:
+            report(run())
+        except ConfigError as err:  # names the variable, never its value
+            report(Check("FAIL", what, str(err)))
+        except Exception as err:  # a check that breaks is a finding, not a traceback
+            report(Check("FAIL", what, (str(err).strip() or type(err).__name__).splitlines()[0]))
+    raise typer.Exit(EXIT_FAILED if failed else 0)
+
+
+def _uid_hint() -> str:
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    if uid is None:
+        return "this user"
+    hint = " (the container's user: make the folder readable by it, e.g. chmod -R o+rX)" if uid == CONTAINER_UID \
+        else ""
+    return f"uid {uid}{hint}"
+
+
+def check_documents(s: RagSettings) -> Check:
+    """The docs folder exists, this user can list it, and it is not the bundled sample by accident."""
+    docs = s.docs_dir
+    if not docs.exists():
+        return Check("FAIL", "documents", f"DOCS_DIR={docs} not found")
+    if not docs.is_dir():
+        return Check("FAIL", "documents", f"DOCS_DIR={docs} is not a folder")
     try:
-        emb = svc.embedder
-        line(True, "embedding model", f"{emb.model_name} (dim {emb.dim}, max {emb.max_seq_length} tokens)")
-    except Exception as err:
-        line(False, "embedding model", str(err))
-    try:
-        count = svc.store.count() if svc.store.exists() else 0
-        line(count > 0, "index", f"{svc.document_count()} documents, {count} chunks" if count else
-             "empty: run `ragbot ingest`")
-    except Exception as err:
-        line(False, "index", str(err))
+        with os.scandir(docs) as entries:
+            count = sum(1 for _ in entries)
+    except PermissionError:
+        return Check("FAIL", "documents", f"DOCS_DIR={docs} is not readable by {_uid_hint()}")
+    if count == 0:
+        return Check("warn", "documents", f"DOCS_DIR={docs} is empty (an unmounted share?)")
+    if docs.resolve() == SAMPLE_DOCS:
+        return Check("warn", "documents", f"DOCS_DIR={docs} is the bundled sample; set DOCS_DIR "
+                                          "(with Docker: DOCS_PATH) to your documents folder")
+    return Check("ok", "documents", f"{docs} readable by {_uid_hint()}")
+
+
+def check_index(svc: Any) -> Check:
+    """Documents and last sync from the state database (no model, no vector search)."""
+    s = svc.settings
+    if not (s.resolved_state_dir / "state.sqlite3").exists():  # opening it would create an empty one
+        return Check("FAIL", "index", f"none at {s.lancedb_uri}: run `ragbot ingest`")
+    count = svc.document_count()
+    if count == 0:
+        return Check("FAIL", "index", f"empty at {s.lancedb_uri}: run `ragbot ingest`")
+    detail = f"{count} documents"
+    last = svc.last_sync_report()
+    if last is not None:
+        detail += f", last sync {last.status}"
+    root = _remembered_docs_root(svc)
+    if root is not None and Path(root).resolve() != s.docs_dir.resolve():
+        return Check("FAIL", "index", f"{detail}, but it was built from {root}, not DOCS_DIR={s.docs_dir}")
+    status: Status = "warn" if last is not None and last.status not in ("ok", "partial") else "ok"
+    return Check(status, "index", detail)
+
+
+def _remembered_docs_root(svc: Any) -> str | None:
+    """The folder the index was built from, where this version of the index records it."""
+    for name in ("indexed_docs_root", "docs_root"):
+        value = getattr(svc, name, None)
+        value = value() if callable(value) else value
+        if value:
+            return str(value)
+    return None
+
+
+def check_links(s: RagSettings) -> Check:
+    """Without DOCS_BASE_URL, answers in Slack cite titles that cannot be opened."""
+    if not s.docs_base_url:
+        return Check("warn", "links", "DOCS_BASE_URL is not set: answers in Slack name their sources without links "
+                                      "(file paths open only on this machine); set it to where people open the "
+                                      "documents, e.g. https://files.example.com/docs")
+    scheme = urlparse(s.docs_base_url).scheme.lower()
+    if scheme not in ("http", "https"):
+        return Check("FAIL", "links", f"DOCS_BASE_URL={s.docs_base_url} is not an http(s) URL; Slack links only "
+                                      "web addresses")
+    return Check("ok", "links", f"citations link to {s.docs_base_url.rstrip('/')}/<path>")
+
+
+def check_ollama(svc: Any) -> Check:
+    """Reachable, and the model pulled (named, with the command that pulls it)."""
+    s = svc.settings
     health = svc.ollama_health()
-    line(health.reachable, "ollama", health.message if not health.reachable else f"reachable at {s.ollama_host}")
-    if health.reachable:
-        line(health.model_pulled, "ollama model", s.ollama_model if health.model_pulled else health.message)
-    raise typer.Exit(cli.EXIT_FAILED if problems else 0)
+    if not health.reachable:
+        return Check("FAIL", "ollama", f"{health.message} (answers fall back to quoted passages)")
+    if not health.model_pulled:
+        pull = f"ollama pull {s.ollama_model}"
+        if urlparse(s.ollama_host).hostname == "ollama":  # the compose service
+            pull = f"docker compose exec ollama {pull}"
+        return Check("FAIL", "ollama model", f"'{s.ollama_model}' is not pulled on {s.ollama_host}: run `{pull}` "
+                                             "(until then answers are quoted passages)")
+    return Check("ok", "ollama model", f"'{s.ollama_model}' on {s.ollama_host}")
+
+
+def check_slack() -> Check:
+    """The tokens the chosen mode needs, then Slack's own word on them when Slack can be reached."""
+    from bot.config import load_bot_settings
+
+    bot = load_bot_settings()
+    if bot.slack_bot_token is None:
+        return Check("skip", "slack", "SLACK_BOT_TOKEN is not set (the CLI and the scheduled sync need no Slack)")
+    bot.check_can_start()  # raises BotConfigError naming the variables, never their values
+    if not Options.verbose:  # slack_sdk logs each failed request at ERROR; the check says it in one line
+        logging.getLogger("slack_sdk").setLevel(logging.CRITICAL)
+    problems = [_token_problem("SLACK_BOT_TOKEN", "auth.test", bot.slack_bot_token.get_secret_value(), bot)]
+    if bot.mode == "socket" and bot.slack_app_token is not None and problems[0][0] != "warn":
+        problems.append(_token_problem("SLACK_APP_TOKEN", "apps.connections.open",
+                                       bot.slack_app_token.get_secret_value(), bot))
+    fails = [p for kind, p in problems if kind == "FAIL"]
+    if fails:
+        return Check("FAIL", "slack", "; ".join(fails))
+    unreachable = [p for kind, p in problems if kind == "warn"]
+    if unreachable:
+        return Check("warn", "slack", f"{bot.mode} mode, tokens set; {unreachable[0]}")
+    return Check("ok", "slack", f"{bot.mode} mode; " + "; ".join(p for _, p in problems))
+
+
+def _token_problem(variable: str, method: str, token: str, bot: Any) -> tuple[Status, str]:
+    """Call one Web API method with the token: ("ok", who), ("FAIL", Slack's error) or ("warn", unreachable)."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    from bot.slack_auth import NETWORK_ERRORS, classify, describe_network_error
+
+    kwargs = {"base_url": bot.slack_api_url} if bot.slack_api_url else {}
+    client = WebClient(token=token, timeout=SLACK_TIMEOUT_SECONDS, retry_handlers=[], **kwargs)
+    try:
+        response = client.api_call(method)
+    except SlackApiError as err:
+        transient, reason = classify(err)
+        if transient:
+            return "warn", f"Slack could not check {variable} now ({reason})"
+        return "FAIL", f"Slack rejects {variable} ({reason})"
+    except (SlackClientError, *NETWORK_ERRORS) as err:
+        return "warn", f"Slack not reachable from here ({describe_network_error(err)}); {variable} not checked"
+    if method == "auth.test":
+        return "ok", f"Slack accepts {variable} (workspace {response.get('team')}, bot user {response.get('user')})"
+    return "ok", f"Slack accepts {variable}"
+
+
+def check_embedding_model(svc: Any) -> Check:
+    """Loads the model (torch): the one slow check."""
+    emb = svc.embedder
+    return Check("ok", "embedding model", f"{emb.model_name} (dim {emb.dim}, max {emb.max_seq_length} tokens)")
