@@ -7,6 +7,10 @@ here so they can be changed and rebuilt instead of edited in a binary editor:
 
 Output is reproducible (fixed dates, reportlab's invariant mode, fixed ZIP timestamps), so
 running it again does not change the committed files.
+
+Each file carries the date it was last updated (PDF ModDate, the Word file's modified property), as
+the hand-written ones state theirs (front matter, an "Updated:" line): a clone gives every file today's
+mtime, and the demo should show real ages, with one document stale (older than STALE_AFTER_DAYS, 365).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate
 
 DOCS = Path(__file__).resolve().parent / "docs"
 FIXED_DATE = datetime(2024, 3, 1, 9, 0, 0)
+INCIDENT_RESPONSE_UPDATED = datetime(2026, 5, 11, 9, 0, 0)
+MASTER_SERVICES_UPDATED = datetime(2026, 4, 1, 9, 0, 0)
+ONBOARDING_UPDATED = datetime(2026, 7, 21, 9, 0, 0)
 
 # PDF sources in a tiny Markdown-like format: "# " title, "@ " small print, "## " / "### " headings,
 # "- " bullets, "<pagebreak>"; paragraphs are separated by blank lines.
@@ -248,7 +255,7 @@ def parse_source(source: str) -> list[tuple[str, str]]:
     return out
 
 
-def build_pdf(path: Path, source: str, *, title: str) -> None:
+def build_pdf(path: Path, source: str, *, title: str, updated: datetime) -> None:
     styles = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=styles["BodyText"], fontName="Helvetica", fontSize=10, leading=14)
     style = {
@@ -271,6 +278,8 @@ def build_pdf(path: Path, source: str, *, title: str) -> None:
             flow.append(Spacer(1, 0.4 * cm))
 
     def footer(canvas: Canvas, doc: SimpleDocTemplate) -> None:
+        # CreationDate and ModDate: the update date instead of invariant mode's 2000-01-01
+        canvas.setDateFormatter(lambda *_: updated.strftime("D:%Y%m%d%H%M%S+00'00'"))
         canvas.setFont("Helvetica", 8)
         canvas.drawString(2 * cm, 1.2 * cm, f"Northwind Logistics - {title} - Page {doc.page}")
 
@@ -339,7 +348,8 @@ def build_onboarding_docx(path: Path) -> None:
     props = d.core_properties
     props.title = "Employee Onboarding SOP"
     props.author = "People & Culture"
-    props.created = props.modified = props.last_printed = FIXED_DATE
+    props.created = props.last_printed = FIXED_DATE
+    props.modified = ONBOARDING_UPDATED
     props.revision = 1
     d.save(str(path))
     _fix_zip_timestamps(path)
@@ -359,9 +369,10 @@ def _fix_zip_timestamps(path: Path) -> None:
 def main(out: Path = DOCS) -> None:
     (out / "sops").mkdir(parents=True, exist_ok=True)
     (out / "contracts").mkdir(parents=True, exist_ok=True)
-    build_pdf(out / "sops" / "incident-response-sop.pdf", INCIDENT_RESPONSE, title="Incident Response SOP")
+    build_pdf(out / "sops" / "incident-response-sop.pdf", INCIDENT_RESPONSE, title="Incident Response SOP",
+              updated=INCIDENT_RESPONSE_UPDATED)
     build_pdf(out / "contracts" / "master-services-agreement-bluewater.pdf", MASTER_SERVICES_AGREEMENT,
-              title="Master Services Agreement")
+              title="Master Services Agreement", updated=MASTER_SERVICES_UPDATED)
     build_onboarding_docx(out / "sops" / "employee-onboarding-sop.docx")
     print(f"wrote sample PDF and DOCX files under {out}")
 

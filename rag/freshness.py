@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _AGE_WORDS = {
     "en": {"today": "today", "yesterday": "yesterday", "ago": "{n} {unit} ago",
@@ -34,3 +34,17 @@ def humanize_age(then: datetime, now: datetime, lang: str = "en") -> str:
 
 def is_stale(modified: datetime, now: datetime, stale_after_days: int) -> bool:
     return (aware(now) - aware(modified)).days > stale_after_days
+
+
+EARLIEST_DOCUMENT_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+
+
+def document_date(stated: datetime | None, mtime: datetime, now: datetime | None = None) -> datetime:
+    """The date a source is shown as updated: the one the document states, else its file's mtime.
+
+    A stated date in the future (a typo, an effective date) or before 1990 is not believed.
+    """
+    now = aware(now or datetime.now(UTC))
+    if stated is not None and EARLIEST_DOCUMENT_DATE <= aware(stated) <= now + timedelta(days=1):
+        return aware(stated)
+    return aware(mtime)

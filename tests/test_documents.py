@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 import os
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docx
@@ -239,7 +239,34 @@ def test_cp1252_text_is_decoded(tmp_path: Path, line: str) -> None:
                                   "差旅費報銷辦法 第三條 出差申請"])  # no Chinese punctuation to go by
 def test_big5_text_is_decoded(tmp_path: Path, line: str) -> None:
     write(tmp_path, "zh.txt", f"Northwind\n\n{line}\n", encoding="big5")
-    assert [b.text for b in load(tmp_path, "zh.txt").blocks] == ["Northwind", line]
+    doc = load(tmp_path, "zh.txt")
+    assert (doc.title, [b.text for b in doc.blocks]) == ("Northwind", [line])
+
+
+@pytest.mark.parametrize(("text", "title"), [
+    ("Information Security Policy\n===========================\n\n1. Purpose\n\nRules for all staff.\n",
+     "Information Security Policy"),
+    ("IT Helpdesk - Opening Hours\n---\nMonday to Friday, 8:00 to 18:00.\n", "IT Helpdesk - Opening Hours"),
+    ("NORTHWIND SECURITY POLICY\n\nOwner: IT Security.\n\nReview yearly.\n", "NORTHWIND SECURITY POLICY"),
+    ("差旅費報銷辦法\n\n出差結束後三十日內申請報銷。\n", "差旅費報銷辦法"),
+])
+def test_txt_title_is_its_first_line_when_that_is_a_title(tmp_path: Path, text: str, title: str) -> None:
+    doc = load(tmp_path, "policies/some_file-name.txt", text)
+    assert doc.title == title
+    assert title not in [b.text for b in doc.blocks]  # the title is the heading, not a paragraph
+    assert all(b.heading_path[0] == title for b in doc.blocks)
+
+
+@pytest.mark.parametrize("text", [
+    "Staff must lock their screens when they leave their desk.\n\nThis applies everywhere.\n",  # a sentence
+    "Remember:\n\nLock your screen.\n",  # ends like a sentence
+    "1. Purpose\n\nRules for all staff.\n",  # a numbered section heading
+    "Updated: 2026-03-02\n\nRules for all staff.\n",  # a date line
+    "Short note\nwith a second line in the same paragraph.\n\nMore.\n",  # not followed by a blank line
+    "Just one line\n",  # nothing after it
+])
+def test_txt_without_a_title_line_is_titled_from_its_file_name(tmp_path: Path, text: str) -> None:
+    assert load(tmp_path, "policies/some_file-name.txt", text).title == "some file name"
 
 
 # --------------------------------------------------------------------------- PDF
@@ -409,6 +436,25 @@ def test_html_headings_blocks_and_dropped_chrome(tmp_path: Path) -> None:
     assert all(doc.text[b.start:b.end] == b.text for b in doc.blocks)
 
 
+def test_html_tables_keep_one_line_per_row_with_the_header_row(tmp_path: Path) -> None:
+    page = ("<h1>IT Helpdesk</h1><h2>Contact</h2><table><thead><tr><th>Channel</th><th>Address</th>"
+            "<th>Response time</th></tr></thead><tbody><tr><th>Email</th><td>help@x.example</td><td>1 day</td></tr>"
+            "<tr><th>Phone</th><td>ext. 4357</td><td>1 hour</td></tr></tbody></table>"
+            # a layout table: its cell holds a real table, whose rows must not be flattened into one cell
+            "<h2>Opening hours</h2><table><tr><td><table><tr><th>Day</th><th>Hours</th></tr>"
+            "<tr><td>Mon–Fri</td><td>8:00–18:00</td></tr><tr><td>Sat</td><td>closed</td></tr></table></td></tr>"
+            "</table>")
+    doc = load(tmp_path, "it.html", page)
+    assert [(b.text, b.heading_path[-1]) for b in doc.blocks] == [
+        ("Channel | Address | Response time", "Contact"),
+        ("Email | help@x.example | 1 day", "Contact"),
+        ("Phone | ext. 4357 | 1 hour", "Contact"),
+        ("Day | Hours", "Opening hours"),
+        ("Mon–Fri | 8:00–18:00", "Opening hours"),
+        ("Sat | closed", "Opening hours"),
+    ]
+
+
 def test_html_title_falls_back_to_first_h1(tmp_path: Path) -> None:
     doc = load(tmp_path, "a.htm", "<h1>Security <em>policy</em></h1><p>Use MFA.</p>")
     assert doc.title == "Security policy"
@@ -555,3 +601,93 @@ def test_golden_questions_point_at_text_that_only_their_document_has() -> None:
         holders = [rel for rel, d in docs.items() if any(answer in squash(b.text) for b in d.blocks)]
         assert holders == [q["doc"]], q
     assert sum(any("\u4e00" <= ch <= "\u9fff" for ch in q["question"]) for q in questions) >= 2
+
+
+# --------------------------------------------------------------------------- the date a document states
+
+
+MTIME = 1_700_000_000  # 2023-11-14: what the file system says (a clone, a copy)
+
+
+def load_dated(root: Path, rel: str, content: str | bytes) -> Document:
+    path = write(root, rel, content)
+    os.utime(path, (MTIME, MTIME))
+    return load_document(path, root)
+
+
+@pytest.mark.parametrize(("rel", "content"), [
+    ("a.md", "---\ntitle: Leave\nupdated: 2026-03-02\n---\n\n# Leave\n\nText.\n"),
+    ("b.md", "---\nlast_modified: 2026-03-02T10:30:00Z\n---\n\n# Leave\n\nText.\n"),
+    ("c.md", "---\ndate: 2026-03-02\n---\n\nText.\n"),
+    ("d.md", "# Leave\n\nLast updated: 2 March 2026\n\nText.\n"),
+    ("e.txt", "Leave policy\n\nUpdated: 2026-03-02\n\n1. Scope\n\nEveryone.\n"),
+    ("f.txt", "Leave policy\n============\nLast updated on March 2, 2026. Owner: HR.\n\nText.\n"),
+    ("g.md", "# 請假辦法\n\n最後更新：2026年3月2日\n\n內容。\n"),
+    ("h.txt", "請假辦法\n\n最後更新：民國115年3月2日\n\n內容。\n"),
+    ("i.html", '<html><head><meta name="last-modified" content="2026-03-02"></head><body><p>Text.</p></body></html>'),
+    ("j.html", '<head><meta property="article:modified_time" content="2026-03-02T08:00:00+00:00"></head><p>T.</p>'),
+    ("k.html", "<h1>Leave</h1><p class=meta>Updated: 2026/03/02</p><p>Text.</p>"),
+])
+def test_a_stated_update_date_is_the_documents_date(tmp_path: Path, rel: str, content: str) -> None:
+    assert load_dated(tmp_path, rel, content).modified.date().isoformat() == "2026-03-02"
+
+
+@pytest.mark.parametrize("content", [
+    "# Leave\n\nText.\n",  # no date stated
+    "---\nupdated: 2999-01-01\n---\n\nText.\n",  # in the future: a typo or an effective date
+    "---\nupdated: soon\n---\n\nText.\n",  # not a date
+    "# Leave\n\nEffective 1 January 2024.\n\nText.\n",  # an effective date is not an update
+    "# Leave\n\n" + "Paragraph.\n\n" * 40 + "Updated: 2026-03-02\n",  # far from the top: about something else
+])
+def test_without_a_believable_stated_date_the_file_mtime_is_used(tmp_path: Path, content: str) -> None:
+    assert load_dated(tmp_path, "x.md", content).modified.timestamp() == MTIME
+
+
+def docx_modified(modified: datetime | None) -> bytes:
+    d = docx.Document()
+    d.add_heading("Onboarding", level=1)
+    d.add_paragraph("Prepare the laptop.")
+    if modified:
+        d.core_properties.modified = modified
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+def test_docx_modified_property_is_its_date_unless_it_is_the_templates(tmp_path: Path) -> None:
+    dated = load_dated(tmp_path, "dated.docx", docx_modified(datetime(2026, 3, 2, 9, 0)))
+    assert dated.modified == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    # python-docx's blank template carries 2013-12-23 23:15: a placeholder, not when the file changed
+    assert load_dated(tmp_path, "template.docx", docx_modified(None)).modified.timestamp() == MTIME
+
+
+def pdf_with_dates(mod_date: str | None) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes([["Incident response", "Call the hotline."]]))))
+    writer.add_metadata({"/ModDate": mod_date} if mod_date else {})
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def test_pdf_mod_date_is_its_date_unless_it_is_a_placeholder(tmp_path: Path) -> None:
+    assert load_dated(tmp_path, "a.pdf", pdf_with_dates("D:20260302090000+00'00'")).modified == datetime(
+        2026, 3, 2, 9, 0, tzinfo=UTC)
+    # reportlab's invariant mode writes 2000-01-01 00:00
+    assert load_dated(tmp_path, "b.pdf", pdf_with_dates("D:20000101000000+00'00'")).modified.timestamp() == MTIME
+    assert load_dated(tmp_path, "c.pdf", pdf_with_dates("D:garbage")).modified.timestamp() == MTIME
+
+
+def test_sample_documents_state_real_dates_and_exactly_one_is_stale() -> None:
+    """The demo shows ages, and the stale flag on exactly one document (STALE_AFTER_DAYS's default)."""
+    from rag.config import load_settings
+    from rag.freshness import is_stale
+
+    stale_after = load_settings().stale_after_days
+    when_written = datetime(2026, 11, 30, tzinfo=UTC)  # when these dates were chosen; the test stays true later
+    docs = sample_docs()
+    for doc in docs.values():  # a clone's mtimes are all "today": every date must come from the document
+        path = EXAMPLES / "docs" / doc.rel_path
+        assert abs(doc.modified.timestamp() - path.stat().st_mtime) > 60, doc.rel_path
+    stale = [rel for rel, doc in docs.items() if is_stale(doc.modified, when_written, stale_after)]
+    assert stale == ["policies/差旅費報銷辦法.md"]
+    assert len({doc.modified.date() for doc in docs.values()}) == len(docs)  # ages differ

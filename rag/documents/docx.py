@@ -14,6 +14,7 @@ from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
+from rag.documents.dates import date_from_text, metadata_date
 from rag.documents.model import DocumentError, _Parsed
 from rag.documents.text import _Builder, _clean_line, _join_lines, _one_line
 
@@ -43,7 +44,8 @@ def _parse_docx(data: bytes, rel_path: str) -> _Parsed:
             heading = text.replace("\n", " ")
             b.emit_heading(level, heading)
             title = title or heading
-    return _Parsed(text=b.text, blocks=b.blocks, title=title)
+    updated = date_from_text(b.text) or metadata_date(doc.core_properties.modified)
+    return _Parsed(text=b.text, blocks=b.blocks, title=title, updated=updated)
 
 
 def _docx_body_items(doc: DocxDocument, container: BaseOxmlElement) -> Iterator[Paragraph | Table]:

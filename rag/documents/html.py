@@ -7,6 +7,7 @@ import re
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
 
+from rag.documents.dates import date_from_meta, date_from_text
 from rag.documents.model import _Parsed
 from rag.documents.text import _Builder, _decode_text, _join_lines, _one_line
 
@@ -32,7 +33,20 @@ def _parse_html(data: bytes, rel_path: str) -> _Parsed:
     if not title:
         first_h1 = soup.find("h1")
         title = _one_line(_inline_text(first_h1)) if isinstance(first_h1, Tag) else ""
-    return _Parsed(text=b.text, blocks=b.blocks, title=title or None)
+    meta = _meta_tags(soup)
+    return _Parsed(text=b.text, blocks=b.blocks, title=title or None, meta=meta,
+                   updated=date_from_meta(meta) or date_from_text(b.text))
+
+
+def _meta_tags(soup: BeautifulSoup) -> dict[str, str]:
+    """`<meta name|property|http-equiv=… content=…>` as lowercased keys (last-modified, article:modified_time…)."""
+    meta: dict[str, str] = {}
+    for tag in soup.find_all("meta"):
+        key = tag.get("name") or tag.get("property") or tag.get("http-equiv")
+        content = tag.get("content")
+        if isinstance(key, str) and isinstance(content, str):
+            meta.setdefault(key.strip().lower(), content.strip())
+    return meta
 
 
 def _is_text_node(node: object) -> bool:
@@ -78,7 +92,7 @@ class _HtmlWalker:
         elif name in _HTML_HEADINGS:
             self.flush()
             self.b.emit_heading(_HTML_HEADINGS[name], _one_line(_inline_text(tag)))
-        elif name == "tr":
+        elif name == "tr" and not tag.find("table"):  # one line per row; a layout table's rows hold tables
             self.flush()
             cells = [_one_line(_inline_text(c)) for c in tag.find_all(["td", "th"], recursive=False)]
             if any(cells):

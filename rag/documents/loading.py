@@ -16,6 +16,7 @@ from rag.documents.markdown import _parse_markdown
 from rag.documents.model import Document, DocumentError, _Parsed
 from rag.documents.pdf import _parse_pdf
 from rag.documents.plain import _parse_txt
+from rag.freshness import document_date
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def load_document(path: Path, root: Path, *, base_url: str | None = None,
         title=parsed.title or _title_from_stem(path.stem),
         kind=_kind_from_meta(parsed.meta) or _kind_from_folders(rel_path) or "document",
         format=fmt,
-        modified=datetime.fromtimestamp(st.st_mtime, tz=UTC),
+        modified=document_date(parsed.updated, datetime.fromtimestamp(st.st_mtime, tz=UTC)),
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
         link=document_link(path, rel_path, base_url),

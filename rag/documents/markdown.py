@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from rag.documents.dates import HEAD_LINES, date_from_meta, date_from_text
 from rag.documents.model import _Parsed
 from rag.documents.text import _LIST_START, _Builder, _clean_line, _decode_text, _join_lines, _Line, _split_lines
 
@@ -39,6 +40,7 @@ def _parse_markdown(data: bytes, rel_path: str) -> _Parsed:
     lines = _split_lines(text)
     meta, i = _front_matter(lines)
     title = meta.get("title") or None
+    updated = date_from_meta(meta) or date_from_text("\n".join(line.text for line in lines[i:i + 2 * HEAD_LINES]))
     b = _Builder()
     para: list[_Line] = []
 
@@ -84,4 +86,4 @@ def _parse_markdown(data: bytes, rel_path: str) -> _Parsed:
             para.append(lines[i])
         i += 1
     flush()
-    return _Parsed(text=text, blocks=b.blocks, title=title, meta=meta)
+    return _Parsed(text=text, blocks=b.blocks, title=title, meta=meta, updated=updated)

@@ -34,7 +34,7 @@ class Document:
     title: str
     kind: str  # "SOP", "policy", "contract" or "document"
     format: str  # "md", "txt", "pdf", "docx", "html"
-    modified: datetime  # file mtime, timezone-aware UTC
+    modified: datetime  # the date the document states (front matter, "Updated:" line, metadata), else the mtime; UTC
     sha256: str
     size: int
     link: str  # file:// URL, or DOCS_BASE_URL + quoted rel_path
@@ -49,3 +49,4 @@ class _Parsed:
     blocks: list[Block]
     title: str | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    updated: datetime | None = None  # the date the document states it was last updated, if it does

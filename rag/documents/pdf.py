@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import logging
 import re
+from datetime import datetime
 
 from pypdf import PdfReader
 from pypdf.errors import DependencyError
 
+from rag.documents.dates import date_from_text, metadata_date
 from rag.documents.model import DocumentError, _Parsed
 from rag.documents.plain import _NUMBERED, _SENTENCE_END, _Numbering
 from rag.documents.text import _LIST_START, _Builder, _clean_line, _join_lines, _Line, _split_lines
@@ -24,8 +26,8 @@ _FILE_TITLE = re.compile(  # generator defaults that are not real titles
     r"^(?:microsoft (?:word|powerpoint|excel) - .*|untitled|.*\.(?:docx?|pdf|pptx?|xlsx?))$", re.IGNORECASE)
 
 
-def _open_pdf(data: bytes, rel_path: str) -> tuple[list[str], str]:
-    """Text of each page and the metadata title; a locked or broken file becomes a DocumentError."""
+def _open_pdf(data: bytes, rel_path: str) -> tuple[list[str], str, datetime | None]:
+    """Text of each page, the metadata title and modified date; a locked or broken file becomes a DocumentError."""
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
@@ -38,6 +40,10 @@ def _open_pdf(data: bytes, rel_path: str) -> tuple[list[str], str]:
                 raise DocumentError(rel_path, "encrypted PDF (password protected)")
         pages = list(reader.pages)
         meta_title = str(reader.metadata.title or "") if reader.metadata else ""
+        try:
+            meta_modified = metadata_date(reader.metadata.modification_date) if reader.metadata else None
+        except ValueError:  # a malformed date string is not worth losing the document over
+            meta_modified = None
     except DocumentError:
         raise
     except Exception as exc:
@@ -51,7 +57,7 @@ def _open_pdf(data: bytes, rel_path: str) -> tuple[list[str], str]:
             texts.append("")
     if not any(t.strip() for t in texts):
         raise DocumentError(rel_path, "no extractable text (scanned PDF? OCR is not supported)")
-    return texts, _clean_line(meta_title)
+    return texts, _clean_line(meta_title), meta_modified
 
 
 def _running_lines(pages: list[list[_Line]]) -> set[str]:
@@ -72,7 +78,7 @@ def _running_key(s: str) -> str:
 
 def _parse_pdf(data: bytes, rel_path: str) -> _Parsed:
     """Blocks per page (so citations can name the page), headings guessed from numbered lines."""
-    page_texts, meta_title = _open_pdf(data, rel_path)
+    page_texts, meta_title, meta_modified = _open_pdf(data, rel_path)
     pages: list[list[_Line]] = []
     offset = 0
     for page_text in page_texts:
@@ -92,7 +98,8 @@ def _parse_pdf(data: bytes, rel_path: str) -> _Parsed:
     for page_no, lines in enumerate(pages, start=1):
         after = next((later[0].text for later in pages[page_no:] if later), None)
         _pdf_page_blocks(b, lines, page_no, numbering, after)
-    return _Parsed(text="\n\n".join(page_texts), blocks=b.blocks, title=title)
+    updated = date_from_text(page_texts[0]) or meta_modified
+    return _Parsed(text="\n\n".join(page_texts), blocks=b.blocks, title=title, updated=updated)
 
 
 def _pdf_page_blocks(b: _Builder, lines: list[_Line], page_no: int, numbering: _Numbering,

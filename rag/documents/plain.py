@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from rag.documents.dates import date_from_text
 from rag.documents.model import _Parsed
 from rag.documents.text import _LIST_START, _Builder, _clean_line, _decode_text, _is_cjk, _Line, _split_lines
 
@@ -12,6 +13,8 @@ _NUMBERED = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*)\.?[ \t]+(\S.*)$")
 _ARTICLE = re.compile(r"^第\s*[一二三四五六七八九十百零〇\d]+\s*([章節条條])")
 _ARTICLE_LEVEL = {"章": 1, "節": 2, "条": 3, "條": 3}
 _SENTENCE_END = tuple(".,;:!?。，；：！？、")
+_UNDERLINE = re.compile(r"^(?:={3,}|-{3,}|~{3,}|\*{3,})$")
+TITLE_MAX_CHARS = 100
 
 
 class _Numbering:
@@ -61,12 +64,34 @@ def _paragraphs(lines: list[_Line]) -> Iterator[list[_Line]]:
         yield para
 
 
+def _title(paragraphs: list[list[_Line]]) -> tuple[str | None, int]:
+    """The first line when it is a title: short, no sentence punctuation, not a numbered heading or a
+    date line, and followed by a blank line or an underline (`====`, `----`). Also how many lines it takes."""
+    if not paragraphs:
+        return None, 0
+    first = paragraphs[0]
+    line = _clean_line(first[0].text)
+    underlined = len(first) > 1 and bool(_UNDERLINE.match(first[1].text.strip()))
+    if not (len(first) == 1 or underlined) or (len(paragraphs) == 1 and len(first) <= 2):
+        return None, 0  # a title needs something after it
+    if (len(line) > TITLE_MAX_CHARS or line.endswith(_SENTENCE_END) or _NUMBERED.match(line)
+            or not any(c.isalpha() for c in line) or date_from_text(line)):
+        return None, 0
+    return line, 2 if underlined else 1
+
+
 def _parse_txt(data: bytes, rel_path: str) -> _Parsed:
     """Paragraphs on blank lines; blocks are exact slices of the file so offsets can be scored."""
     text = _decode_text(data, rel_path)
     b = _Builder()
     numbering = _Numbering()
     paragraphs = list(_paragraphs(_split_lines(text)))
+    title, title_lines = _title(paragraphs)
+    if title:
+        b.heading(0, title)
+        paragraphs[0] = paragraphs[0][title_lines:]
+        if not paragraphs[0]:
+            paragraphs.pop(0)
     for k, para in enumerate(paragraphs):
         following = para[1:] or (paragraphs[k + 1] if k + 1 < len(paragraphs) else [])
         level = numbering.heading_level(para[0].text, following[0].text if following else None)
@@ -77,4 +102,4 @@ def _parse_txt(data: bytes, rel_path: str) -> _Parsed:
                 continue
         start, end = para[0].content_start, para[-1].content_end
         b.block(text[start:end], start, end)
-    return _Parsed(text=text, blocks=b.blocks)
+    return _Parsed(text=text, blocks=b.blocks, title=title, updated=date_from_text(text))
