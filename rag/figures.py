@@ -278,3 +278,12 @@ def _mdy(m: re.Match[str]) -> date | None:
 def _dmy(m: re.Match[str]) -> date | None:
     month = _MONTHS.get(m.group(2).lower())
     return _safe_date(int(m.group(3)), month, int(m.group(1))) if month else None
+
+
+def mark_in_text(text: str, figures: Iterable[str]) -> str:
+    """Put a ⚠ after the first occurrence of each figure as written (text the reader sees; NFKC forms aside)."""
+    for figure in figures:
+        at = text.find(figure)
+        if at >= 0:
+            text = text[:at + len(figure)] + " ⚠" + text[at + len(figure):]
+    return text

@@ -1,0 +1,39 @@
+"""A generated answer whose figure no source holds is marked where the reader sees it; a correct one is not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.fake_ollama import FakeOllama
+
+MODEL = "llama3.2:3b"
+QUESTION = "How many days of annual leave can I carry over?"
+
+
+@pytest.fixture
+def ask(sample_index: Path, make_settings):
+    from rag.service import RagService
+
+    def run(reply: str):
+        with FakeOllama(models=[MODEL], reply=reply) as fake:
+            service = RagService(make_settings(lancedb_uri=str(sample_index), ollama_host=fake.url,
+                                               ollama_model=MODEL))
+            return service.ask(QUESTION)
+
+    return run
+
+
+def test_a_figure_the_sources_do_not_hold_is_marked_and_counted(ask) -> None:
+    answer = ask("You can carry over up to 12 days of annual leave [1].")
+    assert answer.unsupported_figures == ["12 days"]
+    assert "12 days ⚠" in answer.text
+    assert answer.notice and "Not found in the cited sources: 12 days" in answer.notice
+
+
+def test_a_correct_figure_is_not_marked(ask) -> None:
+    answer = ask("You can carry over up to five days of annual leave [1].")
+    assert answer.figures_checked == 1
+    assert answer.unsupported_figures == []
+    assert "⚠" not in answer.text and not answer.notice
