@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from bot.mrkdwn import SECTION_LIMIT, link, markdown_to_mrkdwn, safe_text, split_sections
 from rag.freshness import aware, humanize_age
+from rag.links import links_configured
 from rag.service import Answer, Citation, DocumentInfo, Scope, SyncReport
 from rag.source_lines import Place
 from rag.source_lines import source_line as build_source_line
@@ -44,9 +45,11 @@ def is_chinese(text: str) -> bool:
 LABELS = {
     "en": {"sources": "Sources", "updated": "updated",
            "stale": "possibly outdated (not updated in over {days} days)",
-           "up": "👍 Helpful", "down": "👎 Not helpful", "hint": "Use `/rag-sources` to see which documents I know."},
+           "up": "👍 Helpful", "down": "👎 Not helpful", "hint": "Use `/rag-sources` to see which documents I know.",
+           "no_links": "_links: not configured (an admin can set DOCS_BASE_URL)_"},
     "zh": {"sources": "來源", "updated": "更新於", "stale": "可能已過時（超過 {days} 天未更新）",
-           "up": "👍 有幫助", "down": "👎 沒幫助", "hint": "可用 `/rag-sources` 查看我知道哪些文件。"},
+           "up": "👍 有幫助", "down": "👎 沒幫助", "hint": "可用 `/rag-sources` 查看我知道哪些文件。",
+           "no_links": "_連結：未設定（管理員可設定 DOCS_BASE_URL）_"},
 }
 
 
@@ -141,6 +144,10 @@ def answer_messages(answer: Answer, *, now: datetime, stale_after_days: int) -> 
     if answer.citations:
         lines = [f"*{LABELS[lang]['sources']}*"] + [
             source_line(c, now=now, stale_after_days=stale_after_days, lang=lang) for c in answer.citations]
+        # E1 (issue 11): without DOCS_BASE_URL every link is a file:// path nobody in Slack can open (link() shows
+        # the title unlinked); say so once instead of letting the promised links silently vanish. Rule: rag.links.
+        if not links_configured(link for c in answer.citations for link in (c.doc_link, c.link)):
+            lines.append(LABELS[lang]["no_links"])
         tail.append({"type": "divider"})
         tail += _context_blocks(lines)
     tail.append(feedback_block(feedback_value(answer.question, answer.citations, answer.mode), lang))
