@@ -101,8 +101,8 @@ def check_documents(s: RagSettings) -> Check:
     if count == 0:
         return Check("warn", "documents", f"DOCS_DIR={docs} is empty (an unmounted share?)")
     if docs.resolve() == SAMPLE_DOCS:
-        return Check("warn", "documents", f"DOCS_DIR={docs} is the bundled sample; set DOCS_DIR "
-                                          "(with Docker: DOCS_PATH) to your documents folder")
+        return Check("warn", "documents", f"DOCS_DIR={docs} is the bundled sample; set DOCS_DIR (in .env, "
+                                          "with or without Docker) to your documents folder")
     return Check("ok", "documents", f"{docs} readable by {_uid_hint()}")
 
 

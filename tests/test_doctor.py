@@ -140,7 +140,7 @@ def test_a_docs_folder_this_user_cannot_read_names_the_uid(tmp_path: Path):
 
 def test_the_bundled_sample_folder_is_flagged_and_an_empty_index_says_how_to_build_it(tmp_path: Path):
     result = _doctor(tmp_path)
-    assert _line(result.output, "documents").startswith("warn documents:") and "DOCS_PATH" in result.output
+    assert _line(result.output, "documents").startswith("warn documents:") and "bundled sample" in result.output
     assert _line(result.output, "index").startswith("FAIL index: none at") and "ragbot ingest" in result.output
 
 

