@@ -77,13 +77,14 @@ def doctor(
     raise typer.Exit(EXIT_FAILED if failed else 0)
 
 
-def _uid_hint() -> str:
-    uid = os.getuid() if hasattr(os, "getuid") else None
-    if uid is None:
-        return "this user"
-    hint = " (the container's user: make the folder readable by it, e.g. chmod -R o+rX)" if uid == CONTAINER_UID \
-        else ""
-    return f"uid {uid}{hint}"
+def _uid() -> str:
+    return f"uid {os.getuid()}" if hasattr(os, "getuid") else "this user"
+
+
+def _unreadable_hint() -> str:
+    if hasattr(os, "getuid") and os.getuid() == CONTAINER_UID:
+        return " (the container's user: make the folder readable by it, e.g. chmod -R o+rX, or set the share's uid=)"
+    return ""
 
 
 def check_documents(s: RagSettings) -> Check:
@@ -97,13 +98,13 @@ def check_documents(s: RagSettings) -> Check:
         with os.scandir(docs) as entries:
             count = sum(1 for _ in entries)
     except PermissionError:
-        return Check("FAIL", "documents", f"DOCS_DIR={docs} is not readable by {_uid_hint()}")
+        return Check("FAIL", "documents", f"DOCS_DIR={docs} is not readable by {_uid()}{_unreadable_hint()}")
     if count == 0:
         return Check("warn", "documents", f"DOCS_DIR={docs} is empty (an unmounted share?)")
     if docs.resolve() == SAMPLE_DOCS:
         return Check("warn", "documents", f"DOCS_DIR={docs} is the bundled sample; set DOCS_DIR (in .env, "
                                           "with or without Docker) to your documents folder")
-    return Check("ok", "documents", f"{docs} readable by {_uid_hint()}")
+    return Check("ok", "documents", f"{docs} readable by {_uid()}")
 
 
 def check_index(svc: Any) -> Check:
