@@ -18,6 +18,11 @@ _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|__(?=\S)(.+?)(?<=\S)__")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _BULLET = re.compile(r"^(\s*)[*+-]\s+", re.MULTILINE)
 _MD_LINK = re.compile(r"\[([^\]\n]{1,300})\]\((\S{1,2000}?)\)")
+_MD_REF_DEF = re.compile(r"^(\s{0,3})\[([^\]\n]{1,300})\]:", re.MULTILINE)
+# the start of a link that has not closed yet: `[label`, `[label]`, `[label](https://ev`
+_PARTIAL_LINK = re.compile(r"\[[^\]\n]{0,300}(?:\](?:\(\S{0,2000})?)?\Z")
+_LINK_WINDOW = 2400  # longest link _MD_LINK accepts, with room to spare
+_TAIL_WORD = re.compile(r"\S{1,24}\Z")
 _BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
 
 
@@ -35,14 +40,49 @@ def safe_text(text: str) -> str:
     return _BROADCAST.sub(lambda m: "@\u2060" + m.group(1), escape(text))
 
 
+def neutralise_links(text: str) -> str:
+    """Markdown links become `text (url)`, so a link can never hide its target; reference definitions
+    (`[1]: https://…`, which would turn every `[1]` into a link) are broken up.
+
+    The one rule for links, used for the streamed markdown and for the final mrkdwn alike.
+    """
+    text = _MD_LINK.sub(lambda m: m.group(1) if m.group(1) == m.group(2) else f"{m.group(1)} ({m.group(2)})",
+                        text)
+    return _MD_REF_DEF.sub(lambda m: f"{m.group(1)}[{m.group(2)}] :", text)
+
+
+def stream_markdown(text: str) -> str:
+    """Model text → the inert markdown streamed with chat.appendStream (same rules as the final message)."""
+    return safe_text(neutralise_links(text))
+
+
+def stream_cut(text: str) -> int:
+    """How much of `text` can be streamed now: everything but an unfinished link or `@word` at its end.
+
+    Slack renders the concatenated stream, so a link split across two appends would
+    still be a link; holding it back until it closes lets `stream_markdown` see it whole.
+    """
+    cut = len(text)
+    window = max(0, cut - _LINK_WINDOW)
+    pos = text.find("[", window)
+    while pos != -1:
+        if _PARTIAL_LINK.match(text, pos):
+            cut = pos
+            break
+        pos = text.find("[", pos + 1)
+    tail = _TAIL_WORD.search(text, 0, cut)
+    if tail and "@" in tail.group(0):  # `@here` must arrive whole for safe_text to defuse it
+        cut = tail.start()
+    return cut
+
+
 def markdown_to_mrkdwn(text: str) -> str:
     """Convert the model's Markdown to Slack mrkdwn and neutralise it.
 
     Links become `text (url)` so the target is always visible; headings and
     `**bold**` become Slack bold; list markers become bullets.
     """
-    text = _MD_LINK.sub(lambda m: m.group(1) if m.group(1) == m.group(2) else f"{m.group(1)} ({m.group(2)})",
-                        text)
+    text = neutralise_links(text)
     text = _HEADING.sub(lambda m: f"**{m.group(1)}**", text)
     text = _BULLET.sub(lambda m: f"{m.group(1)}• ", text)
     text = safe_text(text)

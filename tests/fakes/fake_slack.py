@@ -15,6 +15,18 @@ channel would see, and records every call for assertions:
 
 `response_url`s handed to slash commands point back here (`slack.response_url()`);
 what the bot posts to them is in `slack.responses`.
+
+Slack's published rules it enforces, each where it is implemented, with its source:
+- method specs (arguments, errors, limits) from the JSON in github.com/slack-ruby/slack-api-ref
+  (`methods/chat/chat.*.json`, generated from Slack's docs), cited below as "spec chat.X";
+- rate-limit tiers from docs.slack.dev/apis/web-api/rate-limits (Tier 2: 20+/min, Tier 3: 50+/min,
+  Tier 4: 100+/min, per method per workspace per app; chat.postMessage: about 1 per second per
+  channel) and each method's reference page (chat.startStream/stopStream Tier 2, chat.appendStream
+  Tier 4, chat.update Tier 3). The fake grants the documented minimum and answers HTTP 429 with
+  `Retry-After` past it; `rate_window` shrinks the minute for tests;
+- streams end at `chat.stopStream` or when Slack expires them (undocumented server-side timeout,
+  about 5 minutes in reports: slackapi/python-slack-sdk#1859, whose maintainers' fix is `chat.update`
+  on the stream's `ts` once it is no longer streaming).
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import math
 import socket
 import struct
 import threading
@@ -36,7 +49,21 @@ from urllib.parse import parse_qs, urlparse
 
 JSON_FIELDS = ("blocks", "chunks", "metadata", "attachments", "loading_messages")
 SECTION_LIMIT = 3000
-BLOCK_LIMIT = 50
+BLOCK_LIMIT = 50  # spec chat.*: "msg_blocks_too_many: blocks are limited to 50 per message"
+MARKDOWN_TEXT_LIMIT = 12_000  # spec chat.startStream/appendStream/stopStream/update: markdown_text ≤ 12,000
+TEXT_LIMIT = 40_000  # chat.postMessage docs: text over 40,000 characters is refused (msg_too_long)
+STREAM_TTL_SECONDS = 300.0  # python-slack-sdk#1859: streams die after about 5 minutes
+# docs.slack.dev/apis/web-api/rate-limits: calls per minute granted by each tier (the documented minimum)
+TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
+# each method's reference page on docs.slack.dev ("Rate Limits" fact)
+METHOD_TIER = {
+    "chat.startStream": 2,
+    "chat.stopStream": 2,
+    "chat.appendStream": 4,
+    "chat.update": 3,
+    "chat.delete": 3,
+}
+POST_MESSAGE_PER_CHANNEL_PER_MINUTE = 60  # rate-limits page: chat.postMessage ~1/s per channel, bursts allowed
 
 
 @dataclass
@@ -47,6 +74,7 @@ class Call:
     at: float  # time.monotonic() when received
     content_type: str
     response: dict[str, Any] | None = None
+    status: int = 200  # HTTP status answered (429 when rate limited, 5xx when scripted)
 
 
 @dataclass
@@ -59,6 +87,7 @@ class Message:
     user: str | None = None
     bot_id: str | None = None
     streaming: bool = False
+    stream_started: float = 0.0  # time.monotonic() of chat.startStream
     deleted: bool = False
     edits: int = 0
     appends: int = 0
@@ -95,6 +124,9 @@ class FakeSlack:
         streaming: str = "ok",  # "ok", or the error to answer chat.startStream with ("not_allowed", ...)
         set_status: str = "ok",  # "ok", or the error for assistant.threads.setStatus
         expire_stream_after: int | None = None,  # appends accepted before a stream "expires"
+        stream_ttl: float = STREAM_TTL_SECONDS,  # seconds after chat.startStream that Slack expires a stream
+        rate_window: float = 60.0,  # the tiers' "per minute", shrinkable for tests
+        tier_limits: dict[str, int] | None = None,  # per-method calls per window, overriding the tiers
         latency: float = 0.0,  # seconds added to every Web API call
     ) -> None:
         self.bot_token = bot_token
@@ -106,13 +138,18 @@ class FakeSlack:
         self.streaming = streaming
         self.set_status = set_status
         self.expire_stream_after = expire_stream_after
+        self.stream_ttl = stream_ttl
+        self.rate_window = rate_window
+        self.tier_limits = {m: TIER_PER_MINUTE[t] for m, t in METHOD_TIER.items()} | (tier_limits or {})
         self.latency = latency
         self.users: dict[str, dict[str, Any]] = {}
         self.responses: list[ResponseUrlPost] = []
         self._calls: list[Call] = []
         self._messages: dict[tuple[str, str], Message] = {}
         self._rate_limits: dict[str, list[int]] = {}
-        self._failures: dict[str, list[str]] = {}
+        self._failures: dict[str, list[tuple[str, int]]] = {}
+        self._drops: dict[str, list[bool]] = {}
+        self._recent: dict[str, list[float]] = {}  # accepted calls per rate-limit key, for the tiers
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._ts = itertools.count(1)
@@ -160,10 +197,24 @@ class FakeSlack:
         with self._lock:
             self._rate_limits.setdefault(method, []).extend([retry_after] * times)
 
-    def fail_next(self, method: str, error: str, times: int = 1) -> None:
-        """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
+    def fail_next(self, method: str, error: str, times: int = 1, *, status: int = 200) -> None:
+        """The next `times` calls of `method` answer `{"ok": false, "error": error}` with HTTP `status`."""
         with self._lock:
-            self._failures.setdefault(method, []).extend([error] * times)
+            self._failures.setdefault(method, []).extend([(error, status)] * times)
+
+    def drop_next(self, method: str, times: int = 1, *, processed: bool = False) -> None:
+        """The next `times` calls of `method` lose their connection before the answer arrives.
+
+        With `processed=True` Slack did the work first (the caller cannot tell which happened).
+        """
+        with self._lock:
+            self._drops.setdefault(method, []).extend([processed] * times)
+
+    def streaming_messages(self) -> list[Message]:
+        """Messages still in the streaming state now (expired streams are not)."""
+        with self._lock:
+            now = time.monotonic()
+            return [m for m in self._messages.values() if not m.deleted and self._is_streaming(m, now)]
 
     def add_user(
         self, user_id: str, *, is_admin: bool = False, is_owner: bool = False, name: str = ""
@@ -256,31 +307,69 @@ class FakeSlack:
 
     def _dispatch(
         self, method: str, args: dict[str, Any], token: str | None, content_type: str
-    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+    ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
+        """Returns (HTTP status, headers, body); body None means: drop the connection unanswered."""
         if self.latency:
             time.sleep(self.latency)
         with self._lock:
             call = Call(method=method, args=args, token=token, at=time.monotonic(), content_type=content_type)
             self._calls.append(call)
-            limits = self._rate_limits.get(method)
-            if limits:
-                retry_after = limits.pop(0)
-                call.response = {"ok": False, "error": "ratelimited"}
+            try:
+                return self._answer(call)
+            finally:
                 self._changed.notify_all()
-                return 429, {"Retry-After": str(retry_after)}, call.response
-            expected = self.app_token if method == "apps.connections.open" else self.bot_token
-            if not token:
-                result: dict[str, Any] = {"ok": False, "error": "not_authed"}
-            elif token != expected:
-                result = {"ok": False, "error": "invalid_auth"}
-            elif self._failures.get(method):
-                result = {"ok": False, "error": self._failures[method].pop(0)}
-            else:
-                handler = getattr(self, "_api_" + method.replace(".", "_"), None)
-                result = handler(args) if handler else {"ok": False, "error": "unknown_method"}
-            call.response = result
-            self._changed.notify_all()
-            return 200, {}, result
+
+    def _answer(self, call: Call) -> tuple[int, dict[str, str], dict[str, Any] | None]:
+        method, args = call.method, call.args
+        limits = self._rate_limits.get(method)
+        if limits:
+            retry_after = limits.pop(0)
+            call.response, call.status = {"ok": False, "error": "ratelimited"}, 429
+            return 429, {"Retry-After": str(retry_after)}, call.response
+        if (wait := self._over_tier(method, args, call.at)) is not None:
+            # rate-limits page: HTTP 429, `"error": "ratelimited"` and Retry-After in seconds
+            call.response, call.status = {"ok": False, "error": "ratelimited"}, 429
+            return 429, {"Retry-After": str(wait)}, call.response
+        drops = self._drops.get(method)
+        if drops:
+            processed = drops.pop(0)
+            if processed:
+                self._run(method, args, call.token)
+            call.status = 0
+            return 0, {}, None
+        failures = self._failures.get(method)
+        if failures:
+            error, status = failures.pop(0)
+            call.response, call.status = {"ok": False, "error": error}, status
+            return status, {}, call.response
+        result = self._run(method, args, call.token)
+        call.response = result
+        return 200, {}, result
+
+    def _run(self, method: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        if token != expected:
+            return {"ok": False, "error": "invalid_auth"}
+        handler = getattr(self, "_api_" + method.replace(".", "_"), None)
+        return handler(args) if handler else {"ok": False, "error": "unknown_method"}
+
+    def _over_tier(self, method: str, args: dict[str, Any], now: float) -> int | None:
+        """Seconds to wait (Retry-After) when this call is over its tier's budget; else count it."""
+        if method in self.tier_limits:
+            key, budget = method, self.tier_limits[method]
+        elif method == "chat.postMessage":
+            key = f"{method}:{args.get('channel')}"
+            budget = max(1, round(POST_MESSAGE_PER_CHANNEL_PER_MINUTE * self.rate_window / 60))
+        else:
+            return None
+        recent = [t for t in self._recent.get(key, []) if now - t < self.rate_window]
+        self._recent[key] = recent
+        if len(recent) >= budget:
+            return max(1, math.ceil(self.rate_window - (now - recent[0])))
+        recent.append(now)
+        return None
 
     def _record_response_url(self, key: str, body: dict[str, Any]) -> None:
         with self._lock:
@@ -305,9 +394,13 @@ class FakeSlack:
         blocks = args.get("blocks")
         if blocks is None:
             return None
-        if not isinstance(blocks, list) or len(blocks) > BLOCK_LIMIT:
+        if not isinstance(blocks, list):
             return "invalid_blocks"
+        if len(blocks) > BLOCK_LIMIT:
+            return "msg_blocks_too_many"
         for block in blocks:
+            if not isinstance(block, dict) or "type" not in block:
+                return "invalid_blocks"
             text = block.get("text")
             if isinstance(text, dict) and len(text.get("text", "")) > SECTION_LIMIT:
                 return "invalid_blocks"
@@ -319,19 +412,31 @@ class FakeSlack:
                     return "invalid_blocks"
         return None
 
+    def _text_error(self, args: dict[str, Any]) -> str | None:
+        """The text arguments' rules shared by chat.postMessage and chat.update."""
+        markdown = args.get("markdown_text")
+        if markdown is not None and (args.get("text") or args.get("blocks")):
+            # spec chat.postMessage/update: "markdown_text … should not be used in conjunction with blocks or text"
+            return "markdown_text_conflict"
+        if markdown is not None and len(str(markdown)) > MARKDOWN_TEXT_LIMIT:
+            return "msg_too_long"
+        if len(str(args.get("text") or "")) > TEXT_LIMIT:
+            return "msg_too_long"
+        return self._check_blocks(args)
+
     def _api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
-        if not args.get("text") and not args.get("blocks"):
+        if not args.get("text") and not args.get("blocks") and not args.get("markdown_text"):
             return {"ok": False, "error": "no_text"}
-        if error := self._check_blocks(args):
+        if error := self._text_error(args):
             return {"ok": False, "error": error}
         ts = self._new_ts()
         msg = Message(
             channel=channel,
             ts=ts,
-            text=str(args.get("text") or ""),
+            text=str(args.get("text") or args.get("markdown_text") or ""),
             blocks=args.get("blocks") or [],
             thread_ts=args.get("thread_ts"),
             user=self.bot_user_id,
@@ -353,25 +458,38 @@ class FakeSlack:
             return None, {"ok": False, "error": "cant_update_message"}
         return msg, None
 
+    def _is_streaming(self, msg: Message, now: float) -> bool:
+        """Still streaming: not stopped, and not yet expired by Slack's server-side timeout."""
+        if msg.streaming and now - msg.stream_started >= self.stream_ttl:
+            msg.streaming = False  # python-slack-sdk#1859: the stream dies, the message stays as it was
+        return msg.streaming
+
     def _api_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         msg, error = self._own_message(args)
         if msg is None:
             return error or {}
-        if err := self._check_blocks(args):
+        if self._is_streaming(msg, time.monotonic()):
+            # spec chat.update: "streaming_state_conflict: The message is currently streaming text and
+            # cannot be edited."
+            return {"ok": False, "error": "streaming_state_conflict"}
+        if "text" not in args and "blocks" not in args and "markdown_text" not in args:
+            return {"ok": False, "error": "no_text"}
+        if err := self._text_error(args):
             return {"ok": False, "error": err}
-        if "text" in args:
-            msg.text = str(args["text"])
+        if "text" in args or "markdown_text" in args:
+            msg.text = str(args.get("text") or args.get("markdown_text") or "")
         if "blocks" in args:
             msg.blocks = args["blocks"] or []
-        msg.streaming = False
         msg.edits += 1
         return {"ok": True, "channel": msg.channel, "ts": msg.ts, "text": msg.text}
 
     def _api_chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        # spec chat.delete lists no streaming-state error: a bot may delete its own message at any time
         msg, error = self._own_message(args)
         if msg is None:
             return error or {}
         msg.deleted = True
+        msg.streaming = False
         return {"ok": True, "channel": msg.channel, "ts": msg.ts}
 
     def _api_assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -382,12 +500,32 @@ class FakeSlack:
         return {"ok": True}
 
     @staticmethod
-    def _chunk_text(args: dict[str, Any]) -> str:
+    def _chunk_text(args: dict[str, Any]) -> str | None:
+        """The markdown a streaming call carries (`markdown_text` and markdown_text chunks); None if invalid."""
         text = str(args.get("markdown_text") or "")
-        for chunk in args.get("chunks") or []:
+        chunks = args.get("chunks") or []
+        if not isinstance(chunks, list):
+            return None
+        for chunk in chunks:
+            if not isinstance(chunk, dict) or "type" not in chunk:
+                return None  # spec chat.*Stream: "invalid_chunks"
             if chunk.get("type") == "markdown_text":
                 text += str(chunk.get("text") or "")
         return text
+
+    def _stream_message(self, args: dict[str, Any]) -> tuple[Message | None, dict[str, Any] | None]:
+        """The streaming message named by channel + ts, or the error spec chat.appendStream/stopStream give."""
+        if not args.get("channel") or not args.get("ts"):
+            return None, {"ok": False, "error": "invalid_arguments"}  # both are required arguments
+        msg = self._messages.get((str(args.get("channel")), str(args.get("ts"))))
+        if msg is None or msg.deleted:
+            return None, {"ok": False, "error": "message_not_found"}
+        if msg.bot_id != self.bot_id:
+            return None, {"ok": False, "error": "message_not_owned_by_app"}
+        if not self._is_streaming(msg, time.monotonic()):
+            # spec: "message_not_in_streaming_state" once stopped, or expired by Slack
+            return None, {"ok": False, "error": "message_not_in_streaming_state"}
+        return msg, None
 
     def _api_chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.streaming != "ok":
@@ -395,12 +533,16 @@ class FakeSlack:
         channel, thread_ts = args.get("channel"), args.get("thread_ts")
         if not channel or not thread_ts:
             return {"ok": False, "error": "invalid_arguments"}
-        if not str(channel).startswith("D") and not (
-            args.get("recipient_user_id") and args.get("recipient_team_id")
-        ):
-            return {"ok": False, "error": "missing_recipient_user_id"}
+        # spec chat.startStream: recipient_user_id / recipient_team_id "Required when streaming to channels"
+        if not str(channel).startswith("D"):
+            if not args.get("recipient_user_id"):
+                return {"ok": False, "error": "missing_recipient_user_id"}
+            if not args.get("recipient_team_id"):
+                return {"ok": False, "error": "missing_recipient_team_id"}
         text = self._chunk_text(args)
-        if len(text) > 12_000:
+        if text is None:
+            return {"ok": False, "error": "invalid_chunks"}
+        if len(text) > MARKDOWN_TEXT_LIMIT:
             return {"ok": False, "error": "msg_too_long"}
         ts = self._new_ts()
         self._messages[(channel, ts)] = Message(
@@ -411,30 +553,45 @@ class FakeSlack:
             user=self.bot_user_id,
             bot_id=self.bot_id,
             streaming=True,
+            stream_started=time.monotonic(),
         )
         return {"ok": True, "channel": channel, "ts": ts}
 
     def _api_chat_appendStream(self, args: dict[str, Any]) -> dict[str, Any]:
-        msg = self._messages.get((str(args.get("channel")), str(args.get("ts"))))
-        if msg is None or not msg.streaming:
-            return {"ok": False, "error": "message_not_in_streaming_state"}
+        msg, error = self._stream_message(args)
+        if msg is None:
+            return error or {}
         if self.expire_stream_after is not None and msg.appends >= self.expire_stream_after:
-            msg.streaming = False
+            msg.streaming = False  # scripted early expiry
             return {"ok": False, "error": "message_not_in_streaming_state"}
         text = self._chunk_text(args)
-        if len(text) > 12_000:
+        if text is None:
+            return {"ok": False, "error": "invalid_chunks"}
+        if not text:
+            return {"ok": False, "error": "no_text"}  # spec chat.appendStream: markdown_text is required
+        if len(text) > MARKDOWN_TEXT_LIMIT:
             return {"ok": False, "error": "msg_too_long"}
         msg.text += text
         msg.appends += 1
         return {"ok": True, "channel": msg.channel, "ts": msg.ts}
 
     def _api_chat_stopStream(self, args: dict[str, Any]) -> dict[str, Any]:
-        msg = self._messages.get((str(args.get("channel")), str(args.get("ts"))))
-        if msg is None or not msg.streaming:
-            return {"ok": False, "error": "message_not_in_streaming_state"}
-        msg.text += self._chunk_text(args)
-        if args.get("blocks"):
-            msg.blocks = args["blocks"]
+        msg, error = self._stream_message(args)
+        if msg is None:
+            return error or {}
+        text = self._chunk_text(args)
+        if text is None:
+            return {"ok": False, "error": "invalid_chunks"}
+        if len(text) > MARKDOWN_TEXT_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        blocks = args.get("blocks")
+        # spec chat.stopStream: blocks "will be rendered at the bottom of the finalized message",
+        # at most 50 of them (msg_blocks_too_many)
+        if err := self._check_blocks(args):
+            return {"ok": False, "error": err}
+        msg.text += text
+        if blocks:
+            msg.blocks = blocks
         msg.streaming = False
         return {"ok": True, "channel": msg.channel, "ts": msg.ts, "message": msg.as_api()}
 
@@ -536,6 +693,11 @@ class _Handler(BaseHTTPRequestHandler):
             token = auth[len("Bearer ") :]
         token = args.pop("token", None) or token
         status, headers, result = self.fake._dispatch(method, args, token, content_type)
+        if result is None:  # scripted connection loss: no answer at all
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self._send(status, json.dumps(result).encode(), headers, "application/json; charset=utf-8")
 
 
