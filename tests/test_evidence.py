@@ -7,6 +7,7 @@ fake Slack, and through the CLI.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from rag.evidence import EVIDENCE_CHARS, best_sentence
 from tests.test_bot_http import GENERAL, corpus, make_bot, text_of  # noqa: F401  (fixtures)
@@ -54,7 +55,8 @@ def test_table_rows_are_units_of_their_own():
 
 
 def _numbers_of(prompt: str, needle: str) -> list[int]:
-    return [int(n) for n, body in re.findall(r'<source id="(\d+)">(.*?)</source>', prompt, re.S) if needle in body]
+    """The numbers of the prompt's sources that contain `needle` (the fence tag may carry a random suffix)."""
+    return [int(n) for n, body in re.findall(r'<source[-\w]* id="(\d+)">(.*?)</source', prompt, re.S) if needle in body]
 
 
 def test_slack_answer_quotes_each_cited_section_with_its_own_place(make_bot):  # noqa: F811
@@ -84,3 +86,24 @@ def test_slack_extractive_answer_cites_each_quoted_section(make_bot):  # noqa: F
     assert "&gt; " in shown or "> " in shown
     places = [line for line in shown.splitlines() if line.startswith("› ")]
     assert "› Annual leave" in places and "› Sick leave" in places
+
+
+def test_cli_lists_each_place_with_its_evidence(tmp_path: Path, corpus):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from ragbot.cli import app
+    from tests.fakes.fake_ollama import FakeOllama
+
+    def reply(body: dict) -> str:
+        numbers = _numbers_of(body["messages"][-1]["content"], "Report sick leave") if body.get("messages") else []
+        return f"Report sick leave before 10:00 [{numbers[0]}]." if numbers else ""
+
+    docs, index = corpus
+    with FakeOllama(models=["llama3.2:3b"], reply=reply) as fake:
+        result = CliRunner().invoke(app, ["--docs-dir", str(docs), "--index", str(index), "--ollama-host", fake.url,
+                                          "--model", "llama3.2:3b", "ask", "how do I report sick leave?"])
+    assert result.exit_code == 0, result.output
+    sources = result.output.split("Sources:", 1)[1].strip().splitlines()
+    assert sources[0].startswith("[1] Leave policy (updated ")
+    assert sources[1].strip() == "› Sick leave — “Report sick leave to your manager before 10:00 on the first day.”"
+    assert sources[2].strip().endswith("leave-policy.md#sick-leave")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from rag.answer import Answer
-from rag.freshness import humanize_age, is_stale
+from rag.source_lines import source_line
 from ragbot.common import Options, fail, service, user_errors
 
 
@@ -25,11 +25,16 @@ def print_sources(answer: Answer, stale_after_days: int) -> None:
         return
     typer.echo("\nSources:")
     now = datetime.now(UTC)
-    for c in answer.citations:
-        where = f" — {c.location}" if c.location else ""
-        stale = "  ⚠ possibly outdated" if is_stale(c.modified, now, stale_after_days) else ""
-        typer.echo(f"[{c.number}] {c.title}{where} (updated {c.modified.date().isoformat()}, "
-                   f"{humanize_age(c.modified, now)}){stale}\n    {c.link}")
+    for c in answer.citations:  # what a line says is decided once, in rag/source_lines.py (Slack shows the same)
+        line = source_line(c, now=now, stale_after_days=stale_after_days)
+        stale = "  ⚠ possibly outdated" if line.stale else ""
+        typer.echo(f"[{line.number}] {line.title} (updated {line.updated}, {line.age}){stale}")
+        for place in line.places:
+            quote = f"“{place.evidence}”" if place.evidence else ""
+            typer.echo("    › " + " — ".join(part for part in (place.location, quote) if part))
+            typer.echo(f"      {place.link}")
+        if not line.places:
+            typer.echo(f"    {line.link}")
 
 
 def ask(
