@@ -11,24 +11,38 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from rag.answer import Answer, Citation
-from rag.ask import generated_answer, no_answer
 from rag.catalog import DocumentInfo, SyncAlreadyRunning, SyncReport
 from rag.config import RagSettings
-from rag.embeddings import Embedder, is_multilingual, load_embedder
-from rag.generate import OllamaGenerator, OllamaHealth
 from rag.locks import SyncLock
-from rag.retrieve import Retrieval, Scope, retrieve
 from rag.state import StateDB
-from rag.store import ChunkStore
-from rag.sync import Progress, Syncer
+
+# The rest is imported where it is used: `ragbot sources`/`history` read only the state DB and must
+# start in a fraction of a second (lancedb alone takes 1.5 s to import, torch seconds more), and
+# `ragbot ask` must not import the document parsers that only a sync needs.
+if TYPE_CHECKING:
+    from rag.embeddings import Embedder
+    from rag.generate import OllamaGenerator, OllamaHealth
+    from rag.retrieve import Retrieval, Scope
+    from rag.store import ChunkStore
+    from rag.sync import Progress, Syncer
 
 __all__ = [
     "Answer", "Citation", "DocumentInfo", "RagService", "Scope", "SyncAlreadyRunning", "SyncReport",
 ]
 
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    """`from rag.service import Scope` keeps working without importing retrieval at start-up."""
+    if name == "Scope":
+        from rag.retrieve import Scope
+
+        return Scope
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # Dimensions of well-known models, so the index can be opened (and checked) before the model loads.
 _KNOWN_DIMS = {"sentence-transformers/all-MiniLM-L6-v2": 384, "all-MiniLM-L6-v2": 384}
@@ -51,13 +65,18 @@ class RagService:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
+                from rag.embeddings import load_embedder
+
                 self._embedder = load_embedder(self.settings.embedding_model)
             return self._embedder
 
     @property
     def store(self) -> ChunkStore:
         if self._store is None:
-            dim = _KNOWN_DIMS.get(self.settings.embedding_model) or self.embedder.dim
+            from rag.store import ChunkStore
+
+            # Opening an existing index needs no model (its size is recorded); only a new table asks.
+            dim = _KNOWN_DIMS.get(self.settings.embedding_model) or (lambda: self.embedder.dim)
             with self._lock:
                 if self._store is None:
                     self._store = ChunkStore(
@@ -78,6 +97,8 @@ class RagService:
     def generator(self) -> OllamaGenerator:
         with self._lock:
             if self._generator is None:
+                from rag.generate import OllamaGenerator
+
                 s = self.settings
                 self._generator = OllamaGenerator(
                     s.ollama_host, s.ollama_model, timeout_s=s.ollama_timeout_seconds,
@@ -87,6 +108,8 @@ class RagService:
             return self._generator
 
     def syncer(self) -> Syncer:
+        from rag.sync import Syncer
+
         return Syncer(self.settings, self.store, self.state, lambda: self.embedder, self._sync_lock)
 
     def warm_up(self) -> None:
@@ -98,7 +121,11 @@ class RagService:
     # -- asking ----------------------------------------------------------------------------------------
     def search(self, question: str, *, scope: Scope | None = None, mode: str | None = None,
                top_k: int | None = None) -> Retrieval:
+        from rag.embeddings import is_multilingual
+        from rag.retrieve import retrieve
+
         s = self.settings
+        self.store.table()  # no index, or another model's: said before the model loads (seconds)
         return retrieve(
             question, store=self.store, embed_query=self.embedder.encode_query,
             multilingual_model=is_multilingual(s.embedding_model), top_k=top_k or s.top_k,
@@ -115,6 +142,8 @@ class RagService:
         on_status: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer from the indexed documents; never raises for Ollama problems (extractive fallback)."""
+        from rag.ask import generated_answer, no_answer
+
         question = question.strip()
         if on_status:
             on_status(f"searching {self.document_count()} documents…")
@@ -128,7 +157,7 @@ class RagService:
 
     # -- catalogue -------------------------------------------------------------------------------------
     def documents(self, filter_text: str | None = None) -> list[DocumentInfo]:
-        counts = self.store.chunk_counts()
+        """The catalogue, from the state DB alone: a record's chunk ids are written after their commit."""
         words = [w.lower() for w in (filter_text or "").split()]
         docs = []
         for rec in sorted(self.state.files().values(), key=lambda r: r.rel_path):
@@ -137,7 +166,7 @@ class RagService:
                 continue
             docs.append(DocumentInfo(
                 rel_path=rec.rel_path, title=rec.title, kind=rec.kind, format=rec.format, modified=rec.modified,
-                last_synced=rec.last_synced, chunk_count=counts.get(rec.rel_path, 0), link=rec.link,
+                last_synced=rec.last_synced, chunk_count=len(rec.chunk_ids), link=rec.link,
                 last_error=rec.last_error, withdrawn=rec.withdrawn,
             ))
         return docs

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
-import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS, HnswSq
+
+# lancedb itself is imported where a table is opened: importing it takes 1.5 s, which commands
+# that only read the state DB (`ragbot sources`, `history`) must not pay.
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +91,17 @@ class ChunkStore:
         uri: str,
         *,
         model_name: str,
-        dim: int,
+        dim: int | Callable[[], int],
         read_consistency_seconds: float = 2.0,
         vector_index_min_rows: int = 10_000,
         storage_options: dict[str, str] | None = None,
     ) -> None:
         self.uri = uri
         self.model_name = model_name
-        self.dim = dim
+        self._dim = dim  # a callable (load the model) is called only when a new table needs the size
         self.vector_index_min_rows = vector_index_min_rows
+        import lancedb
+
         self._db = lancedb.connect(
             uri,
             read_consistency_interval=timedelta(seconds=read_consistency_seconds),
@@ -106,6 +109,12 @@ class ChunkStore:
         )
         self._table: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        if not isinstance(self._dim, int):
+            self._dim = int(self._dim())
+        return self._dim
 
     # -- opening ---------------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -128,11 +137,13 @@ class ChunkStore:
         meta = {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
         built_with = meta.get("embedding_model")
         built_dim = meta.get("embedding_dim")
-        if built_with != self.model_name or built_dim != str(self.dim):
+        # An index built by this model name has its size: checking it must not load the model.
+        ours = self._dim if isinstance(self._dim, int) else None
+        if built_with != self.model_name or (ours is not None and built_dim != str(ours)):
             raise IndexModelMismatch(
                 f"the index at {self.uri} was built with embedding model {built_with!r} (dim {built_dim}), "
-                f"but EMBEDDING_MODEL is {self.model_name!r} (dim {self.dim}): set EMBEDDING_MODEL back, "
-                "or rebuild with `ragbot sync --full`"
+                f"but EMBEDDING_MODEL is {self.model_name!r}{f' (dim {ours})' if ours else ''}: "
+                "set EMBEDDING_MODEL back, or rebuild with `ragbot sync --full`"
             )
 
     def drop(self) -> None:
@@ -186,6 +197,8 @@ class ChunkStore:
         """
         table = self.table(create=True)
         names = {index.name for index in table.list_indices()}
+        from lancedb.index import FTS, HnswSq
+
         if _FTS_INDEX not in names:
             table.create_index("text", config=FTS(base_tokenizer="icu", with_position=False), name=_FTS_INDEX)
         rows = table.count_rows()

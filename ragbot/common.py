@@ -17,8 +17,7 @@ from typing import Any
 
 import typer
 
-from rag.catalog import SyncAlreadyRunning
-from rag.config import ConfigError, RagSettings, load_settings
+from rag.config import RagSettings, load_settings
 
 EXIT_USER_ERROR = 2
 EXIT_FAILED = 1
@@ -48,20 +47,31 @@ def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
+# Errors whose message tells the user what to do, by module; a module not imported yet raised none of
+# them, so checking needs no import (importing the store or the embedder costs seconds at start-up).
+_USER_ERRORS = {"rag.config": "ConfigError", "rag.catalog": "SyncAlreadyRunning", "rag.store": "StoreError",
+                "rag.embedding.base": "EmbeddingModelError", "rag.embeddings": "EmbeddingModelError"}
+
+
+def _is_user_error(err: BaseException) -> bool:
+    for module_name, class_name in _USER_ERRORS.items():
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if isinstance(cls, type) and isinstance(err, cls):
+            return True
+    return False
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the errors a user can act on into one line and an exit code."""
-    from rag.embeddings import EmbeddingModelError
-    from rag.store import StoreError
-
     try:
         yield
-    except (ConfigError, EmbeddingModelError, StoreError) as err:
-        raise fail(str(err)) from None
-    except SyncAlreadyRunning as err:
-        raise fail(str(err)) from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
+    except Exception as err:
+        if _is_user_error(err):
+            raise fail(str(err)) from None
+        raise
 
 
 def settings() -> RagSettings:

@@ -9,9 +9,22 @@ on; the caller reports it and goes on with the other files.
 
 from __future__ import annotations
 
-from rag.documents.finding import iter_document_paths
-from rag.documents.loading import DEFAULT_MAX_BYTES, FORMATS, MIB, document_link, load_document
+from typing import Any
+
 from rag.documents.model import HEADING_SEPARATOR, Block, Document, DocumentError
+
+# The readers (pypdf, python-docx, BeautifulSoup) are imported on first use: answering a question
+# needs `Document`/`HEADING_SEPARATOR`, not the parsers, and they cost 0.3 s at start-up.
+_LAZY = {"DEFAULT_MAX_BYTES": "loading", "FORMATS": "loading", "MIB": "loading", "document_link": "loading",
+         "load_document": "loading", "iter_document_paths": "finding"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

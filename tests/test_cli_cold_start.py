@@ -1,0 +1,88 @@
+"""Commands that need no embedding never import torch or load the model (the CLI's cold start).
+
+Each command runs in a fresh interpreter, as a user's `ragbot …` does, and reports which heavy
+modules it imported. Importing torch + sentence-transformers costs seconds before anything is
+printed, and loading a model the host cannot fetch costs minutes of hub retries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLE_DOCS, UNREACHABLE_OLLAMA
+
+MODEL_STACK = ("torch", "sentence_transformers", "transformers")
+PARSERS = ("pypdf", "docx", "bs4")
+# Runs the real Typer app the `ragbot` script runs, then prints the exit code and the heavy modules seen.
+_PROBE = """
+import json, sys
+from ragbot.cli import app
+try:
+    app(sys.argv[1:], prog_name="ragbot")
+    code = 0
+except SystemExit as exit:
+    code = exit.code or 0
+heavy = [m for m in {heavy!r} if m in sys.modules]
+sys.stdout.flush()
+print("\\nPROBE " + json.dumps({{"code": code, "heavy": heavy}}))
+"""
+
+
+def run_cli(index: Path, *args: str, embedding_model: str | None = None) -> tuple[int, list[str], str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if embedding_model:
+        env["EMBEDDING_MODEL"] = embedding_model
+    probe = _PROBE.format(heavy=MODEL_STACK + PARSERS + ("lancedb",))
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--index", str(index), "--docs-dir", str(SAMPLE_DOCS),
+         "--ollama-host", UNREACHABLE_OLLAMA, *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    output, _, result = done.stdout.rpartition("PROBE ")
+    assert result, done.stdout + done.stderr
+    report = json.loads(result)
+    return report["code"], report["heavy"], output + done.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["sources"], ["sources", "leave"], ["history"], ["--help"], ["sync", "--help"], ["sync"], ["sync", "--dry-run"],
+    ["compact"], ["forget", "policies/leave-policy.md"], ["rollback"],
+])
+def test_commands_that_need_no_embedding_do_not_import_the_model(index_copy: Path, command: list[str]) -> None:
+    code, heavy, output = run_cli(index_copy, *command)
+    assert code == 0 or command == ["rollback"], output  # rollback may have nothing to undo
+    assert not set(heavy) & set(MODEL_STACK), (command, heavy)
+
+
+@pytest.mark.parametrize("command", [["sources"], ["history"]])
+def test_the_catalogue_does_not_even_open_the_index(index_copy: Path, command: list[str]) -> None:
+    code, heavy, output = run_cli(index_copy, *command)
+    assert code == 0, output
+    assert "lancedb" not in heavy and not set(heavy) & set(PARSERS), heavy
+
+
+def test_a_model_the_host_cannot_load_does_not_matter_to_the_catalogue(index_copy: Path) -> None:
+    """An offline host with another EMBEDDING_MODEL must not spend minutes on hub retries for `sources`."""
+    code, heavy, output = run_cli(index_copy, "sources", embedding_model="no-such-org/no-such-model")
+    assert code == 0, output
+    assert "policies/leave-policy.md" in output
+    assert not set(heavy) & set(MODEL_STACK), heavy
+
+
+def test_sync_with_another_model_is_refused_without_loading_it(index_copy: Path) -> None:
+    code, heavy, output = run_cli(index_copy, "sync", embedding_model="no-such-org/no-such-model")
+    assert code != 0 and "EMBEDDING_MODEL" in output and "Traceback" not in output
+    assert not set(heavy) & set(MODEL_STACK), heavy
+
+
+def test_ask_does_not_import_the_document_parsers(index_copy: Path) -> None:
+    code, heavy, output = run_cli(index_copy, "ask", "How many days of annual leave can I carry over?")
+    assert code == 0, output
+    assert "Sources:" in output
+    assert not set(heavy) & set(PARSERS), heavy
