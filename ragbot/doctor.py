@@ -62,7 +62,7 @@ def doctor(
 
     svc = RagService(s)
     checks: list[tuple[str, Callable[[], Check]]] = [
-        ("documents", lambda: check_documents(s)), ("index", lambda: check_index(svc)),
+        ("documents", lambda: check_documents(svc.settings)), ("index", lambda: check_index(svc)),
         ("links", lambda: check_links(s)), ("ollama", lambda: check_ollama(svc)), ("slack", check_slack),
     ]
     if not skip_model:
@@ -119,21 +119,20 @@ def check_index(svc: Any) -> Check:
     last = svc.last_sync_report()
     if last is not None:
         detail += f", last sync {last.status}"
-    root = _remembered_docs_root(svc)
+    root = _remembered_docs_root(s.resolved_state_dir)
     if root is not None and Path(root).resolve() != s.docs_dir.resolve():
-        return Check("FAIL", "index", f"{detail}, but it was built from {root}, not DOCS_DIR={s.docs_dir}")
+        return Check("FAIL", "index", f"{detail}, built from {root}, not DOCS_DIR={s.docs_dir}: syncs refuse it; "
+                                      "set DOCS_DIR back, or move the index with `ragbot sync --switch-docs-root`")
     status: Status = "warn" if last is not None and last.status not in ("ok", "partial") else "ok"
     return Check(status, "index", detail)
 
 
-def _remembered_docs_root(svc: Any) -> str | None:
-    """The folder the index was built from, where this version of the index records it."""
-    for name in ("indexed_docs_root", "docs_root"):
-        value = getattr(svc, name, None)
-        value = value() if callable(value) else value
-        if value:
-            return str(value)
-    return None
+def _remembered_docs_root(state_dir: Path) -> str | None:
+    """The folder the index was built from, where this version of the index records it (read-only)."""
+    import rag.state
+
+    read = getattr(rag.state, "remembered_docs_root", None)
+    return read(state_dir) if read is not None else None
 
 
 def check_links(s: RagSettings) -> Check:

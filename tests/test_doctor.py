@@ -159,3 +159,32 @@ def test_checks_other_than_the_model_do_not_import_torch(tmp_path: Path):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def _has_remembered_root() -> bool:
+    import rag.state
+
+    return hasattr(rag.state, "remembered_docs_root")
+
+
+@pytest.mark.skipif(not _has_remembered_root(), reason="this index does not record its docs root yet")
+def test_an_index_built_from_another_folder_is_named_and_the_remembered_folder_is_checked(tmp_path: Path):
+    from rag.config import load_settings
+    from rag.service import RagService
+
+    own, other = tmp_path / "company-docs", tmp_path / "other-docs"
+    for folder in (own, other):
+        folder.mkdir()
+        (folder / "leave.md").write_text("# Leave\n\nUp to five days of annual leave carry over.\n")
+    settings = load_settings(docs_dir=own, lancedb_uri=str(tmp_path / "index"), ollama_host=UNREACHABLE_OLLAMA)
+    assert RagService(settings).sync(full=True).status == "ok"
+
+    switched = _doctor(tmp_path, docs=other)
+    line = _line(switched.output, "index")
+    assert line.startswith("FAIL index: 1 documents") and f"built from {own.resolve()}" in line
+    assert "--switch-docs-root" in line and switched.exit_code == 1
+
+    remembered = runner.invoke(app, ["--index", str(tmp_path / "index"), "--ollama-host", UNREACHABLE_OLLAMA,
+                                     "doctor", "--skip-model"])  # no DOCS_DIR: the index's own folder
+    assert _line(remembered.output, "documents").startswith(f"ok   documents: {own.resolve()} readable")
+    assert _line(remembered.output, "index").startswith("ok   index: 1 documents")
