@@ -24,9 +24,10 @@ from bot.dedup import DedupMiddleware, DedupStore
 from bot.feedback import FeedbackLog
 from bot.handlers import Handlers
 from bot.questions import is_answerable
-from bot.redact import Redactor
+from bot.redact import Redactor, ScrubbingWebClient, scrub_responses
 from bot.render import FEEDBACK_DOWN, FEEDBACK_UP, SOURCES_PAGE_ACTION, sync_report_message
 from bot.workers import WorkerPool
+from rag.secrets import register_secrets
 from rag.service import RagService, SyncReport
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def make_client(settings: BotSettings) -> WebClient:
     kwargs: dict[str, Any] = {"token": token, "timeout": 30}
     if settings.slack_api_url:
         kwargs["base_url"] = settings.slack_api_url
-    client = WebClient(**kwargs)
+    client = ScrubbingWebClient(**kwargs)  # nothing the bot posts can carry a secret
     attach_retry_handlers(client)
     return client
 
@@ -125,6 +126,7 @@ def build_app(
     """The Bolt app with all listeners, and the runtime they share (call `runtime.shutdown()` when done)."""
     client = attach_retry_handlers(client or make_client(settings))
     redactor = Redactor(settings.secret_values())
+    register_secrets(*settings.secret_values())
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     try:
         app = App(
@@ -155,6 +157,7 @@ def build_app(
     )
 
     handlers = Handlers(runtime)
+    app.use(scrub_responses)
     app.use(DedupMiddleware(runtime.dedup, is_answerable))
     app.event("app_mention")(handlers.on_event)
     app.event("message")(handlers.on_event)

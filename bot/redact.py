@@ -1,23 +1,61 @@
-"""Keep tokens and the signing secret out of logs and out of messages shown to users."""
+"""Keep tokens and the signing secret out of logs, and out of everything the bot sends to Slack.
+
+The rule itself (which values, which token shapes) is rag.secrets; here it is applied
+at the Slack side's choke points: every log record, every Web API call's arguments
+(`ScrubbingWebClient`), and every `respond()` to a response_url (`scrub_responses`).
+"""
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-# Slack token shapes, in case a token we were not configured with shows up in an error
-_TOKEN_RE = re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]{6,}")
+from slack_bolt import BoltContext
+from slack_bolt.context.respond import Respond
+from slack_sdk import WebClient
+from slack_sdk.web import SlackResponse
+from slack_sdk.webhook import WebhookResponse
+
+from rag.secrets import SECRETS, Secrets, register_secrets
 
 
-class Redactor:
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+class Redactor(Secrets):
+    """These secrets and the process's registered ones (rag.secrets.SECRETS) → `[redacted]`."""
 
     def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        return _TOKEN_RE.sub("[redacted]", text)
+        return SECRETS.scrub(self.scrub(text))
+
+
+class ScrubbingWebClient(WebClient):
+    """A WebClient whose every call has its arguments scrubbed of secrets: all the bot posts passes here."""
+
+    def api_call(  # type: ignore[override]
+        self, api_method: str, *, http_verb: str = "POST", files: dict | None = None, data: Any = None,
+        params: dict | None = None, json: dict | None = None, headers: dict | None = None, auth: dict | None = None,
+    ) -> SlackResponse:
+        return super().api_call(
+            api_method, http_verb=http_verb, files=files, data=SECRETS.scrub_data(data),
+            params=SECRETS.scrub_data(params), json=SECRETS.scrub_data(json), headers=headers, auth=auth,
+        )
+
+
+class ScrubbingRespond(Respond):
+    """Bolt's `respond` (messages to a command's response_url), scrubbed like the Web API calls."""
+
+    def __call__(self, text: str | dict = "", blocks: Any = None, attachments: Any = None,  # type: ignore[override]
+                 **kwargs: Any) -> WebhookResponse:
+        return super().__call__(SECRETS.scrub_data(text), blocks=SECRETS.scrub_data(blocks),
+                                attachments=SECRETS.scrub_data(attachments), **kwargs)
+
+
+def scrub_responses(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002 - Bolt's name
+    """Bolt middleware: listeners get a scrubbing `respond`."""
+    if context.response_url:
+        client = context.client
+        context["respond"] = ScrubbingRespond(response_url=context.response_url,
+                                              proxy=getattr(client, "proxy", None), ssl=getattr(client, "ssl", None))
+    next()
 
 
 class RedactingFilter(logging.Filter):
@@ -41,6 +79,8 @@ class RedactingFilter(logging.Filter):
 
 def install_redaction(secrets: Iterable[str]) -> Redactor:
     """Attach a redacting filter to every handler of the root logger (call after logging is configured)."""
+    secrets = list(secrets)
+    register_secrets(*secrets)
     redactor = Redactor(secrets)
     root = logging.getLogger()
     if not root.handlers:

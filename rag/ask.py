@@ -49,10 +49,11 @@ def uncited_notice(question: str) -> str:
         "This answer cites no document: treat it with care."
 
 
-def fallback_notice(question: str, reason: str) -> str:
+def fallback_notice(question: str) -> str:
+    """A plain sentence for the asker: the reason (an internal URL, an errno) goes to the log and `ragbot doctor`."""
     if _zh(question):
-        return f"目前無法產生回答（{reason}），以下是最相關的文件段落原文。"
-    return f"Answer generation is unavailable ({reason}); here are the most relevant passages, quoted as written."
+        return "語言模型目前無法使用，以下是最相關的文件段落原文。"
+    return "The language model is unavailable right now, so here are the most relevant passages, quoted as written."
 
 
 def prompt_sources(hits: list[Candidate]) -> list[PromptSource]:
@@ -97,7 +98,8 @@ def extractive_answer(question: str, retrieval: Retrieval, reason: str) -> Answe
     best = max((h.relevance for h in retrieval.hits), default=0.0)
     # Only passages nearly as relevant as the best one: a quote is shown as-is, so a marginal one misleads.
     hits = [h for h in retrieval.hits if h.relevance >= 0.75 * best][:EXTRACTIVE_PASSAGES]
-    lines = [fallback_notice(question, reason), ""]
+    log.warning("answer generation unavailable, quoting passages instead: %s", reason)
+    lines = [fallback_notice(question), ""]
     quoted: dict[str, list[CitedChunk]] = {}  # per document, in order: each quoted passage is one cited place
     for hit in hits:
         quote = best_excerpt(str(hit.row["text"]), terms)
@@ -107,7 +109,7 @@ def extractive_answer(question: str, retrieval: Retrieval, reason: str) -> Answe
     citations = [make_citation(i, chunks) for i, chunks in enumerate(quoted.values(), start=1)]
     return Answer(
         question=question, text="\n".join(lines).strip(), citations=citations, mode="extractive",
-        notice=fallback_notice(question, reason), sources_given=len(retrieval.hits),
+        notice=fallback_notice(question), sources_given=len(retrieval.hits),
         retrieval_ms=retrieval.embed_ms + retrieval.search_ms,
     )
 
@@ -141,7 +143,6 @@ def generated_answer(
         if on_token and (rest := renumber.finish()):
             on_token(rest)
     except GenerationError as err:
-        log.info("generation failed, answering extractively: %s", err)
         answer = extractive_answer(question, retrieval, str(err))
         answer.generation_ms = (time.perf_counter() - started) * 1000
         return answer

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from rag.secrets import register_secrets, restore_output, scrub_output
+
 # Re-exported for the command modules that import them from here (doctor, eval).
 from ragbot.common import EXIT_FAILED, EXIT_USER_ERROR, fail, service, settings, user_errors
 from ragbot.common import Options as _Options
@@ -25,6 +27,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="`ragbot`: ev
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     docs_dir: Annotated[Path | None, typer.Option("--docs-dir", help="Documents root (DOCS_DIR).")] = None,
     index: Annotated[str | None, typer.Option("--index", help="Index location (LANCEDB_URI).")] = None,
     ollama_host: Annotated[str | None, typer.Option("--ollama-host", help="OLLAMA_HOST.")] = None,
@@ -34,6 +37,9 @@ def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show logs.")] = False,
 ) -> None:
     """Self-hosted knowledge bot: answers from your documents, with dated citations."""
+    scrub_output()  # the one choke point: nothing printed (answers, --json, reports, logs) shows a secret
+    ctx.call_on_close(restore_output)
+    register_secrets()
     _configure_logging(verbose)
     _Options.verbose = verbose
     _Options.settings_overrides = {
