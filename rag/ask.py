@@ -26,6 +26,7 @@ from rag.figures import check_figures, mark_in_text
 from rag.generate import GenerationError, OllamaGenerator
 from rag.prompt import PromptSource, build_messages
 from rag.retrieve import CJK_RE, Candidate, Retrieval, query_terms, term_coverage
+from rag.thinking import ThinkingProgress
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +126,14 @@ def generated_answer(
     on_token: Callable[[str], None] | None,
     on_status: Callable[[str], None] | None,
 ) -> Answer:
-    messages, given = build_messages(
-        question, prompt_sources(retrieval.hits), history=history, num_ctx=num_ctx, answer_tokens=answer_tokens,
+    messages, given = build_messages(  # leave room for all the model may generate, reasoning included
+        question, prompt_sources(retrieval.hits), history=history, num_ctx=num_ctx,
+        answer_tokens=max(answer_tokens, generator.num_predict),
     )
+    if retrieval.hits and not given:  # the model would see no source and say the documents are silent
+        reason = f"no source fits OLLAMA_NUM_CTX={num_ctx} with {generator.num_predict} tokens kept for the answer"
+        log.warning("%s: quoting passages instead", reason)
+        return extractive_answer(question, retrieval, reason)
     if on_status:
         on_status("writing the answer…")
     started = time.perf_counter()
@@ -139,7 +145,7 @@ def generated_answer(
             on_token(ready)
 
     try:
-        result = generator.generate(messages, on_token=emit)
+        result = generator.generate(messages, on_token=emit, on_thinking=ThinkingProgress(on_status))
         if on_token and (rest := renumber.finish()):
             on_token(rest)
     except GenerationError as err:
@@ -165,9 +171,17 @@ def generated_answer(
     if not citations:
         answer.notice = uncited_notice(question)
     mark_figures(answer, [str(h.row.get("title") or "") + "\n" + str(h.row["text"]) for h in hits_by_number.values()])
-    if result.truncated_prompt:
-        log.warning("Ollama truncated the prompt (num_ctx %d): raise OLLAMA_NUM_CTX", num_ctx)
+    if result.truncated_prompt:  # the model missed part of the prompt: say so where the reader sees it
+        notice = truncated_notice(question)
+        answer.notice = f"{answer.notice}\n{notice}" if answer.notice else notice
     return answer
+
+
+def truncated_notice(question: str) -> str:
+    """Said to the asker; the cause (OLLAMA_NUM_CTX, the model's own context) is logged by rag/generate.py."""
+    if _zh(question):
+        return "⚠ 來源太長，模型只讀到其中一部分，回答可能不完整。"
+    return "⚠ The sources were too long for the model, which read only part of them: the answer may be incomplete."
 
 
 def figure_notice(question: str, figures: list[str]) -> str:

@@ -13,6 +13,8 @@ from typing import Annotated
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from rag.ollama_params import keep_alive_seconds, parse_think
+
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -59,7 +61,8 @@ class RagSettings(BaseSettings):
     ollama_model: str = Field("llama3.2:3b", alias="OLLAMA_MODEL")
     ollama_timeout_seconds: float = Field(300.0, alias="OLLAMA_TIMEOUT_SECONDS", gt=0)
     ollama_connect_timeout_seconds: float = Field(5.0, alias="OLLAMA_CONNECT_TIMEOUT_SECONDS", gt=0)
-    ollama_keep_alive: str = Field("30m", alias="OLLAMA_KEEP_ALIVE")
+    ollama_keep_alive: float = Field(1800, alias="OLLAMA_KEEP_ALIVE")  # seconds, -1 forever (rag/ollama_params)
+    ollama_think: bool | str = Field(False, alias="OLLAMA_THINK")  # false, true, low, medium, high, max
     ollama_num_ctx: int = Field(8192, alias="OLLAMA_NUM_CTX", ge=512)
     answer_max_tokens: int = Field(768, alias="ANSWER_MAX_TOKENS", ge=32)
 
@@ -90,6 +93,16 @@ class RagSettings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in {"", "0", "off", "none"}:
             return None
         return value
+
+    @field_validator("ollama_keep_alive", mode="before")
+    @classmethod
+    def _keep_alive(cls, value: object) -> object:
+        return keep_alive_seconds(value) if isinstance(value, str | int | float) else value
+
+    @field_validator("ollama_think", mode="before")
+    @classmethod
+    def _think(cls, value: object) -> object:
+        return parse_think(value) if isinstance(value, str | bool) else value
 
     @field_validator("ollama_host")
     @classmethod

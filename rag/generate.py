@@ -1,18 +1,22 @@
 """Answer generation through a local Ollama server, streamed piece by piece.
 
-Every way Ollama can fail (not running, model not pulled, stalled, crashed
-mid-answer, context overflow) becomes one `GenerationError` subclass with a
-one-line message a user can act on, so callers can fall back to an extractive
-answer instead of showing a traceback. Timeouts come from configuration and
-apply per read: a slow model that keeps streaming never times out, a silent one
-does.
+Every way Ollama can fail becomes one `GenerationError` subclass with a one-line
+message (rag/ollama_errors.py), so callers can fall back to an extractive answer.
+Timeouts apply per read: a slow model that keeps streaming never times out, a
+silent one does.
+
+Thinking models (qwen3, deepseek-r1, gpt-oss) think by default; their reasoning
+arrives in `message.thinking` and counts against `num_predict`. We always send
+`think` (OLLAMA_THINK, off by default), give a thinking model room for its
+reasoning on top of the answer, hand the reasoning to `on_thinking` (progress
+only) and never into the answer, and retry once without `think` when a model
+does not support it (remembered for the life of the generator).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
@@ -22,40 +26,44 @@ import httpx
 import ollama
 from pydantic import ValidationError
 
+from rag.ollama_errors import (
+    ContextTooLong,
+    GenerationError,
+    GenerationTimeout,
+    ModelNotPulled,
+    NoAnswerWritten,
+    OllamaUnavailable,
+    reason_of,
+    refuses_thinking,
+    response_error,
+    timeout_error,
+)
+from rag.ollama_params import ThinkSetting, keep_alive_seconds, parse_think
+from rag.thinking import Piece, ThinkTagSplitter
+from rag.tokens import min_tokens
+
+__all__ = [
+    "ContextTooLong", "GenerationError", "GenerationResult", "GenerationTimeout", "ModelNotPulled",
+    "NoAnswerWritten", "OllamaGenerator", "OllamaHealth", "OllamaUnavailable",
+]
+
 log = logging.getLogger(__name__)
 
-_CONTEXT_ERROR = re.compile(r"context (length|window|size)|exceeds .*context|too many tokens", re.IGNORECASE)
-
-
-class GenerationError(Exception):
-    """Generation failed; str(err) is a one-line message for users."""
-
-
-class OllamaUnavailable(GenerationError):
-    """Ollama cannot be reached, or dropped the connection."""
-
-
-class ModelNotPulled(GenerationError):
-    """The configured model is not present on the Ollama server."""
-
-
-class GenerationTimeout(GenerationError):
-    """Ollama stopped sending data for longer than the configured timeout."""
-
-
-class ContextTooLong(GenerationError):
-    """Ollama refused the prompt because it does not fit the model's context."""
+THINKING_BUDGET_FACTOR = 3  # a thinking model may reason for up to 3x ANSWER_MAX_TOKENS before answering
+# docs/capabilities/thinking.mdx: gpt-oss ignores true/false ("the trace cannot be fully disabled"), takes levels.
+_LEVELS_ONLY = ("gpt-oss",)
 
 
 @dataclass
 class GenerationResult:
     text: str
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # thinking included: Ollama's eval_count
     seconds: float
     model: str
-    truncated_prompt: bool  # Ollama cut the prompt to num_ctx: the answer may have missed sources
-    done_reason: str = "stop"  # "length" when the answer hit max_tokens and was cut off
+    truncated_prompt: bool  # Ollama saw less than the whole prompt: the answer may have missed sources
+    done_reason: str = "stop"  # "length" when generation hit num_predict and was cut off
+    thinking: str = ""  # the model's reasoning: for logs only, never shown as the answer
 
 
 @dataclass
@@ -80,23 +88,42 @@ class OllamaGenerator:
         num_ctx: int = 8192,
         max_tokens: int = 768,
         temperature: float = 0.1,
+        think: ThinkSetting = False,
     ) -> None:
         self.host = host
         self.model = model
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
-        self.keep_alive = keep_alive
+        self.keep_alive = keep_alive_seconds(keep_alive)
         self.num_ctx = num_ctx
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.think = parse_think(think)
+        self._think_refused = False  # the model answered "does not support thinking" once
         self._client = ollama.Client(host=host, timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s))
         # A health probe only lists models: it must not hang for the (long) generation timeout.
         self._probe = ollama.Client(host=host, timeout=httpx.Timeout(min(timeout_s, connect_timeout_s)))
 
+    # -- what is sent -----------------------------------------------------------------------------------
+    @property
+    def think_value(self) -> ThinkSetting:
+        """The `think` sent: the setting, "low" for a levels-only model set to off, False once refused."""
+        if self._think_refused:
+            return False
+        if self.think is False and self.model.lower().startswith(_LEVELS_ONLY):
+            return "low"
+        return self.think
+
+    @property
+    def num_predict(self) -> int:
+        """Tokens the model may generate, reasoning included; the prompt leaves this much of num_ctx free."""
+        thinks = self.think_value is not False
+        return self.max_tokens * (1 + THINKING_BUDGET_FACTOR) if thinks else self.max_tokens
+
     @property
     def options(self) -> dict[str, float]:
         """Sent with every request: without num_ctx Ollama silently truncates long prompts to its default."""
-        return {"num_ctx": self.num_ctx, "num_predict": self.max_tokens, "temperature": self.temperature}
+        return {"num_ctx": self.num_ctx, "num_predict": self.num_predict, "temperature": self.temperature}
 
     def close(self) -> None:
         self._client.close()
@@ -104,109 +131,134 @@ class OllamaGenerator:
 
     # -- generation -----------------------------------------------------------------------------------
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
-        """Yield the answer's text pieces as Ollama produces them."""
-        with closing(self._parts(messages)) as parts:
-            for part in parts:
-                if part.message.content:
-                    yield part.message.content
+        """Yield the answer's text pieces as Ollama produces them (never the model's reasoning)."""
+        with closing(self._pieces(messages)) as pieces:
+            for piece in pieces:
+                if piece.content:
+                    yield piece.content
 
-    def generate(self, messages: list[dict[str, str]],
-                 on_token: Callable[[str], None] | None = None) -> GenerationResult:
-        """The whole answer, calling `on_token` with each piece as it arrives."""
+    def generate(self, messages: list[dict[str, str]], on_token: Callable[[str], None] | None = None,
+                 on_thinking: Callable[[str], None] | None = None) -> GenerationResult:
+        """The whole answer, calling `on_token` with each piece and `on_thinking` with each piece of reasoning."""
         started = time.perf_counter()
         pieces: list[str] = []
+        thoughts: list[str] = []
         final: ollama.ChatResponse | None = None
-        with closing(self._parts(messages)) as parts:  # an on_token error closes the HTTP stream at once
-            for part in parts:
-                if part.message.content:
-                    pieces.append(part.message.content)
+        with closing(self._pieces(messages)) as stream:  # an on_token error closes the HTTP stream at once
+            for piece in stream:
+                if piece.thinking:
+                    thoughts.append(piece.thinking)
+                    if on_thinking:
+                        on_thinking(piece.thinking)
+                if piece.content:
+                    pieces.append(piece.content)
                     if on_token:
-                        on_token(part.message.content)
-                if part.done:
-                    final = part
-        if final is None:  # _parts() raises first; kept for type checkers
+                        on_token(piece.content)
+                if piece.final is not None:
+                    final = piece.final
+        if final is None:  # _pieces() raises first; kept for type checkers
             raise OllamaUnavailable(f"Ollama at {self.host} ended the answer without finishing it")
-        seconds = time.perf_counter() - started
         prompt_tokens = final.prompt_eval_count or 0
         result = GenerationResult(
             text="".join(pieces), prompt_tokens=prompt_tokens, completion_tokens=final.eval_count or 0,
-            seconds=seconds, model=final.model or self.model, truncated_prompt=prompt_tokens >= self.num_ctx,
-            done_reason=final.done_reason or "stop",
+            seconds=time.perf_counter() - started, model=final.model or self.model,
+            truncated_prompt=self._truncated(messages, prompt_tokens), done_reason=final.done_reason or "stop",
+            thinking="".join(thoughts),
         )
-        log.info("generated %d tokens in %.1f s (prompt %d tokens, model %s)",
-                 result.completion_tokens, seconds, prompt_tokens, result.model)
+        log.info("generated %d tokens in %.1f s (prompt %d tokens, reasoning %d chars, model %s)",
+                 result.completion_tokens, result.seconds, prompt_tokens, len(result.thinking), result.model)
         if result.truncated_prompt:
-            log.warning("Ollama truncated the prompt to num_ctx=%d tokens: raise OLLAMA_NUM_CTX or send less",
-                        self.num_ctx)
+            log.warning("Ollama saw %d tokens of a prompt of at least %d: it dropped or cut part of it "
+                        "(raise OLLAMA_NUM_CTX, or check the model's own context limit)",
+                        prompt_tokens, _min_prompt_tokens(messages))
+        if not result.text.strip():
+            if result.thinking and result.done_reason == "length":
+                raise NoAnswerWritten(f"the model spent all {self.num_predict} tokens thinking and wrote no answer "
+                                      "(set OLLAMA_THINK=false or raise ANSWER_MAX_TOKENS)")
+            raise NoAnswerWritten("the model wrote an empty answer")
         if result.done_reason == "length":
-            log.warning("answer cut off at %d tokens (ANSWER_MAX_TOKENS)", self.max_tokens)
+            log.warning("answer cut off at %d tokens (ANSWER_MAX_TOKENS)", self.num_predict)
         return result
+
+    def _truncated(self, messages: list[dict[str, str]], prompt_tokens: int) -> bool:
+        """Whether Ollama evaluated less than the prompt we sent.
+
+        Older runners cut a long prompt to exactly num_ctx tokens; current Ollama drops earlier messages
+        (server/prompt.go chatPrompt) and then keeps about half of num_ctx (llm/llama_server.go,
+        contextShiftPromptLimit), and reports what it kept. Either way the count falls below the
+        fewest tokens our messages can take.
+        """
+        if prompt_tokens <= 0:  # not reported: nothing to conclude
+            return False
+        return prompt_tokens >= self.num_ctx or prompt_tokens < _min_prompt_tokens(messages)
+
+    def _pieces(self, messages: list[dict[str, str]]) -> Iterator[Piece]:
+        """Answer and reasoning pieces, with "<think>…</think>" in the content moved to reasoning."""
+        splitter = ThinkTagSplitter()
+        with closing(self._parts(messages)) as parts:
+            for part in parts:
+                content, thinking = splitter.feed(part.message.content or "")
+                thinking = (part.message.thinking or "") + thinking
+                if part.done:
+                    rest, more = splitter.finish()
+                    content, thinking = content + rest, thinking + more
+                yield Piece(content, thinking, part if part.done else None)
 
     def _parts(self, messages: list[dict[str, str]]) -> Iterator[ollama.ChatResponse]:
         """Ollama's chunks for this chat, with every failure translated to a GenerationError."""
         if not self.model.strip():
             raise GenerationError("no Ollama model configured (OLLAMA_MODEL is empty)")
-        log.debug("chat request to %s model %s: %s", self.host, self.model, messages)
+        while True:
+            think = self.think_value
+            try:
+                yield from self._chat(messages, think)
+                return
+            except ollama.ResponseError as err:
+                if think is False or not refuses_thinking(err):
+                    raise self._response_error(err) from err
+                log.warning("model %s does not support thinking (%s): asking without `think` from now on",
+                            self.model, reason_of(err))
+                self._think_refused = True
+
+    def _chat(self, messages: list[dict[str, str]], think: ThinkSetting) -> Iterator[ollama.ChatResponse]:
+        """One /api/chat request. A refusal before any chunk propagates as ollama.ResponseError."""
+        log.debug("chat request to %s model %s think %r: %s", self.host, self.model, think, messages)
         parts: Iterator[ollama.ChatResponse] | None = None
-        finished = False
+        finished = started = False
         try:
-            parts = self._client.chat(model=self.model, messages=messages, stream=True,
+            parts = self._client.chat(model=self.model, messages=messages, stream=True, think=think,
                                       keep_alive=self.keep_alive, options=self.options)
             for part in parts:  # a refused connection surfaces here, at the first chunk
                 if finished:
                     continue  # nothing follows the final chunk; read to the end so the connection is reused
-                log.debug("chunk: %r", part.message.content)
-                finished = bool(part.done)
+                finished, started = bool(part.done), True
                 yield part
         except ollama.ResponseError as err:
+            if not started:
+                raise  # _parts may retry it
             raise self._response_error(err) from err
         except httpx.TimeoutException as err:
-            raise self._timeout(err) from err
+            raise timeout_error(err, host=self.host, timeout_s=self.timeout_s,
+                                connect_timeout_s=self.connect_timeout_s) from err
         except (httpx.RemoteProtocolError, httpx.ReadError) as err:
             if finished:  # the answer was complete: a connection lost afterwards changes nothing
                 return
             raise OllamaUnavailable(
-                f"Ollama at {self.host} dropped the connection mid-answer: {_reason(err)}"
+                f"Ollama at {self.host} dropped the connection mid-answer: {reason_of(err)}"
             ) from err
         except (httpx.TransportError, ConnectionError) as err:
-            raise OllamaUnavailable(f"Ollama is not reachable at {self.host}: {_reason(err)}") from err
+            raise OllamaUnavailable(f"Ollama is not reachable at {self.host}: {reason_of(err)}") from err
         except (json.JSONDecodeError, ValidationError) as err:
             raise GenerationError(f"unexpected reply from {self.host} (is it an Ollama server?): "
-                                  f"{_reason(err)}") from err
+                                  f"{reason_of(err)}") from err
         finally:
             if isinstance(parts, Generator):
                 parts.close()  # releases the connection even when our caller stops early
         if not finished:
             raise OllamaUnavailable(f"Ollama at {self.host} ended the answer without finishing it")
 
-    def _timeout(self, err: httpx.TimeoutException) -> GenerationError:
-        if isinstance(err, httpx.ConnectTimeout):
-            return OllamaUnavailable(
-                f"Ollama is not reachable at {self.host}: no connection within {self.connect_timeout_s:g} s "
-                "(OLLAMA_CONNECT_TIMEOUT_SECONDS)"
-            )
-        return GenerationTimeout(
-            f"Ollama did not answer within {self.timeout_s:g} s (OLLAMA_TIMEOUT_SECONDS)"
-        )
-
     def _response_error(self, err: ollama.ResponseError) -> GenerationError:
-        reason = str(err.error).strip()
-        if err.status_code == 404 and "model" in reason.lower():
-            return ModelNotPulled(
-                f"model '{self.model}' is not pulled on {self.host}: run `ollama pull {self.model}`"
-            )
-        if err.status_code == 404:
-            return OllamaUnavailable(
-                f"{self.host} answered 404 for /api/chat ({reason}): is OLLAMA_HOST an Ollama server?"
-            )
-        if _CONTEXT_ERROR.search(reason):
-            return ContextTooLong(
-                f"the prompt does not fit the model's context of {self.num_ctx} tokens "
-                f"(OLLAMA_NUM_CTX): {reason}"
-            )
-        if err.status_code == -1:  # an error line in the middle of the stream
-            return GenerationError(f"Ollama failed mid-answer: {reason}")
-        return GenerationError(f"Ollama returned HTTP {err.status_code}: {reason}")
+        return response_error(err, host=self.host, model=self.model, num_ctx=self.num_ctx)
 
     # -- health ---------------------------------------------------------------------------------------
     def health(self) -> OllamaHealth:
@@ -220,7 +272,7 @@ class OllamaGenerator:
             return OllamaHealth(False, False, [], f"Ollama is not reachable at {self.host}: no answer within "
                                                   f"{min(self.timeout_s, self.connect_timeout_s):g} s")
         except (httpx.HTTPError, ConnectionError, ValidationError, ValueError) as err:
-            return OllamaHealth(False, False, [], f"Ollama is not reachable at {self.host}: {_reason(err)}")
+            return OllamaHealth(False, False, [], f"Ollama is not reachable at {self.host}: {reason_of(err)}")
         models = [m.model for m in listed.models if m.model]
         pulled = self.model in models or f"{self.model}:latest" in models
         if pulled:
@@ -230,9 +282,5 @@ class OllamaGenerator:
         return OllamaHealth(True, pulled, models, message)
 
 
-def _reason(err: BaseException) -> str:
-    """The first line of an exception's message (httpx and pydantic messages can span many lines)."""
-    if isinstance(err.__context__, httpx.HTTPError) and not isinstance(err, httpx.HTTPError):
-        err = err.__context__  # the client hides "connection refused" behind a generic ConnectionError
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
+def _min_prompt_tokens(messages: list[dict[str, str]]) -> int:
+    return sum(min_tokens(m.get("content") or "") for m in messages)

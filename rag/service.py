@@ -103,7 +103,7 @@ class RagService:
                 self._generator = OllamaGenerator(
                     s.ollama_host, s.ollama_model, timeout_s=s.ollama_timeout_seconds,
                     connect_timeout_s=s.ollama_connect_timeout_seconds, keep_alive=s.ollama_keep_alive,
-                    num_ctx=s.ollama_num_ctx, max_tokens=s.answer_max_tokens,
+                    num_ctx=s.ollama_num_ctx, max_tokens=s.answer_max_tokens, think=s.ollama_think,
                 )
             return self._generator
 

@@ -1,25 +1,29 @@
 """A fake Ollama HTTP server on 127.0.0.1 that speaks the real wire protocol.
 
-It validates requests the way the real server does (JSON body, model present and
-pulled, message shapes, option types, keep_alive durations) so a client bug shows
-up as the same 400/404 Ollama would give, and it streams NDJSON over HTTP/1.1
-chunked encoding, so an abrupt close mid-stream looks to the client exactly like
-a crashed server (an incomplete chunked body), not like a normal end of body.
+It applies real Ollama's rules (tests/fakes/ollama_rules.py, each citing its source
+in github.com/ollama/ollama): the 400s of binding a request (keep_alive parsed by
+Go's time.ParseDuration, think values), "model not found", "does not support
+thinking", option types; thinking models that stream `message.thinking` before
+the content and count it against num_predict; a prompt longer than num_ctx
+trimmed the way current Ollama trims it, with the prompt_eval_count it reports.
+It streams NDJSON over HTTP/1.1 chunked encoding, so an abrupt close mid-stream
+looks to the client exactly like a crashed server.
 
     with FakeOllama(models=["llama3.2:3b"], reply="Hello [1].", token_delay=0.01) as fake:
         ...  # point the client at fake.url; inspect fake.requests afterwards
+    FakeOllama(models=["qwen3:8b"], thinking_models=["qwen3:8b"], thinking="Let me see.")
 
 Faults (`mode`): "ok", "stall" (stop sending for `stall_seconds`), "drop" (close the
 socket mid-stream), "error_midstream" (an `{"error": ...}` line, as when a runner
-dies). For an unreachable server use `closed_port_url()`. Every wait is bounded and
-wakes up when the server stops, so a fault never blocks shutdown.
+dies; before any chunk it is an HTTP 500 like server/routes.go streamResponse).
+For an unreachable server use `closed_port_url()`. Every wait is bounded and wakes
+up when the server stops, so a fault never blocks shutdown.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import re
 import socket
 import threading
@@ -30,17 +34,25 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from tests.fakes.ollama_rules import (
+    DEFAULT_NUM_CTX,
+    DEFAULT_NUM_KEEP,
+    PromptSeen,
+    Refused,
+    check_chat,
+    check_options,
+    fit_prompt,
+    keep_alive_ns,
+)
+
 Mode = Literal["ok", "stall", "drop", "error_midstream"]
 Reply = str | Callable[[dict[str, Any]], str]
 
-VERSION = "0.12.0"
-DEFAULT_NUM_CTX = 4096  # Ollama's default context when the request sets none
-ROLES = {"system", "user", "assistant", "tool"}
-INT_OPTIONS = {"num_ctx", "num_predict", "num_keep", "seed", "top_k", "num_batch", "num_gpu", "main_gpu",
-               "num_thread", "repeat_last_n"}
-FLOAT_OPTIONS = {"temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty",
-                 "frequency_penalty"}
-_DURATION = re.compile(r"^-?(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+$|^-?0$")
+VERSION = "0.33.0"
+TRAINED_CONTEXT = 131072  # a model's own context length (GGUF llama.context_length), unless told otherwise
+# docs/capabilities/thinking.mdx: gpt-oss takes levels only; true/false is ignored and it always reasons
+# (its harmony parser, harmony/harmonyparser.go, sends the analysis channel as thinking whatever `think` says).
+_ALWAYS_THINKS = ("gpt-oss",)
 
 # Sockets bound but never listening: connecting to them is refused, and nothing else can take the port.
 _RESERVED: list[socket.socket] = []
@@ -70,6 +82,7 @@ class Script:
     fault_after: int = 2  # chunks sent before a fault; 0 with "stall": no headers yet (model loading)
     stall_seconds: float = 10.0
     error_message: str = "llama runner process has terminated: signal: killed"
+    thinking: Reply = "The user asks about leave. Source 1 covers it, so I will cite [1]."  # thinking models
 
 
 @dataclass
@@ -84,6 +97,9 @@ class Call:
 class _State:
     models: list[str]
     script: Script
+    thinking_models: set[str] = field(default_factory=set)
+    trained_context: dict[str, int] = field(default_factory=dict)
+    seen: list[PromptSeen] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     calls: list[Call] = field(default_factory=list)
@@ -97,14 +113,17 @@ class _Abort(Exception):
 class FakeOllama:
     """Context manager running the fake on an ephemeral port; `url` is its base URL."""
 
-    def __init__(self, models: list[str] | None = None, script: Script | None = None,
+    def __init__(self, models: list[str] | None = None, script: Script | None = None, *,
+                 thinking_models: list[str] | None = None, trained_context: dict[str, int] | None = None,
                  **behaviour: Any) -> None:
         script = script or Script()
         for name, value in behaviour.items():
             if not hasattr(script, name):
                 raise TypeError(f"unknown FakeOllama behaviour {name!r}")
             setattr(script, name, value)
-        self._state = _State(models=list(models if models is not None else ["llama3.2:3b"]), script=script)
+        self._state = _State(models=list(models if models is not None else ["llama3.2:3b"]), script=script,
+                             thinking_models=set(thinking_models or ()),
+                             trained_context=dict(trained_context or {}))
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -131,6 +150,12 @@ class FakeOllama:
     def requests(self) -> list[dict[str, Any]]:
         """Parsed JSON bodies of every /api/chat request (valid or not), in arrival order."""
         return [c.body for c in self.calls if c.path.endswith("/api/chat") and isinstance(c.body, dict)]
+
+    @property
+    def seen(self) -> list[PromptSeen]:
+        """For each answered chat: the messages the model kept and the prompt_eval_count reported."""
+        with self._state.lock:
+            return list(self._state.seen)
 
     @property
     def url(self) -> str:
@@ -280,6 +305,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return candidate
         return None
 
+    def _thinks(self, model: str) -> bool:
+        return model in self.state.thinking_models or model.startswith(_ALWAYS_THINKS)
+
     def _show(self, body: dict[str, Any]) -> None:
         name = body.get("model") or body.get("name")
         if not isinstance(name, str) or not name:
@@ -287,50 +315,81 @@ class _Handler(BaseHTTPRequestHandler):
         elif (model := self._resolve(name)) is None:
             self._send_json(404, {"error": f"model '{name}' not found"}, body)
         else:
+            capabilities = ["completion", "tools"] + (["thinking"] if self._thinks(model) else [])
             self._send_json(200, {
                 "license": "LLAMA 3.2 COMMUNITY LICENSE AGREEMENT", "modelfile": f"FROM {model}\n",
                 "parameters": 'stop "<|eot_id|>"', "template": "{{ .Prompt }}",
                 "details": _model_entry(model)["details"],
-                "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
-                "capabilities": ["completion", "tools"], "modified_at": _now(),
+                "model_info": {"general.architecture": "llama",
+                               "llama.context_length": self.state.trained_context.get(model, TRAINED_CONTEXT)},
+                "capabilities": capabilities, "modified_at": _now(),
             }, body)
 
     def _chat(self, body: dict[str, Any]) -> None:
-        problem = _validate_chat(body)
-        if problem:
-            self._send_json(400, {"error": problem}, body)
+        """server/routes.go ChatHandler, in its order: bind, model lookup, think capability, options, answer."""
+        try:
+            check_chat(body)
+        except Refused as err:
+            self._send_json(err.status, {"error": str(err)}, body)
             return
         model = self._resolve(body["model"])
-        if model is None:
-            self._send_json(404, {"error": f'model "{body["model"]}" not found, try pulling it first'}, body)
+        if model is None:  # ChatHandler: s.getModel fails with os.IsNotExist
+            self._send_json(404, {"error": f"model '{body['model']}' not found"}, body)
             return
-        self._record(200, body)
-        script = self.state.script
-        started = time.perf_counter_ns()
-        messages = body.get("messages") or []
+        think = body.get("think")
+        if self._thinks(model):
+            think = True if think is None else think  # ChatHandler: a thinking model thinks unless told not to
+        elif think is True or isinstance(think, str):  # ThinkValue.Bool(): true or any level
+            self._send_json(400, {"error": f'"{body["model"]}" does not support thinking'}, body)
+            return
         options = body.get("options") or {}
-        if not messages:  # Ollama only loads the model
-            self._reply_whole(_final(body["model"], "", "load", started, 0, 0))
+        try:
+            check_options(options)
+        except Refused as err:
+            self._send_json(err.status, {"error": str(err)}, body)
             return
-        reply = script.reply(body) if callable(script.reply) else script.reply
-        chunks = [c for c in script.chunker(reply) if c]
+        messages = body.get("messages") or []
+        started = time.perf_counter_ns()
+        if not messages:  # Ollama only loads (or, with keep_alive 0, unloads) the model
+            self._record(200, body)
+            unload = body.get("keep_alive") is not None and keep_alive_ns(body["keep_alive"]) == 0
+            reason = "unload" if unload else "load"
+            self._reply_whole(_final(body["model"], "", "", reason, started, 0, 0))
+            return
+        # server/sched.go effectiveContext: num_ctx is capped at the context the model was trained for
+        num_ctx = min(int(options.get("num_ctx") or DEFAULT_NUM_CTX),
+                      self.state.trained_context.get(model, TRAINED_CONTEXT))
+        seen = fit_prompt(messages, num_ctx, int(options.get("num_keep", DEFAULT_NUM_KEEP)))
+        self._record(200, body)
+        with self.state.lock:
+            self.state.seen.append(seen)
+        script = self.state.script
+        reasons = self._thinking_chunks(model, think, body, script)
+        answer = [c for c in script.chunker(_text(script.reply, body)) if c]
+        chunks = [("thinking", c) for c in reasons] + [("content", c) for c in answer]
         limit = options.get("num_predict")
         done_reason = "stop"
-        if isinstance(limit, int) and limit >= 0 and len(chunks) > limit:
-            chunks, done_reason = chunks[:limit], "length"
-        num_ctx = options.get("num_ctx") or DEFAULT_NUM_CTX
-        chars = sum(len(m.get("content") or "") for m in messages)
-        prompt_tokens = min(math.ceil(chars / 4), num_ctx)  # the real server truncates to num_ctx
+        if isinstance(limit, int | float) and 0 <= limit < len(chunks):  # reasoning counts against num_predict
+            chunks, done_reason = chunks[: int(limit)], "length"
         if body.get("stream", True) is False:
             if script.mode == "stall":
                 self._wait(script.stall_seconds)
-            final = _final(body["model"], "".join(chunks), done_reason, started, prompt_tokens, len(chunks))
-            self._reply_whole(final)
+            content = "".join(c for kind, c in chunks if kind == "content")
+            thinking = "".join(c for kind, c in chunks if kind == "thinking")
+            self._reply_whole(_final(body["model"], content, thinking, done_reason, started,
+                                     seen.prompt_eval_count, len(chunks)))
             return
         try:
-            self._stream(body["model"], chunks, done_reason, started, prompt_tokens, script)
+            self._stream(body["model"], chunks, done_reason, started, seen.prompt_eval_count, script)
         except _Abort:
             self.close_connection = True
+
+    def _thinking_chunks(self, model: str, think: Any, body: dict[str, Any], script: Script) -> list[str]:
+        if not self._thinks(model):
+            return []
+        if think is False and not model.startswith(_ALWAYS_THINKS):
+            return []
+        return [c for c in script.chunker(_text(script.thinking, body)) if c]
 
     def _reply_whole(self, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
@@ -340,8 +399,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, model: str, chunks: list[str], done_reason: str, started: int, prompt_tokens: int,
-                script: Script) -> None:
+    def _stream(self, model: str, chunks: list[tuple[str, str]], done_reason: str, started: int,
+                prompt_tokens: int, script: Script) -> None:
+        if script.mode == "error_midstream" and script.fault_after <= 0:
+            # server/routes.go streamResponse: an error before anything was written gets a status of its own
+            self._send_json(500, {"error": script.error_message})
+            return
         faulted = script.mode == "ok"
         if script.mode == "stall" and script.fault_after <= 0:
             self._wait(script.stall_seconds)  # like a model that is still loading: not even headers yet
@@ -353,18 +416,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
         except OSError as err:
             raise _Abort from err
-        for i, piece in enumerate(chunks):
+        for i, (kind, piece) in enumerate(chunks):
             if i >= script.fault_after and not faulted:
                 faulted = True
                 self._fault(script)
             if i:
                 self._wait(script.token_delay)
-            line = {"model": model, "created_at": _now(), "message": {"role": "assistant", "content": piece},
-                    "done": False}
+            message = {"role": "assistant", "content": piece if kind == "content" else ""}
+            if kind == "thinking":
+                message["thinking"] = piece  # api/types.go Message.Thinking, omitempty
+            line = {"model": model, "created_at": _now(), "message": message, "done": False}
             self._chunk(json.dumps(line).encode() + b"\n")
         if not faulted:  # the reply was shorter than fault_after chunks
             self._fault(script)
-        final = _final(model, "", done_reason, started, prompt_tokens, len(chunks))
+        final = _final(model, "", "", done_reason, started, prompt_tokens, len(chunks))
         self._chunk(json.dumps(final).encode() + b"\n")
         self._chunk(b"")  # the terminating zero-length chunk
 
@@ -381,55 +446,22 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Abort
 
 
-def _validate_chat(body: dict[str, Any]) -> str | None:
-    """The 400 message Ollama would give for this /api/chat body, or None when it is acceptable."""
-    messages = body.get("messages")
-    if messages is not None and not isinstance(messages, list):
-        return "json: cannot unmarshal messages into []api.Message"
-    for m in messages or []:
-        if not isinstance(m, dict):
-            return "json: cannot unmarshal message into api.Message"
-        if m.get("role") not in ROLES:
-            return f"invalid role {m.get('role')!r}: must be one of system, user, assistant, tool"
-        if not isinstance(m.get("content", ""), str):
-            return "json: cannot unmarshal content into Go struct field Message.content of type string"
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        return "model is required"
-    if not isinstance(body.get("stream", True), bool):
-        return "json: cannot unmarshal stream into Go struct field ChatRequest.stream of type bool"
-    options = body.get("options", {})
-    if not isinstance(options, dict):
-        return "json: cannot unmarshal options into map[string]interface {}"
-    for name, value in options.items():
-        if name in INT_OPTIONS and (isinstance(value, bool) or not isinstance(value, int)):
-            return f"invalid int option {name!r}: {value!r}"
-        if name in FLOAT_OPTIONS and (isinstance(value, bool) or not isinstance(value, int | float)):
-            return f"invalid float option {name!r}: {value!r}"
-    keep_alive = body.get("keep_alive")
-    if keep_alive is not None:
-        if isinstance(keep_alive, bool) or not isinstance(keep_alive, str | int | float):
-            return f"invalid keep_alive {keep_alive!r}"
-        if isinstance(keep_alive, str) and not _DURATION.match(keep_alive):
-            return f'time: invalid duration "{keep_alive}"'
-    fmt = body.get("format")
-    if fmt not in (None, "", "json") and not isinstance(fmt, dict):
-        return f"invalid format {fmt!r}"
-    think = body.get("think")
-    if think is not None and not isinstance(think, bool) and think not in ("high", "medium", "low"):
-        return f"invalid think value {think!r}"
-    return None
+def _text(reply: Reply, body: dict[str, Any]) -> str:
+    return reply(body) if callable(reply) else reply
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _final(model: str, content: str, done_reason: str, started: int, prompt_tokens: int,
+def _final(model: str, content: str, thinking: str, done_reason: str, started: int, prompt_tokens: int,
            eval_count: int) -> dict[str, Any]:
     total = time.perf_counter_ns() - started
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if thinking:
+        message["thinking"] = thinking
     return {
-        "model": model, "created_at": _now(), "message": {"role": "assistant", "content": content},
+        "model": model, "created_at": _now(), "message": message,
         "done": True, "done_reason": done_reason, "total_duration": total, "load_duration": total // 10,
         "prompt_eval_count": prompt_tokens, "prompt_eval_duration": total // 5,
         "eval_count": eval_count, "eval_duration": total // 2,
