@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -27,7 +28,6 @@ from bot.render import (
     FEEDBACK_UP,
     SlackMessage,
     answer_messages,
-    in_scope,
     notice_message,
     sources_page,
     sync_report_message,
@@ -87,10 +87,13 @@ class Handlers:
         """Worker job: retrieve, generate (streaming), post the final answer — or the reason there is none."""
         reply.start()
         try:
+            if not self.rt.warm.wait(0):  # just started: the ack went out, the answer waits for the model
+                reply.status("starting up: loading the search model…")
+                self.rt.warm.wait()
             history = thread_history(self.rt.client, question, self.rt.settings.thread_history_messages)
             answer = self.rt.rag.ask(
                 question.text, history=history or None, scope=self.rt.settings.scope_for(question.channel),
-                on_token=reply.token, on_status=reply.status,
+                on_token=reply.token, on_status=reply.status, surface="slack",
             )
             messages = answer_messages(answer, now=datetime.now(UTC),
                                        stale_after_days=self.rt.rag.settings.stale_after_days)
@@ -147,7 +150,7 @@ class Handlers:
         now = datetime.now(UTC)
         try:
             scope = self.rt.settings.scope_for(channel)
-            docs = [d for d in self.rt.rag.documents(filter_text or None) if in_scope(d, scope)]
+            docs = self.rt.rag.documents(filter_text or None, scope=scope)  # the rule retrieval uses too
             docs.sort(key=lambda d: ((d.title or d.rel_path).lower(), d.rel_path))
             header = sync_status_line(self.rt.rag.last_sync_report(), self.rt.rag.sync_running_since(), now)
             message = sources_page(docs, filter_text=filter_text, page=page, now=now, header=header,
@@ -249,9 +252,12 @@ class Handlers:
         )
         try:
             self.rt.feedback.append(record)
+            if rating == "down":  # `ragbot gaps` and the weekly digest (rag/question_log.py)
+                self.rt.rag.question_log.record("downvoted", record.question or None, documents=record.sources,
+                                                surface="slack")
             text = "Thanks, your feedback was recorded." + (
                 " An admin will look at what went wrong." if rating == "down" else "")
-        except OSError as err:
+        except (OSError, sqlite3.Error) as err:
             log.error("could not record feedback: %s", err)
             text = "Sorry, I couldn't record your feedback (the log is not writable)."
         self._submit_control(partial(respond, text=text, response_type="ephemeral", replace_original=False))

@@ -8,7 +8,7 @@ the environment variable, never deep inside a request.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -47,6 +47,9 @@ class RagSettings(BaseSettings):
     # Embeddings and chunking
     embedding_model: str = Field(DEFAULT_EMBEDDING_MODEL, alias="EMBEDDING_MODEL")
     embedding_batch_size: int = Field(64, alias="EMBEDDING_BATCH_SIZE", ge=1)
+    embedding_backend: str = Field("torch", alias="EMBEDDING_BACKEND")  # rag/embedding/base.py BACKENDS
+    embedding_device: str = Field("auto", alias="EMBEDDING_DEVICE")  # cpu, cuda, auto
+    embedding_cache_dir: Path | None = Field(None, alias="EMBEDDING_CACHE_DIR")  # ONNX exports; default STATE_DIR/onnx
     chunk_tokens: int = Field(180, alias="CHUNK_TOKENS", ge=16)
     chunk_overlap_tokens: int = Field(30, alias="CHUNK_OVERLAP_TOKENS", ge=0)
 
@@ -75,6 +78,10 @@ class RagSettings(BaseSettings):
     # Presentation
     stale_after_days: int = Field(365, alias="STALE_AFTER_DAYS", ge=1)
 
+    # What the documents could not answer (`ragbot gaps`, rag/question_log.py): which question texts are kept
+    log_questions: Literal["gaps", "all", "off"] = Field("gaps", alias="LOG_QUESTIONS")
+    question_retention_days: float = Field(90.0, alias="QUESTION_RETENTION_DAYS", gt=0)
+
     @field_validator("include_globs", "exclude_globs", mode="before")
     @classmethod
     def _split_globs(cls, value: object) -> object:
@@ -82,7 +89,7 @@ class RagSettings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("docs_base_url", "sync_cron", "state_dir", mode="before")
+    @field_validator("docs_base_url", "sync_cron", "state_dir", "embedding_cache_dir", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -92,6 +99,15 @@ class RagSettings(BaseSettings):
     def _interval_off(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in {"", "0", "off", "none"}:
             return None
+        return value
+
+    @field_validator("log_questions", mode="before")
+    @classmethod
+    def _log_questions(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return {"on": "gaps", "true": "gaps", "1": "gaps", "yes": "gaps", "false": "off", "0": "off",
+                    "no": "off", "none": "off"}.get(value, value)
         return value
 
     @field_validator("ollama_keep_alive", mode="before")
@@ -115,6 +131,17 @@ class RagSettings(BaseSettings):
             hostport += ":11434"
         return f"http://{hostport}{slash}{path}"
 
+    @field_validator("embedding_backend", "embedding_device")
+    @classmethod
+    def _known_backend(cls, value: str, info: object) -> str:
+        from rag.embedding.base import BACKENDS, DEVICES
+
+        allowed = BACKENDS if getattr(info, "field_name", "") == "embedding_backend" else DEVICES
+        value = value.strip().lower()
+        if value not in allowed:
+            raise ValueError("must be one of " + ", ".join(allowed))
+        return value
+
     @field_validator("retrieval_mode")
     @classmethod
     def _known_mode(cls, value: str) -> str:
@@ -133,6 +160,11 @@ class RagSettings(BaseSettings):
         return "://" not in self.lancedb_uri or self.lancedb_uri.startswith("file://")
 
     @property
+    def docs_dir_explicit(self) -> bool:
+        """DOCS_DIR was given (env, .env, --docs-dir); otherwise the index's remembered docs root is used."""
+        return "docs_dir" in self.model_fields_set
+
+    @property
     def resolved_state_dir(self) -> Path:
         """Where the sync manifest, locks and history live (SQLite needs a local disk)."""
         if self.state_dir is not None:
@@ -140,6 +172,11 @@ class RagSettings(BaseSettings):
         if self.index_is_local:
             return Path(self.lancedb_uri.removeprefix("file://")) / "_state"
         return Path(".ragbot")
+
+    @property
+    def resolved_embedding_cache_dir(self) -> Path:
+        """Where ONNX exports of the embedding model are kept (made once by a sync, read by every question)."""
+        return self.embedding_cache_dir or self.resolved_state_dir / "onnx"
 
     @property
     def max_file_bytes(self) -> int:
@@ -169,5 +206,6 @@ def load_settings(**overrides: object) -> RagSettings:
 def _as_aliases(base: RagSettings, overrides: dict[str, object]) -> dict[str, object]:
     values: dict[str, object] = {}
     for name, field in RagSettings.model_fields.items():
-        values[field.alias or name] = overrides.get(name, getattr(base, name))
+        if name in overrides or name in base.model_fields_set:  # so `model_fields_set` stays what was given
+            values[field.alias or name] = overrides.get(name, getattr(base, name))
     return values

@@ -8,16 +8,18 @@ before a fork (it crashes the child), so nothing here runs at import time.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rag.answer import Answer, Citation
-from rag.catalog import DocumentInfo, SyncAlreadyRunning, SyncReport
+from rag.catalog import DocumentInfo, SyncAlreadyRunning, SyncReport, failed_report
 from rag.config import RagSettings
 from rag.locks import SyncLock
-from rag.state import StateDB
+from rag.scope import Scope
+from rag.state import StateDB, with_remembered_docs_root
 
 # The rest is imported where it is used: `ragbot sources`/`history` read only the state DB and must
 # start in a fraction of a second (lancedb alone takes 1.5 s to import, torch seconds more), and
@@ -25,7 +27,8 @@ from rag.state import StateDB
 if TYPE_CHECKING:
     from rag.embeddings import Embedder
     from rag.generate import OllamaGenerator, OllamaHealth
-    from rag.retrieve import Retrieval, Scope
+    from rag.question_log import QuestionLog
+    from rag.retrieve import Retrieval
     from rag.store import ChunkStore
     from rag.sync import Progress, Syncer
 
@@ -35,15 +38,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-
-def __getattr__(name: str) -> Any:
-    """`from rag.service import Scope` keeps working without importing retrieval at start-up."""
-    if name == "Scope":
-        from rag.retrieve import Scope
-
-        return Scope
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 # Dimensions of well-known models, so the index can be opened (and checked) before the model loads.
 _KNOWN_DIMS = {"sentence-transformers/all-MiniLM-L6-v2": 384, "all-MiniLM-L6-v2": 384}
 
@@ -52,9 +46,10 @@ class RagService:
     """Thread-safe facade over embeddings, index, sync and generation."""
 
     def __init__(self, settings: RagSettings) -> None:
-        self.settings = settings
+        self.settings = with_remembered_docs_root(settings)  # never the sample folder by accident
         self._lock = threading.Lock()
         self._embedder: Embedder | None = None
+        self._query_embedder: Embedder | None = None
         self._store: ChunkStore | None = None
         self._state: StateDB | None = None
         self._generator: OllamaGenerator | None = None
@@ -67,22 +62,40 @@ class RagService:
             if self._embedder is None:
                 from rag.embeddings import load_embedder
 
-                self._embedder = load_embedder(self.settings.embedding_model)
+                s = self.settings
+                self._embedder = load_embedder(s.embedding_model, s.embedding_backend, device=s.embedding_device,
+                                               cache_root=s.resolved_embedding_cache_dir)
             return self._embedder
+
+    @property
+    def query_embedder(self) -> Embedder:
+        """Questions go through the cached ONNX export when it matches the index: no torch in `ragbot ask`."""
+        if self._query_embedder is None:
+            from rag.embeddings import BACKENDS, load_query_embedder
+
+            s = self.settings
+            found = load_query_embedder(s.embedding_model, BACKENDS[s.embedding_backend].vector_space,
+                                        cache_root=s.resolved_embedding_cache_dir, fallback=lambda: self.embedder)
+            with self._lock:
+                self._query_embedder = self._query_embedder or found
+        return self._query_embedder
 
     @property
     def store(self) -> ChunkStore:
         if self._store is None:
+            from rag.embeddings import BACKENDS
             from rag.store import ChunkStore
 
             # Opening an existing index needs no model (its size is recorded); only a new table asks.
-            dim = _KNOWN_DIMS.get(self.settings.embedding_model) or (lambda: self.embedder.dim)
+            dim = _KNOWN_DIMS.get(self.settings.embedding_model) or (lambda: self.query_embedder.dim)
             with self._lock:
                 if self._store is None:
                     self._store = ChunkStore(
                         self.settings.lancedb_uri, model_name=self.settings.embedding_model, dim=dim,
                         read_consistency_seconds=self.settings.read_consistency_seconds,
                         vector_index_min_rows=self.settings.vector_index_min_rows,
+                        backend=self.settings.embedding_backend,
+                        vector_space=BACKENDS[self.settings.embedding_backend].vector_space,
                     )
         return self._store
 
@@ -114,7 +127,7 @@ class RagService:
 
     def warm_up(self) -> None:
         """Load the model and open the index now rather than on the first question."""
-        self.embedder.encode_query("warm up")
+        self.query_embedder.encode_query("warm up")
         if self.store.exists():
             self.store.table()
 
@@ -127,7 +140,7 @@ class RagService:
         s = self.settings
         self.store.table()  # no index, or another model's: said before the model loads (seconds)
         return retrieve(
-            question, store=self.store, embed_query=self.embedder.encode_query,
+            question, store=self.store, embed_query=self.query_embedder.encode_query,
             multilingual_model=is_multilingual(s.embedding_model), top_k=top_k or s.top_k,
             per_doc=s.max_chunks_per_doc, floor=s.relevance_floor, scope=scope, mode=mode or s.retrieval_mode,
         )
@@ -140,6 +153,7 @@ class RagService:
         scope: Scope | None = None,
         on_token: Callable[[str], None] | None = None,
         on_status: Callable[[str], None] | None = None,
+        surface: str = "",
     ) -> Answer:
         """Answer from the indexed documents; never raises for Ollama problems (extractive fallback)."""
         from rag.ask import generated_answer, no_answer
@@ -149,20 +163,53 @@ class RagService:
             on_status(f"searching {self.document_count()} documents…")
         retrieval = self.search(_with_context(question, history), scope=scope)
         if retrieval.below_floor:
-            return no_answer(question, retrieval)
-        return generated_answer(
-            question, retrieval, self.generator, history=history, num_ctx=self.settings.ollama_num_ctx,
-            answer_tokens=self.settings.answer_max_tokens, on_token=on_token, on_status=on_status,
-        )
+            answer = no_answer(question, retrieval)
+        else:
+            answer = generated_answer(
+                question, retrieval, self.generator, history=history, num_ctx=self.settings.ollama_num_ctx,
+                answer_tokens=self.settings.answer_max_tokens, on_token=on_token, on_status=on_status,
+            )
+        self._log_gaps(answer, surface)
+        return answer
+
+    @property
+    def question_log(self) -> QuestionLog:
+        from rag.question_log import QuestionLog
+
+        s = self.settings
+        return QuestionLog(s.resolved_state_dir / "questions.sqlite3", policy=s.log_questions,
+                           retention_days=s.question_retention_days)
+
+    def _log_gaps(self, answer: Answer, surface: str) -> None:
+        """Declined questions, flagged figures and stale sources cited, for `ragbot gaps` (rag/question_log.py)."""
+        from rag.freshness import is_stale
+
+        now = datetime.now(UTC)
+        cited = [c.rel_path for c in answer.citations]
+        stale = [c.rel_path for c in answer.citations if is_stale(c.modified, now, self.settings.stale_after_days)]
+        events = self.question_log
+        try:
+            if answer.mode == "no_answer":
+                events.record("declined", answer.question, surface=surface)
+            if answer.unsupported_figures:
+                events.record("figures", answer.question, documents=cited, figures=answer.unsupported_figures,
+                           surface=surface)
+            if stale:
+                events.record("stale", answer.question, documents=stale, surface=surface)
+        except sqlite3.Error as err:  # the answer matters more than the log
+            log.warning("could not record the question for `ragbot gaps`: %s", err)
 
     # -- catalogue -------------------------------------------------------------------------------------
-    def documents(self, filter_text: str | None = None) -> list[DocumentInfo]:
-        """The catalogue, from the state DB alone: a record's chunk ids are written after their commit."""
+    def documents(self, filter_text: str | None = None, *, scope: Scope | None = None) -> list[DocumentInfo]:
+        """The catalogue, from the state DB alone: a record's chunk ids are written after their commit.
+
+        `scope` keeps what a channel may see, by the same rule as retrieval (`rag.scope`)."""
         words = [w.lower() for w in (filter_text or "").split()]
         docs = []
         for rec in sorted(self.state.files().values(), key=lambda r: r.rel_path):
             haystack = f"{rec.rel_path} {rec.title} {rec.kind}".lower()
-            if not all(w in haystack for w in words):
+            if not all(w in haystack for w in words) or (scope is not None and not scope.admits(rec.rel_path,
+                                                                                                 rec.kind)):
                 continue
             docs.append(DocumentInfo(
                 rel_path=rec.rel_path, title=rec.title, kind=rec.kind, format=rec.format, modified=rec.modified,
@@ -176,13 +223,44 @@ class RagService:
 
     # -- sync ------------------------------------------------------------------------------------------
     def sync(self, *, trigger: str = "manual", full: bool = False, dry_run: bool = False,
-             allow_mass_delete: bool = False, progress: Progress | None = None) -> SyncReport:
-        """Bring the index up to date with DOCS_DIR; raises SyncAlreadyRunning when one is running."""
-        return self.syncer().run(trigger=trigger, full=full, dry_run=dry_run,
-                                 allow_mass_delete=allow_mass_delete, progress=progress)
+             allow_mass_delete: bool = False, switch_docs_root: bool = False,
+             progress: Progress | None = None) -> SyncReport:
+        """Bring the index up to date with DOCS_DIR; raises SyncAlreadyRunning when one is running.
+
+        `switch_docs_root` indexes DOCS_DIR although the index was built from another folder,
+        whose documents leave the index in the same sync.
+        """
+        try:
+            syncer = self.syncer()
+        except Exception as err:  # e.g. the index cannot be opened: the history must still say so
+            if not dry_run:
+                try:
+                    self.state.record_run(failed_report(trigger, err))
+                except Exception:
+                    log.exception("cannot record the failed sync either")
+            raise
+        report = syncer.run(trigger=trigger, full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
+                            switch_docs_root=switch_docs_root, progress=progress)
+        if not dry_run and report.status in ("ok", "partial") and self._embedder is not None:
+            self.prepare_query_export()  # only when this sync loaded the model: a no-op sync stays torch-free
+        return report
+
+    def prepare_query_export(self) -> None:
+        """Export the model to ONNX once (a sync has usually loaded torch already), so questions skip torch."""
+        from rag.embeddings import prepare_query_export
+
+        s = self.settings
+        try:
+            prepare_query_export(s.embedding_model, s.resolved_embedding_cache_dir, lambda: self.embedder)
+        except Exception:  # the index is fine without it: questions use torch
+            log.exception("ONNX export of the embedding model failed")
 
     def forget(self, rel_path: str) -> bool:
         return self.syncer().forget(rel_path)
+
+    def unforget(self, rel_path: str) -> bool:
+        """Undo `forget`: the next sync indexes the document again; False if it was not withdrawn."""
+        return self.syncer().unforget(rel_path)
 
     def rollback(self) -> tuple[int, int]:
         return self.syncer().rollback()

@@ -18,23 +18,34 @@ from rag.secrets import register_secrets, restore_output, scrub_output
 from ragbot.common import EXIT_FAILED, EXIT_USER_ERROR, fail, service, settings, user_errors
 from ragbot.common import Options as _Options
 from ragbot.common import configure_logging as _configure_logging
+from ragbot.global_options import GlobalOptionsAnywhere
 
 __all__ = ["EXIT_FAILED", "EXIT_USER_ERROR", "_Options", "app", "fail", "service", "settings", "user_errors"]
 
+GLOBAL_OPTIONS_EPILOG = ("Global options (--docs-dir, --index, --ollama-host, --model, --embedding-model, --top-k, -v) "
+                         "go before or after the command: see `ragbot --help`.")
+# Plain help (no rich): no `<bool>` after flags, and `--help` does not import rich.
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="`ragbot`: everything the bot does, without Slack.",
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, rich_markup_mode=None, cls=GlobalOptionsAnywhere,
+                  epilog="Global options also work after the command: `ragbot sync --docs-dir DIR`.")
 
 
 @app.callback()
 def main(
     ctx: typer.Context,
-    docs_dir: Annotated[Path | None, typer.Option("--docs-dir", help="Documents root (DOCS_DIR).")] = None,
-    index: Annotated[str | None, typer.Option("--index", help="Index location (LANCEDB_URI).")] = None,
-    ollama_host: Annotated[str | None, typer.Option("--ollama-host", help="OLLAMA_HOST.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Ollama model (OLLAMA_MODEL).")] = None,
-    embedding_model: Annotated[str | None, typer.Option("--embedding-model", help="EMBEDDING_MODEL.")] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="Sources per answer (TOP_K).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show logs.")] = False,
+    docs_dir: Annotated[Path | None, typer.Option(
+        "--docs-dir", metavar="DIR", help="Documents folder (overrides DOCS_DIR).")] = None,
+    index: Annotated[str | None, typer.Option(
+        "--index", metavar="URI", help="Index: a folder or s3://bucket/prefix (overrides LANCEDB_URI).")] = None,
+    ollama_host: Annotated[str | None, typer.Option(
+        "--ollama-host", metavar="URL", help="Ollama server (overrides OLLAMA_HOST).")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", metavar="NAME", help="Ollama model that writes answers (overrides OLLAMA_MODEL).")] = None,
+    embedding_model: Annotated[str | None, typer.Option(
+        "--embedding-model", metavar="NAME", help="Sentence-transformers model (overrides EMBEDDING_MODEL).")] = None,
+    top_k: Annotated[int | None, typer.Option(
+        "--top-k", metavar="N", help="Sources per answer (overrides TOP_K).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show logs and timings.")] = False,
 ) -> None:
     """Self-hosted knowledge bot: answers from your documents, with dated citations."""
     scrub_output()  # the one choke point: nothing printed (answers, --json, reports, logs) shows a secret
@@ -49,7 +60,7 @@ def main(
 
 
 def _register_commands() -> None:
-    from ragbot.commands import asking, indexing, maintenance, serve, sources
+    from ragbot.commands import asking, gaps, indexing, maintenance, serve, sources
     from ragbot.doctor import register as register_doctor
     from ragbot.eval_command import register as register_eval
 
@@ -57,9 +68,12 @@ def _register_commands() -> None:
     maintenance.register(app)  # forget, rollback, compact, history
     asking.register(app)  # ask
     sources.register(app)
+    gaps.register(app)
     serve.register(app)
     register_eval(app)
     register_doctor(app)
+    for command in app.registered_commands:
+        command.epilog = command.epilog or GLOBAL_OPTIONS_EPILOG
 
 
 _register_commands()

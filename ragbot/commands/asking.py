@@ -38,7 +38,7 @@ def print_sources(answer: Answer, stale_after_days: int) -> None:
 
 
 def ask(
-    question: Annotated[str, typer.Argument(help="Your question, in quotes.")],
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="Your question, in quotes.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ) -> None:
     """Answer a question from the indexed documents, streaming the answer."""
@@ -54,7 +54,7 @@ def ask(
             sys.stdout.flush()
 
     with user_errors():
-        answer = svc.ask(question, on_token=on_token)
+        answer = svc.ask(question, on_token=on_token, surface="cli")
     if as_json:
         typer.echo(json.dumps(_answer_json(answer), ensure_ascii=False, indent=2))
         return

@@ -1,0 +1,142 @@
+"""What the documents could not answer: declined questions, 👎 answers, flagged figures, stale sources cited.
+
+Storing what people ask is a privacy choice, so what is kept follows `LOG_QUESTIONS`:
+- `gaps` (default): the text of declined and 👎 questions only; for answers with flagged
+  figures or stale sources, the figures and the documents but not the question;
+- `all`: the question text of every recorded event;
+- `off`: nothing at all.
+Events older than `QUESTION_RETENTION_DAYS` are deleted whenever the log is written or read.
+
+One SQLite file next to the index's state, shared by every bot process and the CLI on a host.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+EventKind = Literal["declined", "downvoted", "figures", "stale"]
+LogPolicy = Literal["gaps", "all", "off"]
+# Kinds whose question text is kept under the default policy.
+_TEXT_BY_DEFAULT: frozenset[str] = frozenset({"declined", "downvoted"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    question TEXT,
+    comment TEXT,
+    documents TEXT NOT NULL DEFAULT '[]',
+    figures TEXT NOT NULL DEFAULT '[]',
+    surface TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_at ON events(at);
+"""
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    kind: EventKind
+    question: str | None  # None where the policy kept no text
+    comment: str | None = None
+    documents: tuple[str, ...] = ()
+    figures: tuple[str, ...] = ()
+    surface: str = ""  # "slack" or "cli"
+
+
+@dataclass
+class Group:
+    """Similar questions together: the newest one's wording, how many, when last."""
+
+    kind: EventKind
+    question: str | None
+    count: int
+    last: datetime
+    comments: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+
+class QuestionLog:
+    def __init__(self, path: Path, *, policy: LogPolicy = "gaps", retention_days: float = 90) -> None:
+        self.path = path
+        self.policy = policy
+        self.retention = timedelta(days=retention_days)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=10)
+        try:
+            conn.executescript(_SCHEMA)
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    def record(self, kind: EventKind, question: str | None, *, comment: str | None = None,
+               documents: Iterable[str] = (), figures: Iterable[str] = (), surface: str = "",
+               at: datetime | None = None) -> None:
+        """Keep one event, with the question text only where the policy allows it."""
+        if self.policy == "off":
+            return
+        keep_text = self.policy == "all" or kind in _TEXT_BY_DEFAULT
+        now = at or datetime.now(UTC)
+        with self._lock, self._conn() as conn:
+            conn.execute(
+                "INSERT INTO events(at, kind, question, comment, documents, figures, surface) VALUES (?,?,?,?,?,?,?)",
+                (now.isoformat(), kind, question if keep_text else None, comment if keep_text else None,
+                 json.dumps(list(documents), ensure_ascii=False), json.dumps(list(figures), ensure_ascii=False),
+                 surface),
+            )
+            conn.execute("DELETE FROM events WHERE at < ?", ((datetime.now(UTC) - self.retention).isoformat(),))
+
+    def events(self, *, days: float | None = None) -> list[Event]:
+        """Events of the last `days` (all kept ones when None), newest first."""
+        if not self.path.exists():
+            return []
+        oldest = datetime.now(UTC) - (timedelta(days=days) if days is not None else self.retention)
+        with self._lock, self._conn() as conn:
+            conn.execute("DELETE FROM events WHERE at < ?", ((datetime.now(UTC) - self.retention).isoformat(),))
+            rows = conn.execute(
+                "SELECT at, kind, question, comment, documents, figures, surface FROM events WHERE at >= ? "
+                "ORDER BY at DESC, id DESC", (oldest.isoformat(),),
+            ).fetchall()
+        return [Event(datetime.fromisoformat(at), kind, q, c, tuple(json.loads(d)), tuple(json.loads(f)), s)
+                for at, kind, q, c, d, f, s in rows]
+
+
+def group_events(events: list[Event], *, similarity: float = 0.5) -> list[Group]:
+    """Group events of one kind whose questions share most of their terms (or that cite the same documents
+    where no text was kept); groups sorted by their newest event, newest first."""
+    from rag.retrieve import query_terms
+
+    groups: list[tuple[Group, set[str]]] = []
+    for event in events:  # newest first, so each group's wording is its newest question's
+        terms = set(query_terms(event.question)) if event.question else {f"doc:{d}" for d in event.documents}
+        home = next((g for g, t in groups if g.kind == event.kind and _jaccard(terms, t) >= similarity), None)
+        if home is None:
+            home = Group(kind=event.kind, question=event.question, count=0, last=event.at)
+            groups.append((home, terms))
+        else:
+            next(t for g, t in groups if g is home).update(terms)
+        home.count += 1
+        if event.comment and event.comment not in home.comments:
+            home.comments.append(event.comment)
+        home.documents.extend(d for d in event.documents if d not in home.documents)
+        home.figures.extend(f for f in event.figures if f not in home.figures)
+    return [g for g, _ in sorted(groups, key=lambda p: p[0].last, reverse=True)]
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else float(a == b)
