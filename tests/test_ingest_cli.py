@@ -89,7 +89,7 @@ def test_doctor_reports_ollama_down_and_fails(sample_index: Path):
 def test_ask_on_the_sample_corpus_prints_cited_sources_with_dates(sample_index: Path):
     result = _cli(sample_index, SAMPLE_DOCS, "ask", "How many days of annual leave can I carry over?")
     assert result.exit_code == 0, result.output
-    assert "generation is unavailable" in result.output
+    assert "language model is unavailable" in result.output
     assert "[1] Leave policy (updated " in result.output
     assert "    › 3. Annual leave › 3.2 Carry-over" in result.output  # each place cited, on its own line
 
