@@ -23,9 +23,19 @@ from bot.config import BotConfigError, BotSettings
 from bot.dedup import DedupMiddleware, DedupStore
 from bot.feedback import FeedbackLog
 from bot.handlers import Handlers
+from bot.health import HealthSources, health_checks
 from bot.questions import is_answerable
-from bot.redact import Redactor, ScrubbingWebClient, scrub_responses
+from bot.redact import Redactor, scrub_responses
 from bot.render import FEEDBACK_DOWN, FEEDBACK_UP, SOURCES_PAGE_ACTION, sync_report_message
+from bot.slack_auth import (
+    NETWORK_ERRORS,
+    AuthChecker,
+    AuthWatchingClient,
+    SlackAuthStatus,
+    SlackUnreachable,
+    classify,
+)
+from bot.warmup import WarmUp
 from bot.workers import WorkerPool
 from rag.secrets import register_secrets
 from rag.service import RagService, SyncReport
@@ -49,6 +59,9 @@ class BotRuntime:
     feedback: FeedbackLog
     admins: AdminCheck
     redactor: Redactor
+    auth: SlackAuthStatus
+    warm: WarmUp
+    auth_checker: AuthChecker | None = None
     bot_user_id: str | None = None
     bot_id: str | None = None
     answered: int = 0
@@ -56,30 +69,34 @@ class BotRuntime:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def shutdown(self, *, wait: bool = True, timeout: float | None = 30.0) -> None:
+        if self.auth_checker is not None:
+            self.auth_checker.stop()
         self.answers.shutdown(wait=wait, timeout=timeout)
         self.control.shutdown(wait=wait, timeout=timeout)
         self.dedup.close()
 
-    def health(self) -> dict[str, Any]:
-        """For `/healthz`: answers in flight and the index's state; never raises."""
-        info: dict[str, Any] = {
-            "status": "ok",
+    def start_background(self) -> None:
+        """After the bot is taking requests: load the model, and re-check the token periodically."""
+        self.warm.start()
+        if self.auth_checker is None:
+            self.auth_checker = AuthChecker(self.client, self.auth, self.settings.slack_auth_check_seconds)
+            self.auth_checker.start()
+
+    def health(self, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """For `/healthz`: "ok" only when every check passes; never raises, never names a document."""
+        checks = health_checks(HealthSources(self.rag, self.auth, self.warm))
+        checks.update(extra or {})
+        failing = [name for name, check in checks.items() if not check.get("ok")]
+        return {
+            "status": "ok" if not failing else "failing",
+            "failing": failing,
+            "checks": checks,
             "mode": self.settings.mode,
             "answers_running": self.answers.running,
             "answers_waiting": self.answers.waiting,
             "answered": self.answered,
             "busy_replies": self.busy_replies,
         }
-        try:
-            info["documents"] = self.rag.document_count()
-            report = self.rag.last_sync_report()
-            if report is not None:
-                info["last_sync"] = {"status": report.status,
-                                     "finished": report.finished.isoformat() if report.finished else None}
-        except Exception as err:
-            info["status"] = "degraded"
-            info["error"] = self.redactor(f"{type(err).__name__}: {err}")[:200]
-        return info
 
     def post_sync_report(self, report: SyncReport) -> None:
         """Scheduler callback: tell SYNC_REPORT_CHANNEL when a sync changed or failed something."""
@@ -101,7 +118,7 @@ def make_client(settings: BotSettings) -> WebClient:
     kwargs: dict[str, Any] = {"token": token, "timeout": 30}
     if settings.slack_api_url:
         kwargs["base_url"] = settings.slack_api_url
-    client = ScrubbingWebClient(**kwargs)  # nothing the bot posts can carry a secret
+    client = AuthWatchingClient(**kwargs)  # scrubs secrets from all it posts, watches for token errors
     attach_retry_handlers(client)
     return client
 
@@ -123,8 +140,15 @@ def build_app(
     client: WebClient | None = None,
     token_verification_enabled: bool = True,
 ) -> tuple[App, BotRuntime]:
-    """The Bolt app with all listeners, and the runtime they share (call `runtime.shutdown()` when done)."""
+    """The Bolt app with all listeners, and the runtime they share (call `runtime.shutdown()` when done).
+
+    Raises `BotConfigError` (one line) when Slack rejects the token, `SlackUnreachable` when
+    Slack cannot be reached or answers with a transient error (the caller may retry).
+    """
     client = attach_retry_handlers(client or make_client(settings))
+    auth = SlackAuthStatus()
+    if isinstance(client, AuthWatchingClient):
+        client.auth_status = auth
     redactor = Redactor(settings.secret_values())
     register_secrets(*settings.secret_values())
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
@@ -137,8 +161,12 @@ def build_app(
             request_verification_enabled=settings.mode == "http",
             logger=logging.getLogger("bot.bolt"),
         )
-    except BoltError as err:
-        raise BotConfigError(f"Slack rejected SLACK_BOT_TOKEN ({redactor(str(err))}); check the token "
+    except (BoltError, SlackClientError, *NETWORK_ERRORS) as err:
+        transient, reason = classify(err)
+        reason = redactor(reason)
+        if transient:
+            raise SlackUnreachable(f"Slack is not reachable at {client.base_url} ({reason})") from None
+        raise BotConfigError(f"Slack rejected SLACK_BOT_TOKEN ({reason}); check the token "
                              "and SLACK_API_URL") from None
 
     state_dir = rag.settings.resolved_state_dir
@@ -154,6 +182,8 @@ def build_app(
         admins=AdminCheck(client, settings.admin_user_ids,
                           include_workspace_admins=settings.admins_include_workspace_admins),
         redactor=redactor,
+        auth=auth,
+        warm=WarmUp(rag, delay_s=settings.test_warmup_delay_seconds),
     )
 
     handlers = Handlers(runtime)

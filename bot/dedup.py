@@ -1,11 +1,20 @@
-"""At-most-once handling of Slack events across retries, restarts and processes.
+"""At-most-once handling of Slack events, slash commands and clicks across retries, replays and processes.
 
 Slack re-delivers an event it thinks was not acknowledged (HTTP retries, Socket
 Mode reconnects), and one message can reach the bot twice under two event ids
 (`app_mention` and `message.im`). Each event claims its `event_id` and its
 `channel:ts` in one SQLite transaction; whoever inserts first answers, everyone
-else acks and drops. SQLite in WAL mode on local disk is shared safely by all
-bot processes on the host and survives restarts.
+else acks and drops.
+
+Slash commands and interactions have no event id, but each invocation carries a
+`trigger_id` that Slack mints anew for every command typed and every button
+clicked. A captured signed request replayed within the signature's 5-minute
+window carries the same one, so it claims `trigger:<team>:<trigger_id>` and is
+dropped (the TTL, at least 15 minutes, outlives that window); a new `/rag-resync`
+has a new trigger_id and runs.
+
+SQLite in WAL mode on local disk is shared safely by all bot processes on the
+host and survives restarts.
 """
 
 from __future__ import annotations
@@ -113,11 +122,25 @@ def event_claim_keys(body: dict[str, Any]) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def invocation_claim_keys(body: dict[str, Any]) -> tuple[str, ...]:
+    """`trigger:<team>:<trigger_id>` for a slash command or an interaction, () for anything else."""
+    if body.get("type") == "event_callback":
+        return ()
+    trigger_id = body.get("trigger_id")
+    if not trigger_id or not isinstance(trigger_id, str):
+        return ()
+    team = body.get("team_id")  # slash commands
+    if not team and isinstance(body.get("team"), dict):  # interactions
+        team = body["team"].get("id")
+    return (f"trigger:{team or ''}:{trigger_id}",)
+
+
 class DedupMiddleware(Middleware):
-    """Global Bolt middleware: acks and drops an event already claimed (a retry or a twin event).
+    """Global Bolt middleware: acks and drops what was already claimed (a retry, a twin event, a replay).
 
     Only events the bot acts on (`is_actionable`) claim anything, so an ignored
     `message` event cannot steal the `channel:ts` of the `app_mention` for the same message.
+    Commands and interactions always claim their trigger_id.
     """
 
     def __init__(self, store: DedupStore, is_actionable: Callable[[dict[str, Any]], bool]) -> None:
@@ -129,7 +152,10 @@ class DedupMiddleware(Middleware):
                 next: Callable[[], BoltResponse]) -> BoltResponse:
         body = req.body or {}
         keys = event_claim_keys(body)
-        if not keys or not self.is_actionable(body):
+        if keys and not self.is_actionable(body):
+            return next()
+        keys = keys or invocation_claim_keys(body)
+        if not keys:
             return next()
         try:
             fresh = self.store.claim(*keys)
@@ -139,6 +165,9 @@ class DedupMiddleware(Middleware):
         if fresh:
             return next()
         self.dropped += 1
-        retry = (req.headers.get("x-slack-retry-num") or [None])[0]
-        log.info("duplicate event %s dropped (retry %s)", body.get("event_id"), retry)
+        if body.get("event_id"):
+            retry = (req.headers.get("x-slack-retry-num") or [None])[0]
+            log.info("duplicate event %s dropped (retry %s)", body.get("event_id"), retry)
+        else:
+            log.warning("replayed %s dropped (trigger_id already used)", body.get("command") or body.get("type"))
         return BoltResponse(status=200, body="")

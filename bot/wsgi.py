@@ -1,66 +1,153 @@
 """The HTTP-mode WSGI application: Slack's requests on /slack/events, a health check on /healthz.
 
-For a production server (the bot's own `run()` uses gunicorn with one worker and
-threads; or run it yourself):
+Every request is untrusted. Bolt parses the body (and its context) while the
+request object is built, before its own signature check runs, so a malformed
+body used to raise deep inside Bolt: HTTP 500 and a traceback per request, even
+unsigned. Here the raw bytes are checked first, in this order, and Bolt only
+ever sees a request that passed all of it:
 
-    gunicorn --workers 1 --threads 8 --bind 0.0.0.0:3000 'bot.wsgi:create_app()'
+1. size (`MAX_BODY_BYTES`; the server refuses larger ones before reading them);
+2. the signature (a numeric timestamp within 5 minutes, HMAC over the raw bytes):
+   anything else is 401 before a byte is decoded or parsed;
+3. UTF-8 and Bolt's own parser (`BoltRequest`), which must yield a JSON object: else 400.
 
-Keep one worker and no `--preload`: the index must be opened after the fork, and
-the scheduled sync must run in exactly one process.
+Each refusal logs one short line. `bot.server.serve_http` serves this app in
+production (`ragbot serve` / `python -m bot`); another server works too
+(`create_app()` is a factory), behind a buffering proxy.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
+import re
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
+from slack_bolt.request import BoltRequest
 
 if TYPE_CHECKING:
     from bot.app import BotRuntime
 
+log = logging.getLogger(__name__)
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 EVENTS_PATH = "/slack/events"
 HEALTH_PATHS = ("/healthz", "/health")
+# Slack's largest payloads (an interaction carrying a 50-block message, form-encoded) stay well below this.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_SIGNATURE_AGE_S = 5 * 60  # Slack: reject requests whose timestamp is more than five minutes off
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # Unix seconds; int() would also take "+1_0", "١٢" or spaces
 
 
 def health_app(runtime: BotRuntime, extra: Callable[[], dict[str, Any]] | None = None) -> WSGIApp:
-    """GET /healthz → 200 with JSON while the bot can answer, 503 when the index is unreadable."""
+    """GET /healthz → 200 with the checks when all pass, 503 naming what is broken."""
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         if environ.get("PATH_INFO") not in HEALTH_PATHS or method not in ("GET", "HEAD"):
-            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"Not Found"]
-        info = runtime.health()
-        if extra is not None:
-            info.update(extra())
-        healthy = info.get("status") == "ok" and info.get("slack_connected", True)
+            return _plain(start_response, 404, "Not Found")
+        info = runtime.health(extra() if extra is not None else None)
         body = json.dumps(info).encode()
-        start_response("200 OK" if healthy else "503 Service Unavailable",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
+        start_response("200 OK" if info["status"] == "ok" else "503 Service Unavailable",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                        ("Cache-Control", "no-store")])
+        return [body] if method == "GET" else [b""]
 
     return application
 
 
 def slack_wsgi_app(app: App, runtime: BotRuntime) -> WSGIApp:
-    """Bolt's WSGI adapter for Slack's requests, plus the health check."""
-    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+    """Slack's requests, checked before Bolt sees them, plus the health check; everything else is 404."""
     health = health_app(runtime)
+    secret = runtime.settings.slack_signing_secret
+    key = secret.get_secret_value().encode() if secret is not None else b""
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") in HEALTH_PATHS:
+        path = environ.get("PATH_INFO")
+        if path in HEALTH_PATHS:
             return health(environ, start_response)
-        return slack(environ, start_response)
+        if path != EVENTS_PATH:
+            return _plain(start_response, 404, "Not Found")
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _plain(start_response, 405, "Method Not Allowed", [("Allow", "POST")])
+        request, refusal = checked_request(environ, key)
+        if request is None:
+            status, reason = refusal
+            log.warning("refused a request to %s from %s: %s", EVENTS_PATH, _client(environ), reason)
+            return _plain(start_response, status, "Unauthorized" if status == 401 else "Bad Request")
+        response = app.dispatch(request)
+        out = WsgiHttpResponse(status=response.status, headers=response.headers, body=response.body)
+        start_response(out.status, out.get_headers())
+        return out.get_body()
 
     return application
 
 
+def checked_request(environ: dict[str, Any], key: bytes) -> tuple[BoltRequest | None, tuple[int, str]]:
+    """The Bolt request for a signed, well-formed body, or (None, (HTTP status, short reason))."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None, (400, "bad Content-Length")
+    if length < 0 or length > MAX_BODY_BYTES:
+        return None, (400, f"body of {length} bytes")
+    raw: bytes = environ["wsgi.input"].read(length) if length else b""
+    headers = WsgiHttpRequest(environ).get_headers()
+    timestamp = str(headers.get("x-slack-request-timestamp") or "")
+    signature = str(headers.get("x-slack-signature") or "")
+    if not key:
+        return None, (401, "no signing secret configured")
+    if not _TIMESTAMP.fullmatch(timestamp):
+        return None, (401, "missing or non-numeric X-Slack-Request-Timestamp")
+    if not signature_is_valid(key, timestamp, raw, signature):
+        return None, (401, "invalid or expired signature")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, (400, "body is not UTF-8")
+    try:
+        # Bolt's own parser (JSON, form, or form with payload=<json>): one implementation of the rule.
+        request = BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
+    except (ValueError, TypeError, AttributeError) as err:  # JSONDecodeError is a ValueError
+        return None, (400, f"malformed body ({type(err).__name__})")
+    if not isinstance(request.body, dict) or (text and not request.body):
+        return None, (400, "body is not a JSON object or form")
+    return request, (200, "")
+
+
+def signature_is_valid(key: bytes, timestamp: str, raw: bytes, signature: str, now: float | None = None) -> bool:
+    """Slack's rule: `v0=` + HMAC-SHA256(secret, `v0:{timestamp}:{raw body}`), timestamp within 5 minutes.
+
+    Over the raw bytes (slack_sdk's SignatureVerifier decodes the body as UTF-8 first, so a
+    non-UTF-8 body would raise instead of being judged).
+    """
+    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_SIGNATURE_AGE_S:
+        return False
+    expected = b"v0=" + hmac.new(key, b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest().encode()
+    return hmac.compare_digest(expected, signature.encode("latin-1", "replace"))  # WSGI headers are latin-1
+
+
+def _plain(start_response: Callable[..., Any], status: int, text: str,
+           headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+    body = text.encode()
+    start_response(f"{status} {text}", [("Content-Type", "text/plain; charset=utf-8"),
+                                        ("Content-Length", str(len(body))), *(headers or [])])
+    return [body]
+
+
+def _client(environ: dict[str, Any]) -> str:
+    return str(environ.get("REMOTE_ADDR") or "?")[:64]
+
+
 def create_app() -> WSGIApp:
-    """Gunicorn app factory: settings from the environment, index opened in the worker."""
+    """WSGI app factory for another server: settings from the environment, warm-up in the background."""
     from bot.config import load_bot_settings
     from bot.server import start_services
     from rag.config import load_settings
@@ -69,4 +156,5 @@ def create_app() -> WSGIApp:
     settings = load_bot_settings(SLACK_MODE="http")
     settings.check_can_start()
     services = start_services(RagService(load_settings()), settings)
+    services.runtime.start_background()
     return slack_wsgi_app(services.app, services.runtime)

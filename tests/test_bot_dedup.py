@@ -6,7 +6,7 @@ import multiprocessing
 import threading
 from pathlib import Path
 
-from bot.dedup import DedupStore, event_claim_keys
+from bot.dedup import DedupStore, event_claim_keys, invocation_claim_keys
 
 
 def test_only_one_of_many_threads_claims_an_event(tmp_path: Path):
@@ -75,3 +75,12 @@ def test_claim_keys_cover_event_id_and_channel_ts():
     }
     assert event_claim_keys(body) == ("event:T1:Ev9", "msg:C1:1.5")
     assert event_claim_keys({"type": "block_actions"}) == ()
+
+
+def test_commands_and_clicks_claim_their_trigger_id():
+    command = {"command": "/rag-resync", "team_id": "T1", "trigger_id": "123.456.abc", "user_id": "U1"}
+    click = {"type": "block_actions", "team": {"id": "T1"}, "trigger_id": "789.1.def"}
+    assert invocation_claim_keys(command) == ("trigger:T1:123.456.abc",)
+    assert invocation_claim_keys(click) == ("trigger:T1:789.1.def",)
+    assert invocation_claim_keys({"type": "event_callback", "trigger_id": "x"}) == ()
+    assert invocation_claim_keys({"command": "/rag-sources"}) == ()  # nothing stable to key on

@@ -8,9 +8,12 @@ fake Ollama server for generation. Assertions are about what people in Slack see
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import select
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
 from urllib.request import urlopen
 
 import pytest
@@ -176,6 +180,7 @@ def make_bot(corpus: tuple[Path, Path], tmp_path: Path) -> Iterator[Callable[...
         token_delay: float = 0.0,
         private_corpus: bool = False,
         rag: dict[str, Any] | None = None,
+        warm: bool = True,
         **env: Any,
     ) -> Bot:
         docs, index = corpus
@@ -189,15 +194,15 @@ def make_bot(corpus: tuple[Path, Path], tmp_path: Path) -> Iterator[Callable[...
                 FakeOllama(models=[MODEL], reply=reply, token_delay=token_delay, mode=ollama_mode)
             )
             ollama_url = fake_ollama.url
-        rag_settings = load_settings(
-            docs_dir=docs,
-            lancedb_uri=str(index),
-            ollama_host=ollama_url,
-            ollama_model=MODEL,
-            ollama_timeout_seconds=5.0,
-            ollama_connect_timeout_seconds=1.0,
+        rag_settings = load_settings(**{
+            "docs_dir": docs,
+            "lancedb_uri": str(index),
+            "ollama_host": ollama_url,
+            "ollama_model": MODEL,
+            "ollama_timeout_seconds": 5.0,
+            "ollama_connect_timeout_seconds": 1.0,
             **(rag or {}),
-        )
+        })
         fake_slack = stack.enter_context(slack or FakeSlack())
         fake_slack.add_user(ADMIN, name="admin")
         settings = BotSettings(
@@ -215,6 +220,9 @@ def make_bot(corpus: tuple[Path, Path], tmp_path: Path) -> Iterator[Callable[...
         app, runtime = build_app(service, settings)
         stack.callback(runtime.shutdown, timeout=10)
         base = stack.enter_context(serve_wsgi(slack_wsgi_app(app, runtime)))
+        runtime.start_background()  # as `ragbot serve` does once it listens
+        if warm:
+            runtime.warm.wait(60)
         sender = SlackSender(
             base + "/slack/events", SECRET, team_id=fake_slack.team_id, bot_user_id=fake_slack.bot_user_id
         )
@@ -599,11 +607,88 @@ def test_feedback_click_is_logged_with_question_sources_and_user(make_bot):
     assert record["sources"] == ["policies/leave-policy.md"] and record["message_ts"] == answer.ts
 
 
-def test_health_endpoint_reports_the_index(make_bot):
+def get_health(bot: Bot) -> tuple[int, dict]:
+    try:
+        with urlopen(bot.url + "/healthz", timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_health_endpoint_reports_every_check_and_names_no_document(make_bot):
     bot = make_bot(reply="unused")
-    with urlopen(bot.url + "/healthz", timeout=5) as resp:
-        info = json.loads(resp.read())
-    assert resp.status == 200 and info["status"] == "ok" and info["documents"] == len(DOCS)
+    status, info = get_health(bot)
+    assert status == 200 and info["status"] == "ok" and info["failing"] == []
+    checks = info["checks"]
+    assert checks["index"]["documents"] == len(DOCS) and checks["last_sync"]["status"] == "ok"
+    assert checks["slack_auth"]["ok"] is True and checks["model"]["state"] == "ready"
+    shown = json.dumps(info).lower()
+    assert not any(word in shown for word in ("leave", "travel", "acme", "expense", "policies", "contracts"))
+
+
+def test_health_says_503_when_slack_stops_accepting_the_token(make_bot):
+    """A revoked token: every Web API call answers invalid_auth, and /healthz must say so at once."""
+    bot = make_bot(reply=cite("Leave policy", LEAVE_ANSWER))
+    assert get_health(bot)[0] == 200
+    bot.slack.bot_token = "xoxb-the-new-one"  # the app was reinstalled: our token is no longer valid
+    ts, sent = bot.ask("how many days of annual leave can I carry over?")
+    assert sent.status == 200  # still acked: the signature is not the token
+    status, info = bot.slack.wait_for(lambda: (h := get_health(bot))[0] == 503 and h, timeout=30)
+    assert info["failing"] == ["slack_auth"] and "invalid_auth" in info["checks"]["slack_auth"]["detail"]
+
+
+def test_health_rechecks_the_token_periodically_and_recovers(make_bot):
+    bot = make_bot(reply="unused", SLACK_AUTH_CHECK_SECONDS=0.3)
+    token = bot.slack.bot_token
+    bot.slack.bot_token = "xoxb-the-new-one"  # nobody asks anything: only the periodic auth.test can notice
+    status, info = bot.slack.wait_for(lambda: (h := get_health(bot))[0] == 503 and h, timeout=30)
+    assert info["failing"] == ["slack_auth"]
+    bot.slack.bot_token = token
+    bot.slack.wait_for(lambda: get_health(bot)[0] == 200, timeout=30)
+
+
+def test_health_says_503_for_a_failed_sync_an_empty_index_and_a_loading_model(make_bot, tmp_path):
+    bot = make_bot(reply="unused", private_corpus=True)
+    shutil.rmtree(bot.tmp / "docs")  # the share was unmounted
+    assert bot.rag.sync().status in ("failed", "refused")
+    status, info = get_health(bot)
+    assert status == 503 and info["failing"] == ["last_sync"]
+    assert str(bot.tmp) not in json.dumps(info)  # no paths, no error texts
+
+    empty = make_bot(reply="unused", rag={"lancedb_uri": str(tmp_path / "empty-index")}, warm=False,
+                     RAGBOT_TEST_WARMUP_DELAY_SECONDS=1.5)
+    status, info = get_health(empty)
+    assert status == 503 and info["checks"]["model"]["state"] == "loading"
+    assert info["checks"]["index"] == {"ok": False, "documents": 0,
+                                       "detail": "no documents indexed: check DOCS_DIR and run a sync"}
+    assert empty.runtime.warm.wait(60)
+    assert get_health(empty)[1]["failing"] == ["index"]
+
+
+def test_a_request_trickling_in_is_cut_off_and_an_oversized_one_refused():
+    """The production server closes a request that has not fully arrived by its deadline, even if never idle."""
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    with serve_wsgi(app, request_deadline=1.0, idle_timeout=30) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as big:
+            big.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Length: 5000000\r\n\r\n")
+            assert big.recv(100).startswith(b"HTTP/1.1 413")
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as slow:
+            slow.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Length: 100\r\n\r\n")
+            started = time.monotonic()
+            closed = False
+            while not closed and time.monotonic() - started < 10:
+                try:
+                    slow.sendall(b"x")  # a byte every 0.2 s: never idle, never done
+                    if select.select([slow], [], [], 0.2)[0]:
+                        closed = slow.recv(100) == b""
+                except OSError:  # reset by the server
+                    closed = True
+            assert closed and time.monotonic() - started < 5
 
 
 def test_resync_while_a_sync_runs_says_so_and_starts_nothing(make_bot):
@@ -638,3 +723,70 @@ def test_rag_sources_pages_through_long_lists(make_bot):
     assert second.body["replace_original"] is True and "page 2 of 2" in text_of(second.body)
     shown = text_of(first.body) + text_of(second.body)
     assert all(f"Rule {i:02d}" in shown for i in range(20)) and "Leave policy" in shown
+
+
+# --- hostile requests -------------------------------------------------------------------------------
+
+FORM = "application/x-www-form-urlencoded"
+MALFORMED = [
+    ("truncated JSON", b'{"type": "event_callback", "event": {"type": "app_men', "application/json"),
+    ("payload= that is not JSON", b"payload=%7Bnot+json", FORM),
+    ("a JSON array", b'[{"type": "event_callback"}]', "application/json"),
+    ("a payload that is a JSON string", b"payload=%22hello%22", FORM),
+    ("non-UTF-8 bytes", b'{"type": "event_callback", "text": "\xff\xfe"}', "application/json"),
+    ("a form body sent as JSON", b"command=%2Frag-resync&user_id=U0ADMIN&text=", "application/json"),
+]
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+def test_malformed_requests_are_refused_with_one_short_log_line_each(make_bot, caplog, capfd, signed):
+    """Unsigned junk gets 401 before anything is parsed; junk signed with the secret gets 400. No tracebacks."""
+    bot = make_bot(reply=cite("Leave policy", LEAVE_ANSWER))
+    capfd.readouterr()
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    for name, body, content_type in MALFORMED:
+        sent = bot.send.post(body, content_type, signature=None if signed else "v0=" + "0" * 64)
+        assert sent.status == (400 if signed else 401), name
+    # a timestamp that is not a number is never valid, not even with a signature computed over it
+    body = json.dumps(bot.send.event_body(mention_event(GENERAL, "1.2", "leave?"))).encode()
+    sent = bot.send.post(body, "application/json", timestamp="soon", signature=sign(SECRET, "soon", body))
+    assert sent.status == 401
+    assert bot.send.post(b"x" * 10, "application/json", headers={"X-Slack-Request-Timestamp": ""}).status == 401
+
+    requests = len(MALFORMED) + 2
+    assert "Traceback" not in capfd.readouterr().err
+    logged = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(logged) <= requests, [r.getMessage() for r in logged]
+    assert all(r.exc_info is None and "\n" not in r.getMessage() and len(r.getMessage()) < 200 for r in logged)
+    assert bot.ollama.requests == [] and not bot.slack.calls("chat.postMessage")
+
+    ts, sent = bot.ask("how many days of annual leave can I carry over?")  # real requests still work
+    assert sent.status == 200
+    assert "5 days" in text_of(bot.wait_answer(GENERAL, ts))
+
+
+def test_replayed_slash_command_runs_once_and_a_new_invocation_runs_again(make_bot):
+    """A captured signed /rag-resync replayed within the 5-minute window starts nothing; a new one does."""
+    bot = make_bot(reply="unused", private_corpus=True)
+    runs_before = len(bot.rag.state.runs())
+    body = bot.send.command_body("/rag-resync", user_id=ADMIN, channel_id=GENERAL,
+                                 response_url=bot.slack.response_url())
+    stamp = int(time.time())
+    signature = sign(SECRET, stamp, body)
+    first = bot.send.post(body, FORM, timestamp=stamp, signature=signature)
+    assert first.status == 200 and "Sync started" in first.text
+    bot.slack.wait_for(lambda: bot.slack.responses, timeout=60)
+    bot.wait_idle()
+    for _ in range(2):  # the same bytes, timestamp and signature again, after the first sync finished
+        again = bot.send.post(body, FORM, timestamp=stamp, signature=signature)
+        assert again.status == 200 and "Sync started" not in again.text
+        bot.wait_idle()
+    time.sleep(0.5)
+    assert len(bot.rag.state.runs()) == runs_before + 1
+    assert len(bot.slack.responses) == 1
+
+    assert "Sync started" in bot.command("/rag-resync", user=ADMIN).text  # a new invocation: a new trigger_id
+    bot.slack.wait_for(lambda: len(bot.slack.responses) >= 2, timeout=60)
+    bot.wait_idle()
+    assert len(bot.rag.state.runs()) == runs_before + 2

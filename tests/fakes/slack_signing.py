@@ -5,8 +5,8 @@ Slack signs `v0:{timestamp}:{raw body}` with HMAC-SHA256 and sends it as
 `X-Slack-Retry-Num` / `X-Slack-Retry-Reason`. Events are JSON; slash commands and
 interactions are form-encoded (`payload=<json>` for interactions).
 
-`serve_wsgi(app)` runs a WSGI application on 127.0.0.1 in a thread, one thread
-per request like a production server, so tests exercise the real Bolt WSGI adapter.
+`serve_wsgi(app)` runs a WSGI application on 127.0.0.1 with the server production
+uses (`bot.server.serve_http`), so tests exercise the real server, guard and Bolt app.
 """
 
 from __future__ import annotations
@@ -16,16 +16,12 @@ import hmac
 import http.client
 import itertools
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlparse
-from wsgiref.simple_server import make_server
-
-from bot.server import QuietHandler, ThreadingWSGIServer
 
 _ids = itertools.count(1)
 
@@ -80,7 +76,7 @@ class SlackSender:
         body: bytes,
         content_type: str,
         *,
-        timestamp: int | None = None,
+        timestamp: int | str | None = None,
         signature: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Sent:
@@ -151,6 +147,14 @@ class SlackSender:
         response_url: str,
         **kwargs: Any,
     ) -> Sent:
+        body = self.command_body(command, text, user_id=user_id, channel_id=channel_id, response_url=response_url)
+        return self.post(body, "application/x-www-form-urlencoded", **kwargs)
+
+    def command_body(
+        self, command: str, text: str = "", *, user_id: str = "U0ASKER", channel_id: str = "C0GENERAL",
+        response_url: str,
+    ) -> bytes:
+        """A slash command's form body as Slack posts it; `trigger_id` is new for every invocation."""
         form = {
             "token": "legacy-verification-token",
             "team_id": self.team_id,
@@ -166,7 +170,7 @@ class SlackSender:
             "response_url": response_url,
             "trigger_id": f"{next(_ids)}.trigger",
         }
-        return self.post(urlencode(form).encode(), "application/x-www-form-urlencoded", **kwargs)
+        return urlencode(form).encode()
 
     def block_action(
         self,
@@ -268,13 +272,13 @@ def dm_event(
 
 
 @contextmanager
-def serve_wsgi(app: Callable[..., Any]) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1:<free port>; yields the base URL; stops on exit."""
-    server = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+def serve_wsgi(app: Callable[..., Any], **server_options: Any) -> Iterator[str]:
+    """Serve `app` with the bot's production HTTP server on 127.0.0.1:<free port>; yields the base URL."""
+    from bot.server import serve_http
+
+    server = serve_http(app, "127.0.0.1", 0, **server_options)
+    server.serve_in_thread()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
