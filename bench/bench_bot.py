@@ -1,6 +1,6 @@
 """Slack-side latency: acks under load, and how soon the asker sees something.
 
-The bot runs as deployed, `python -m bot` in HTTP mode (gunicorn, one worker
+The bot runs as deployed, `python -m bot` in HTTP mode (waitress, one process
 with threads), in its own process; this process plays Slack (a fake Web API and
 signed requests to /slack/events) and Ollama (a fake producing tokens at a fixed
 rate), over the sample corpus.
@@ -196,7 +196,7 @@ def run(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     idle, load, burst = results["idle"], results["load"], results["burst"]
-    print(f"\nbot process: gunicorn, WORKER_THREADS={args.workers}; fake Ollama at {args.token_rate:g} tokens/s\n")
+    print(f"\nbot process: waitress, WORKER_THREADS={args.workers}; fake Ollama at {args.token_rate:g} tokens/s\n")
     print("idle (one question at a time)")
     print("  " + summary("event ack", idle["event_ack_s"]))
     print("  " + summary("first visible reply (status/placeholder)", idle["first_visible_s"]))
@@ -234,7 +234,7 @@ def main() -> None:
     try:
         with (FakeOllama(models=[MODEL], reply=ANSWER, token_delay=1.0 / args.token_rate) as ollama,
               FakeSlack() as slack):
-            print("starting the bot (gunicorn) and indexing examples/docs …", flush=True)
+            print("starting the bot (waitress) and indexing examples/docs …", flush=True)
             proc, base = start_bot(work, slack, ollama, args)
             bench = Bench(slack, SlackSender(base + "/slack/events", SECRET, team_id=slack.team_id))
             results = run(bench, args)
