@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from rag.evidence import sentence_spans
-from rag.retrieve import query_terms
+from rag.retrieve import CJK_RE, query_terms
 
 _MONTHS = {m: i for i, m in enumerate(
     ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -128,6 +128,11 @@ def check_figures(answer: str, sources: Iterable[str]) -> FigureCheck:
     return FigureCheck(checked=len(found), unsupported=tuple(unsupported))
 
 
+def _scripts(fig: Figure) -> frozenset[bool]:
+    """Which scripts a figure's sentence is written in (True: CJK), so words are compared only within one."""
+    return frozenset(bool(CJK_RE.search(t)) for t in fig.context)
+
+
 def _overlap(claim: frozenset[str], sentence: frozenset[str]) -> float:
     return len(claim & sentence) / len(claim) if claim else 0.0
 
@@ -135,8 +140,8 @@ def _overlap(claim: frozenset[str], sentence: frozenset[str]) -> float:
 def _supports(source: Figure, claim: Figure, best_overlap: float) -> bool:
     if claim.unit is not None and source.unit is not None and claim.unit != source.unit:
         return False
-    if not claim.context or not source.context or best_overlap == 0:
-        return True  # nothing to tell sentences apart (e.g. a Chinese answer from an English source)
+    if not claim.context or not source.context or best_overlap == 0 or not _scripts(claim) & _scripts(source):
+        return True  # nothing to tell sentences apart (e.g. an English answer from a Chinese source)
     overlap = _overlap(claim.context, source.context)
     return overlap > 0 and overlap >= SAME_SENTENCE_SHARE * best_overlap
 

@@ -91,7 +91,9 @@ def test_streamed_tokens_carry_renumbered_markers(service_for):
     with FakeOllama(models=[MODEL], reply=reply) as fake:
         answer = service_for(fake).ask("台北出差住宿費每晚上限是多少？", on_token=pieces.append)
     assert len(pieces) > 1
-    assert "".join(pieces).strip() == answer.text
+    # The final text differs from the streamed one only by the figure check's marks (30 days is not in the
+    # lodging passage this question retrieves).
+    assert "".join(pieces).strip() == answer.text.replace(" ⚠", "")
     assert answer.citations[0].rel_path == "policies/差旅費報銷辦法.md"
 
 

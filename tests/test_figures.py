@@ -74,3 +74,9 @@ def test_markers_and_list_numbers_are_not_figures() -> None:
 def test_values_are_normalised() -> None:
     values = [f.value for f in extract_figures("NT$3,200, 三十日, 2026年3月2日, 15%")]
     assert values == [3200.0, 30.0, date(2026, 3, 2), 15.0]
+
+
+def test_an_answer_in_another_language_than_its_source_is_judged_on_the_value() -> None:
+    english = "Claims for sick leave: 10 days a year with pay."
+    assert flagged("Claims within 30 days [1].", TRAVEL, english) == []
+    assert flagged("Claims within 45 days [1].", TRAVEL, english) == ["45 days"]
