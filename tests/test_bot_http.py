@@ -203,6 +203,8 @@ def make_bot(corpus: tuple[Path, Path], tmp_path: Path) -> Iterator[Callable[...
             "ollama_connect_timeout_seconds": 1.0,
             **(rag or {}),
         })
+        if private_corpus:  # the copied index remembers the module's folder: move it to the copy
+            assert RagService(rag_settings).sync(switch_docs_root=True).status == "ok"
         fake_slack = stack.enter_context(slack or FakeSlack())
         fake_slack.add_user(ADMIN, name="admin")
         settings = BotSettings(
