@@ -1,9 +1,11 @@
-"""Sentence-transformers embeddings, loaded once per process.
+"""Embeddings for the pipeline: which backend, loaded once per process, and the query fast path.
 
 We embed chunks ourselves in batches (not through LanceDB's embedding registry,
 which stores the model's absolute path in the schema and has no batch size).
-The tokenizer is exposed too: chunk sizes are measured in the model's own
-tokens, because the model silently drops everything past `max_seq_length`.
+Nothing heavy is imported here: torch and sentence-transformers load only when a
+model must run on torch; a question is embedded through a cached ONNX export when
+one matches the index (see `rag.embedding.onnx_export`), which starts in a fraction
+of a second instead of ~6 s.
 """
 
 from __future__ import annotations
@@ -11,12 +13,23 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import os
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+from rag.embedding.base import (
+    BACKENDS,
+    FP32_MIN_COSINE,
+    FP32_SPACE,
+    BackendSpec,
+    Embedder,
+    EmbeddingModelError,
+)
+
+__all__ = [
+    "BACKENDS", "BackendSpec", "Embedder", "EmbeddingModelError", "is_multilingual", "load_embedder",
+    "load_query_embedder", "packaged_model_path", "prepare_query_export", "text_hash",
+]
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +40,6 @@ _PACKAGED_MODELS = {
 }
 # Substrings of model names trained on many languages (their vectors can be trusted on CJK queries).
 _MULTILINGUAL_MARKERS = ("multilingual", "labse", "bge-m3", "m3e", "text2vec", "jina-embeddings-v3", "xlm")
-
-
-class EmbeddingModelError(Exception):
-    """The embedding model could not be loaded; the message says what to set."""
 
 
 def packaged_model_path(model_name: str) -> Path | None:
@@ -48,71 +57,92 @@ def is_multilingual(model_name: str) -> bool:
     return any(marker in lowered for marker in _MULTILINGUAL_MARKERS)
 
 
-@dataclass
-class Embedder:
-    """A loaded model plus what the rest of the pipeline needs to know about it."""
-
-    model_name: str
-    model: object  # sentence_transformers.SentenceTransformer (kept untyped: import is slow)
-    dim: int
-    max_seq_length: int
-
-    @property
-    def tokenizer(self):  # noqa: ANN201 - a transformers fast tokenizer
-        return self.model.tokenizer  # type: ignore[attr-defined]
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
-
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        """Character span of each model token in `text` (any length: we cut, the model does not see it)."""
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        return [tuple(span) for span in enc["offset_mapping"]]
-
-    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(  # type: ignore[attr-defined]
-            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
-
-    def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text], batch_size=1)[0]
-
-
 def text_hash(model_name: str, text: str) -> str:
     """Key of the embedding cache: the same text under the same model never needs re-embedding."""
     return hashlib.sha256(f"{model_name}\0{text}".encode()).hexdigest()[:32]
 
 
-_loaded: dict[str, Embedder] = {}
+_loaded: dict[tuple[str, str, str, str], Embedder] = {}
 _load_lock = threading.Lock()
 
 
-def load_embedder(model_name: str) -> Embedder:
-    """Load `model_name` once per process (thread-safe); later calls return the same object."""
+def _once(key: tuple[str, str, str, str], load: Callable[[], Embedder]) -> Embedder:
     with _load_lock:
-        if model_name not in _loaded:
-            _loaded[model_name] = _load(model_name)
-        return _loaded[model_name]
+        if key not in _loaded:
+            _loaded[key] = load()
+        return _loaded[key]
 
 
-def _load(model_name: str) -> Embedder:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from sentence_transformers import SentenceTransformer  # slow import: only when needed
+def _torch(model_name: str, backend: str = "torch", device: str = "auto") -> Embedder:
+    from rag.embedding.torch_backend import load_torch_embedder
 
     local = packaged_model_path(model_name)
-    source = str(local) if local else model_name
-    try:
-        model = SentenceTransformer(source, device="cpu")
-    except Exception as err:  # the hub unreachable, a typo in the name, a corrupt cache
+    return _once((model_name, backend, device, ""), lambda: load_torch_embedder(
+        model_name, str(local) if local else model_name, BACKENDS[backend], device))
+
+
+def load_embedder(model_name: str, backend: str = "torch", *, device: str = "auto",
+                  cache_root: Path | None = None) -> Embedder:
+    """Load `model_name` on `backend` once per process (thread-safe); later calls return the same object.
+
+    The ONNX backends export the model on first use (needs torch once) into `cache_root`.
+    """
+    spec = BACKENDS[backend]
+    if spec.engine == "torch":
+        return _torch(model_name, backend, device)
+    if cache_root is None:
+        raise EmbeddingModelError(f"EMBEDDING_BACKEND={backend} needs a cache directory for the ONNX export")
+    from rag.embedding.onnx_export import ensure_export
+
+    where = ensure_export(cache_root, model_name, lambda: _torch(model_name, "torch", "cpu"))
+    if where is None:
         raise EmbeddingModelError(
-            f"cannot load embedding model {model_name!r} (EMBEDDING_MODEL): {type(err).__name__}: {err}. "
-            "Offline machines need the model in the Hugging Face cache or a local path."
-        ) from None
-    dim = int(model.get_embedding_dimension() or 0)
-    log.info("embedding model %s loaded from %s (dim %d, max %d tokens)", model_name,
-             "package" if local else "hub/cache", dim, model.max_seq_length)
-    return Embedder(model_name=model_name, model=model, dim=dim, max_seq_length=int(model.max_seq_length))
+            f"EMBEDDING_BACKEND={backend}: {model_name!r} could not be exported to ONNX (see the log); "
+            "use EMBEDDING_BACKEND=torch"
+        )
+    return _onnx(where, spec.precision, device)
+
+
+def _onnx(where: Path, precision: str, device: str) -> Embedder:
+    from rag.embedding.onnx_backend import OnnxEmbedder
+
+    return _once((str(where), "onnx-" + precision, device, "onnx"), lambda: OnnxEmbedder(where, precision,
+                                                                                          device=device))
+
+
+def load_query_embedder(model_name: str, vector_space: str, *, cache_root: Path | None,
+                        fallback: Callable[[], Embedder]) -> Embedder:
+    """The embedder for questions: the cached ONNX export of the index's vector space when it matches.
+
+    An fp32 index (built by torch, torch-bf16 or onnx) takes the fp32 export only if it matched torch
+    to FP32_MIN_COSINE when it was made; otherwise, or with no export yet, `fallback` (torch).
+    """
+    if cache_root is not None:
+        from rag.embedding.onnx_backend import read_manifest
+        from rag.embedding.onnx_export import usable_export
+
+        where = usable_export(cache_root, model_name)
+        precision = "fp32" if vector_space == FP32_SPACE else vector_space
+        variant = ((read_manifest(where) or {}).get("variants") or {}).get(precision) if where else None
+        if where is not None and variant and (precision != "fp32" or variant.get("min_cosine", 0) >= FP32_MIN_COSINE):
+            try:
+                embedder = _onnx(where, precision, "cpu")
+                embedder.encode_query("ok")  # opens the session now: a damaged file is found here, not mid-question
+                return embedder
+            except Exception as err:  # a damaged cache must not stop questions: torch still works
+                log.warning("cannot use the ONNX export in %s (%s); questions use torch", where, err)
+    return fallback()
+
+
+def prepare_query_export(model_name: str, cache_root: Path, loaded: Callable[[], Embedder]) -> bool:
+    """Export once after a sync, so the next `ragbot ask` embeds its question without torch.
+
+    `loaded` is the process's embedder: reused when it is torch on the CPU (the exporter's input).
+    """
+    from rag.embedding.onnx_export import ensure_export
+
+    def torch_on_cpu() -> Embedder:
+        embedder = loaded()
+        return embedder if getattr(embedder, "device", None) == "cpu" else _torch(model_name, "torch", "cpu")
+
+    return ensure_export(cache_root, model_name, torch_on_cpu) is not None

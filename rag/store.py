@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 TABLE = "chunks"
 SCHEMA_VERSION = "1"
 _FTS_INDEX = "text_idx"
-REINDEX_AFTER_ROWS = 5_000  # unindexed rows searched by brute force before `refresh_indexes` folds them in
 _SELECT = [
     "chunk_id", "doc_path", "title", "kind", "format", "link", "modified", "doc_sha256", "section",
     "page_start", "page_end", "start_char", "end_char", "ordinal", "text", "embed_hash",
@@ -46,7 +45,11 @@ class IndexMissing(StoreError):
     pass
 
 
-def chunk_schema(dim: int, model_name: str) -> pa.Schema:
+class IndexOutdated(IndexModelMismatch):
+    """Built by an older text normalisation: still searchable, rebuilt by `ragbot sync --full`."""
+
+
+def chunk_schema(dim: int, model_name: str, backend: str = "torch", vector_space: str = "fp32") -> pa.Schema:
     return pa.schema(
         [
             pa.field("chunk_id", pa.string(), nullable=False),
@@ -67,7 +70,9 @@ def chunk_schema(dim: int, model_name: str) -> pa.Schema:
             pa.field("embed_hash", pa.string()),
             pa.field("vector", pa.list_(pa.float32(), dim)),
         ],
-        metadata={"embedding_model": model_name, "embedding_dim": str(dim), "schema_version": SCHEMA_VERSION},
+        metadata={"embedding_model": model_name, "embedding_dim": str(dim), "schema_version": SCHEMA_VERSION,
+                  "embedding_backend": backend, "embedding_vectors": vector_space,
+                  "text_normalization": TEXT_NORMALIZATION},
     )
 
 
@@ -95,11 +100,16 @@ class ChunkStore:
         read_consistency_seconds: float = 2.0,
         vector_index_min_rows: int = 10_000,
         storage_options: dict[str, str] | None = None,
+        backend: str = "torch",
+        vector_space: str = "fp32",
     ) -> None:
         self.uri = uri
         self.model_name = model_name
         self._dim = dim  # a callable (load the model) is called only when a new table needs the size
+        self.backend = backend  # EMBEDDING_BACKEND, recorded in a new table's schema
+        self.vector_space = vector_space  # the backend's vectors are comparable only within one space
         self.vector_index_min_rows = vector_index_min_rows
+        self.outdated: str | None = None  # why the opened index should be rebuilt, or None
         import lancedb
 
         self._db = lancedb.connect(
@@ -127,7 +137,8 @@ class ChunkStore:
                     table = self._db.open_table(TABLE)
                     self._check_model(table.schema)
                 elif create:
-                    table = self._db.create_table(TABLE, schema=chunk_schema(self.dim, self.model_name))
+                    table = self._db.create_table(
+                        TABLE, schema=chunk_schema(self.dim, self.model_name, self.backend, self.vector_space))
                 else:
                     raise IndexMissing(f"no index at {self.uri}: run `ragbot ingest` (or `ragbot sync`) first")
                 self._table = table
@@ -145,6 +156,37 @@ class ChunkStore:
                 f"but EMBEDDING_MODEL is {self.model_name!r}{f' (dim {ours})' if ours else ''}: "
                 "set EMBEDDING_MODEL back, or rebuild with `ragbot sync --full`"
             )
+        self._check_text_normalization(meta)
+        built_space = meta.get("embedding_vectors", "fp32")  # indexes from before backends were torch fp32
+        if built_space != self.vector_space:
+            raise IndexModelMismatch(
+                f"the index at {self.uri} was built with EMBEDDING_BACKEND={meta.get('embedding_backend', 'torch')} "
+                f"({built_space} vectors), which {self.backend} ({self.vector_space} vectors) cannot search: "
+                "set EMBEDDING_BACKEND back, or rebuild with `ragbot sync --full`"
+            )
+
+    def _check_text_normalization(self, meta: dict[str, str]) -> None:
+        """An index from before `rag.textnorm` (or another version of it) keeps working, matched on its raw
+        text; it says so once, and `ragbot sync --full` rebuilds it (`check_current`)."""
+        built = meta.get("text_normalization")
+        before = "before text normalisation" if built is None else f"with text normalisation {built}"
+        self.outdated = None if built == TEXT_NORMALIZATION else (
+            f"the index at {self.uri} was built {before} (now {TEXT_NORMALIZATION}): questions can miss text "
+            "written in other forms (full-width letters, CJK compatibility ideographs); "
+            "run `ragbot sync --full` to rebuild it"
+        )
+        if self.outdated:
+            log.warning("%s", self.outdated)
+
+    def check_current(self) -> None:
+        """Raise `IndexOutdated` when the index should be rebuilt (`sync --full` does)."""
+        self.table()
+        if self.outdated:
+            raise IndexOutdated(self.outdated)
+
+    @property
+    def _fts_column(self) -> str:
+        return "text" if self.outdated else "search_text"
 
     def drop(self) -> None:
         with self._lock:
@@ -190,10 +232,12 @@ class ChunkStore:
     def refresh_indexes(self) -> None:
         """Create the full-text index once, fold new rows into it, add a vector index when it pays.
 
-        Both searches also scan rows not yet indexed, so a document changed seconds ago is found
-        either way. `optimize` also compacts the table, which after a one-file sync rewrites every
-        row (measured: +4 MB and 0.1 s per sync at 2,000 files), so it runs only once enough rows
-        wait, and otherwise on the `compact` schedule.
+        Rows not yet indexed are scanned by every search, and that cost grows with each sync
+        (full-text p50 ×7 after 1,000 such rows on a 10k index, ×27 at 100k: bench/bench_retrieval.py),
+        so every sync that wrote rows folds them in before it ends. lancedb 0.40 has no index-only
+        optimisation (pylance's `optimize_indices` would be 210 MB more), so this is `optimize()`,
+        which also merges the sync's small fragments: measured 0.25 s at 10k chunks and ~5 s at
+        100k on the loaded 2-core machine, +15 MB until the next compaction drops old versions.
         """
         table = self.table(create=True)
         names = {index.name for index in table.list_indices()}
@@ -207,7 +251,7 @@ class ChunkStore:
             log.info("creating vector index over %d chunks", rows)
             table.create_index("vector", config=HnswSq(distance_type="cosine"))
         stats = table.index_stats(_FTS_INDEX)
-        if stats is not None and stats.num_unindexed_rows >= REINDEX_AFTER_ROWS:
+        if stats is not None and stats.num_unindexed_rows > 0:
             table.optimize()
 
     def compact(self, keep: timedelta) -> None:

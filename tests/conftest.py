@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +15,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("LANCE_LOG", "error")
+# A sync exports the embedding model to ONNX once per cache (~20 s): one cache for the whole test session.
+os.environ["EMBEDDING_CACHE_DIR"] = tempfile.mkdtemp(prefix="ragbot-onnx-")
+atexit.register(shutil.rmtree, os.environ["EMBEDDING_CACHE_DIR"], True)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DOCS = ROOT / "examples" / "docs"
@@ -20,7 +25,8 @@ SAMPLE_DOCS = ROOT / "examples" / "docs"
 UNREACHABLE_OLLAMA = "http://127.0.0.1:9"
 
 # Keep developer .env files out of the tests.
-for _name in ("DOCS_DIR", "LANCEDB_URI", "OLLAMA_HOST", "OLLAMA_MODEL", "EMBEDDING_MODEL", "TOP_K", "STATE_DIR",
+for _name in ("DOCS_DIR", "LANCEDB_URI", "OLLAMA_HOST", "OLLAMA_MODEL", "EMBEDDING_MODEL", "EMBEDDING_BACKEND",
+              "EMBEDDING_DEVICE", "TOP_K", "STATE_DIR",
               "DOCS_BASE_URL", "RELEVANCE_FLOOR", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
     os.environ.pop(_name, None)
 

@@ -1,0 +1,102 @@
+"""What every embedding backend offers the pipeline, and the names of the backends.
+
+Backends differ in speed, not in what they return: L2-normalised float32 vectors.
+Vectors of backends in the same `vector space` are interchangeable in one index
+(measured cosine ≥ 0.9999 to torch fp32); int8 vectors drift further (mean cosine
+0.994), so an index built with them is a space of its own and is rebuilt on a switch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # numpy is imported on first use: rag.config reads BACKENDS, and `ragbot sources` must start fast
+    import numpy as np
+
+FP32_SPACE = "fp32"
+INT8_SPACE = "int8"
+# The index records the space that built it; an index from before backends existed was torch fp32.
+DEFAULT_SPACE = FP32_SPACE
+# An ONNX export may stand in for torch fp32 on an fp32 index only this close (worst text of the check set).
+FP32_MIN_COSINE = 0.9999
+
+
+class EmbeddingModelError(Exception):
+    """The embedding model could not be loaded; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str  # the EMBEDDING_BACKEND value
+    engine: str  # "torch" or "onnx"
+    precision: str  # "fp32", "bf16", "int8"
+    vector_space: str  # indexes record this; vectors of one space are comparable
+
+
+BACKENDS: dict[str, BackendSpec] = {
+    spec.name: spec
+    for spec in (
+        BackendSpec("torch", "torch", "fp32", FP32_SPACE),
+        BackendSpec("torch-bf16", "torch", "bf16", FP32_SPACE),  # cosine 0.99998 to fp32 (bench_embed_backends)
+        BackendSpec("onnx", "onnx", "fp32", FP32_SPACE),  # checked ≥ FP32_MIN_COSINE at export
+        BackendSpec("onnx-int8", "onnx", "int8", INT8_SPACE),  # per-channel dynamic int8: mean cosine 0.994
+    )
+}
+DEVICES = ("cpu", "cuda", "auto")
+
+
+class Embedder(ABC):
+    """A loaded model: encodes texts and measures them in the model's own tokens.
+
+    Chunk sizes are counted with the model's tokenizer because the model silently
+    drops everything past `max_seq_length`.
+    """
+
+    model_name: str
+    backend: BackendSpec
+    dim: int
+    max_seq_length: int
+
+    @abstractmethod
+    def _tokenize_for_counting(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Token ids and character offsets of `text`, without special tokens and without truncation."""
+
+    @abstractmethod
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray: ...
+
+    @abstractmethod
+    def _encode_one(self, text: str) -> np.ndarray:
+        """One text on one intra-op thread: a question must not fight a running sync for the cores."""
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize_for_counting(text)[0])
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each model token in `text` (any length: we cut, the model does not see it)."""
+        return self._tokenize_for_counting(text)[1]
+
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self._encode(texts, batch_size), dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        import numpy as np
+
+        return np.asarray(self._encode_one(text), dtype=np.float32)
+
+
+def normalise(vectors: Any) -> np.ndarray:
+    import numpy as np
+
+    array = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    return array / np.maximum(norms, 1e-12)
+
+
+ModelLoader = Callable[[], Embedder]
