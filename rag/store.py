@@ -45,10 +45,6 @@ class IndexMissing(StoreError):
     pass
 
 
-class IndexOutdated(IndexModelMismatch):
-    """Built by an older text normalisation: still searchable, rebuilt by `ragbot sync --full`."""
-
-
 def chunk_schema(dim: int, model_name: str, backend: str = "torch", vector_space: str = "fp32") -> pa.Schema:
     return pa.schema(
         [
@@ -71,8 +67,7 @@ def chunk_schema(dim: int, model_name: str, backend: str = "torch", vector_space
             pa.field("vector", pa.list_(pa.float32(), dim)),
         ],
         metadata={"embedding_model": model_name, "embedding_dim": str(dim), "schema_version": SCHEMA_VERSION,
-                  "embedding_backend": backend, "embedding_vectors": vector_space,
-                  "text_normalization": TEXT_NORMALIZATION},
+                  "embedding_backend": backend, "embedding_vectors": vector_space},
     )
 
 
@@ -109,7 +104,6 @@ class ChunkStore:
         self.backend = backend  # EMBEDDING_BACKEND, recorded in a new table's schema
         self.vector_space = vector_space  # the backend's vectors are comparable only within one space
         self.vector_index_min_rows = vector_index_min_rows
-        self.outdated: str | None = None  # why the opened index should be rebuilt, or None
         import lancedb
 
         self._db = lancedb.connect(
@@ -156,7 +150,6 @@ class ChunkStore:
                 f"but EMBEDDING_MODEL is {self.model_name!r}{f' (dim {ours})' if ours else ''}: "
                 "set EMBEDDING_MODEL back, or rebuild with `ragbot sync --full`"
             )
-        self._check_text_normalization(meta)
         built_space = meta.get("embedding_vectors", "fp32")  # indexes from before backends were torch fp32
         if built_space != self.vector_space:
             raise IndexModelMismatch(
@@ -164,29 +157,6 @@ class ChunkStore:
                 f"({built_space} vectors), which {self.backend} ({self.vector_space} vectors) cannot search: "
                 "set EMBEDDING_BACKEND back, or rebuild with `ragbot sync --full`"
             )
-
-    def _check_text_normalization(self, meta: dict[str, str]) -> None:
-        """An index from before `rag.textnorm` (or another version of it) keeps working, matched on its raw
-        text; it says so once, and `ragbot sync --full` rebuilds it (`check_current`)."""
-        built = meta.get("text_normalization")
-        before = "before text normalisation" if built is None else f"with text normalisation {built}"
-        self.outdated = None if built == TEXT_NORMALIZATION else (
-            f"the index at {self.uri} was built {before} (now {TEXT_NORMALIZATION}): questions can miss text "
-            "written in other forms (full-width letters, CJK compatibility ideographs); "
-            "run `ragbot sync --full` to rebuild it"
-        )
-        if self.outdated:
-            log.warning("%s", self.outdated)
-
-    def check_current(self) -> None:
-        """Raise `IndexOutdated` when the index should be rebuilt (`sync --full` does)."""
-        self.table()
-        if self.outdated:
-            raise IndexOutdated(self.outdated)
-
-    @property
-    def _fts_column(self) -> str:
-        return "text" if self.outdated else "search_text"
 
     def drop(self) -> None:
         with self._lock:
