@@ -22,6 +22,7 @@ from bot.admins import AdminCheck
 from bot.config import BotConfigError, BotSettings
 from bot.dedup import DedupMiddleware, DedupStore
 from bot.feedback import FeedbackLog
+from bot.followthrough import FollowThrough
 from bot.handlers import Handlers
 from bot.health import HealthSources, health_checks
 from bot.questions import is_answerable
@@ -62,6 +63,7 @@ class BotRuntime:
     auth: SlackAuthStatus
     warm: WarmUp
     auth_checker: AuthChecker | None = None
+    followthrough: FollowThrough | None = None  # marks posted answers whose cited documents changed
     bot_user_id: str | None = None
     bot_id: str | None = None
     answered: int = 0
@@ -71,6 +73,8 @@ class BotRuntime:
     def shutdown(self, *, wait: bool = True, timeout: float | None = 30.0) -> None:
         if self.auth_checker is not None:
             self.auth_checker.stop()
+        if self.followthrough is not None:
+            self.followthrough.stop()
         self.answers.shutdown(wait=wait, timeout=timeout)
         self.control.shutdown(wait=wait, timeout=timeout)
         self.dedup.close()
@@ -100,6 +104,8 @@ class BotRuntime:
 
     def post_sync_report(self, report: SyncReport) -> None:
         """Scheduler callback: tell SYNC_REPORT_CHANNEL when a sync changed or failed something."""
+        if self.followthrough is not None and report.has_changes:
+            report.answers_marked = self.followthrough.after_sync()
         channel = self.settings.sync_report_channel
         if not channel:
             return
@@ -186,6 +192,7 @@ def build_app(
         warm=WarmUp(rag, delay_s=settings.test_warmup_delay_seconds),
     )
 
+    runtime.followthrough = FollowThrough(client, rag, watch_days=settings.answer_watch_days)
     handlers = Handlers(runtime)
     app.use(scrub_responses)
     app.use(DedupMiddleware(runtime.dedup, is_answerable))

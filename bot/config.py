@@ -53,6 +53,11 @@ class BotSettings(BaseSettings):
     queue_max: int = Field(20, alias="QUEUE_MAX", ge=0, le=10_000)
     stream_update_seconds: float = Field(1.0, alias="STREAM_UPDATE_SECONDS", ge=0.1, le=30)
     thread_history_messages: int = Field(10, alias="THREAD_HISTORY_MESSAGES", ge=0, le=100)
+    # Follow-through (bot/followthrough.py): posted answers are watched this long for changed documents
+    answer_watch_days: float = Field(30.0, alias="ANSWER_WATCH_DAYS", ge=0)
+    # Where admin digests go (falls back to SYNC_REPORT_CHANNEL), and when the weekly gaps digest is posted
+    admin_channel: str | None = Field(None, alias="ADMIN_CHANNEL")
+    gaps_digest_cron: str | None = Field(None, alias="GAPS_DIGEST_CRON")
 
     # Local files (default: inside the index's state directory)
     feedback_log: Path | None = Field(None, alias="FEEDBACK_LOG")
@@ -67,10 +72,28 @@ class BotSettings(BaseSettings):
     test_warmup_delay_seconds: float = Field(0.0, alias="RAGBOT_TEST_WARMUP_DELAY_SECONDS", ge=0, le=600)
 
     @field_validator("slack_bot_token", "slack_app_token", "slack_signing_secret", "slack_mode_setting",
-                     "slack_api_url", "sync_report_channel", "feedback_log", "dedup_db", mode="before")
+                     "slack_api_url", "sync_report_channel", "feedback_log", "dedup_db", "admin_channel",
+                     "gaps_digest_cron", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("gaps_digest_cron")
+    @classmethod
+    def _digest_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError:
+                raise ValueError("must be a crontab line of 5 fields, e.g. '0 8 * * mon' (blank: off)") from None
+        return value
+
+    @property
+    def digest_channel(self) -> str | None:
+        """ADMIN_CHANNEL, else SYNC_REPORT_CHANNEL."""
+        return self.admin_channel or self.sync_report_channel
 
     @field_validator("slack_mode_setting", mode="before")
     @classmethod
@@ -133,6 +156,9 @@ class BotSettings(BaseSettings):
         elif not _secret(self.slack_signing_secret):
             problems.append("SLACK_SIGNING_SECRET is not set (HTTP mode needs it to verify requests; "
                             "Basic Information › App Credentials)")
+        if self.gaps_digest_cron and not self.digest_channel:
+            problems.append("GAPS_DIGEST_CRON is set but there is no channel to post the digest to: set "
+                            "ADMIN_CHANNEL (or SYNC_REPORT_CHANNEL)")
         if problems:
             raise BotConfigError(f"cannot start the Slack bot in {self.mode} mode: " + "; ".join(problems))
 

@@ -85,6 +85,7 @@ class Handlers:
 
     def answer(self, question: Question, reply: ThreadReply) -> None:
         """Worker job: retrieve, generate (streaming), post the final answer — or the reason there is none."""
+        asked_at = datetime.now(UTC)
         reply.start()
         try:
             if not self.rt.warm.wait(0):  # just started: the ack went out, the answer waits for the model
@@ -99,6 +100,10 @@ class Handlers:
                                        stale_after_days=self.rt.rag.settings.stale_after_days)
             reply.finish(messages)
             self.rt.answered += 1
+            if self.rt.followthrough is not None:  # watched, to be marked if a cited document changes
+                self.rt.followthrough.record(channel=question.channel, thread_ts=question.thread_ts,
+                                             ts=reply.final_ts, message=messages[-1], answer=answer,
+                                             asked_at=asked_at)
         except Exception as err:
             log.exception("answering %s in %s failed", question.ts, question.channel)
             try:
@@ -210,6 +215,8 @@ class Handlers:
             log.exception("sync requested by %s failed", user)
             deliver(notice_message(f"The sync failed: {self._reason(err)}", icon=":x:"))
         else:
+            if self.rt.followthrough is not None:
+                report.answers_marked = self.rt.followthrough.after_sync()
             deliver(sync_report_message(report))
 
     def _deliver_private(self, respond: Respond, user: str, channel: str, message: SlackMessage) -> None:

@@ -19,6 +19,7 @@ from rag.links import links_configured
 from rag.service import Answer, Citation, DocumentInfo, Scope, SyncReport
 from rag.source_lines import Place
 from rag.source_lines import source_line as build_source_line
+from rag.sync_gate import gate_lines
 
 MAX_BLOCKS = 50
 CONTEXT_ELEMENTS = 10
@@ -287,7 +288,12 @@ def sync_report_message(report: SyncReport, *, title: str = "Sync report") -> Sl
         _listed("Renamed", [f"{old} → {new}" for old, new in report.renamed]),
         _listed("Removed", report.removed),
         _listed("Failed", [f"{path}: {reason}" for path, reason in report.failed]),
+        "\n".join(safe_text(line) for line in gate_lines(report)),  # EVAL_QUESTIONS (rag/sync_gate.py)
     ]
+    if report.answers_marked:  # bot/followthrough.py
+        plural = "s" if report.answers_marked != 1 else ""
+        parts.append(f":warning: {report.answers_marked} posted answer{plural} cite{'' if plural else 's'} "
+                     "changed documents: marked with a notice")
     blocks = [_section(head[:SECTION_LIMIT])]
     for part in filter(None, parts):
         blocks.extend(_section(piece) for piece in split_sections(part))

@@ -86,6 +86,7 @@ class ThreadReply:
         self._exact = True  # the stream holds exactly stream_markdown(raw[:sent])
         self._appends_ok = True
         self._partial_ts: str | None = None  # a message showing partial text through chat.update
+        self.final_ts: str | None = None  # the delivered message carrying the sources (bot/followthrough.py)
 
     # --- what the pipeline calls (any thread; never blocks on Slack) ----------------------------
 
@@ -287,7 +288,7 @@ class ThreadReply:
         try:
             self._deliver(first, alone=not rest)
             for message in rest:
-                self._post(message)
+                self.final_ts = self._post(message)
         finally:
             if self.status_mode == "assistant":
                 self.slack.once("assistant.threads.setStatus", channel_id=self.channel,
@@ -304,6 +305,7 @@ class ThreadReply:
         target = self._partial_ts or self._placeholder_ts
         if self._stream == "live":
             if self._stop_stream(first, alone=alone):
+                self.final_ts = self._stream_ts
                 return
             if self._stream == "live":  # could not stop it: remove it rather than leave a second answer
                 self._delete(self._stream_ts)
@@ -313,11 +315,12 @@ class ThreadReply:
         if target is not None:
             if self.slack.must("chat.update", channel=self.channel, ts=target, text=first.text,
                                blocks=first.blocks).ok:
+                self.final_ts = target
                 if target != self._placeholder_ts:
                     self._drop_placeholder(required=True)
                 return
             self._delete(target)
-        self._post(first)
+        self.final_ts = self._post(first)
         self._drop_placeholder(required=True)
 
     def _stop_stream(self, first: SlackMessage, *, alone: bool) -> bool:
@@ -340,13 +343,15 @@ class ThreadReply:
             self._stream = "ended"
         return False
 
-    def _post(self, message: SlackMessage) -> None:
+    def _post(self, message: SlackMessage) -> str | None:
+        """Post `message` in the thread; its ts (None when only a check found that it went through)."""
         result = self.slack.must(
             "chat.postMessage", channel=self.channel, thread_ts=self.thread_ts, text=message.text,
             blocks=message.blocks, check=lambda: self._find_own(lambda text: text == message.text) is not None,
         )
         if not result.ok:
             raise RuntimeError(f"could not post the answer ({result.code})")
+        return str(result.response["ts"]) if result.response is not None else None
 
     def _delete(self, ts: str | None) -> Result:
         return self.slack.must("chat.delete", channel=self.channel, ts=ts) if ts else Result()

@@ -98,7 +98,11 @@ def start_scheduled_sync(rag: RagService, runtime: BotRuntime) -> Any | None:
     except ImportError:
         log.warning("rag.scheduler is not available; scheduled sync is off")
         return None
-    return start_scheduler(rag, runtime.post_sync_report)
+    from bot.jobs import add_bot_jobs
+
+    scheduler = start_scheduler(rag, runtime.post_sync_report)
+    add_bot_jobs(scheduler, runtime)  # follow-through on other processes' syncs, the gaps digest
+    return scheduler
 
 
 def build_socket_mode_handler(app: App, settings: BotSettings) -> SocketModeHandler:

@@ -38,6 +38,15 @@ class SyncReport:
     chunks_reused: int = 0
     message: str | None = None  # why a sync was refused or failed as a whole
     trigger: str = "manual"  # "manual", "schedule", "startup", "slack:<user>"
+    # Golden-question gate (EVAL_QUESTIONS, rag/sync_gate.py): recall@5 after this sync, the questions that
+    # failed when it fell below EVAL_MIN_RECALL, whether the sync was rolled back, and why the gate could not run
+    golden_recall: float | None = None
+    golden_broken: list[str] = field(default_factory=list)
+    golden_rolled_back: bool = False
+    golden_error: str | None = None
+    # Posted Slack answers citing documents this sync changed or withdrew (bot/followthrough.py): marked
+    # with a notice by the bot; counted by whoever ran the sync
+    answers_marked: int = 0
 
     @property
     def duration_s(self) -> float:

@@ -82,6 +82,20 @@ class RagSettings(BaseSettings):
     log_questions: Literal["gaps", "all", "off"] = Field("gaps", alias="LOG_QUESTIONS")
     question_retention_days: float = Field(90.0, alias="QUESTION_RETENTION_DAYS", gt=0)
 
+    # Golden-question gate after each sync that changed something (rag/sync_gate.py); blank = off
+    eval_questions: Path | None = Field(None, alias="EVAL_QUESTIONS")
+    eval_min_recall: float = Field(0.9, alias="EVAL_MIN_RECALL", ge=0, le=1)
+    eval_rollback: bool = Field(False, alias="EVAL_ROLLBACK")
+
+    @field_validator("eval_questions", mode="before")
+    @classmethod
+    def _eval_file(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if value is not None and not Path(str(value)).is_file():
+            raise ValueError("must be a golden-questions file (JSON Lines, as for `ragbot eval`)")
+        return value
+
     @field_validator("include_globs", "exclude_globs", mode="before")
     @classmethod
     def _split_globs(cls, value: object) -> object:

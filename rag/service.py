@@ -241,6 +241,10 @@ class RagService:
             raise
         report = syncer.run(trigger=trigger, full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
                             switch_docs_root=switch_docs_root, progress=progress)
+        if not dry_run:
+            from rag.sync_gate import run_gate
+
+            run_gate(self, report)  # EVAL_QUESTIONS: golden questions after a sync that changed something
         if not dry_run and report.status in ("ok", "partial") and self._embedder is not None:
             self.prepare_query_export()  # only when this sync loaded the model: a no-op sync stays torch-free
         return report

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from rag.catalog import SyncReport
+from rag.sync_gate import gate_lines
 from ragbot.common import EXIT_FAILED, Options, service, user_errors
 
 
@@ -55,6 +56,11 @@ def print_report(report: SyncReport) -> None:
         out(f"! {path}: {reason}")
     if report.message:
         out(f"note: {report.message}")
+    for line in gate_lines(report):  # EVAL_QUESTIONS (rag/sync_gate.py)
+        out(line)
+    if report.answers_marked:  # bot/followthrough.py marks them in Slack
+        out(f"{report.answers_marked} posted answer{'s' if report.answers_marked != 1 else ''} cite changed "
+            "documents; the bot will mark them")
     if report.status == "dry_run":
         out(f"dry run: {len(report.added)} to add, {len(report.changed)} to change, {len(report.renamed)} "
             f"renamed, {len(report.removed)} to remove, {report.unchanged} unchanged; nothing was written")
@@ -74,6 +80,10 @@ def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False
                               trigger="cli")
         finally:
             close()
+    if not dry_run and report.status in ("ok", "partial"):
+        from bot.ledger import count_affected
+
+        report.answers_marked = count_affected(svc.settings.resolved_state_dir, svc.state.files())
     print_report(report)
     if report.status in ("failed", "refused"):
         raise typer.Exit(EXIT_FAILED)

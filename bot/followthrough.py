@@ -1,0 +1,219 @@
+"""Follow-through: a posted answer whose cited document changed, moved or was withdrawn gets a visible notice.
+
+The answer stays as it was written; a context block above it says what happened
+("⚠ *Leave policy* changed on 2026-12-03, after this answer — ask again for the
+current version"), in Traditional Chinese for answers to Chinese questions.
+
+- `record` (after the final message is delivered) puts the answer in the ledger
+  (bot/ledger.py) with the version of each document it cites.
+- `after_sync` (the bot's own syncs) and `check_new_runs` (a scheduler job each
+  minute, for syncs run by the CLI or another process) compare the ledger with the
+  state DB and queue the answers to mark.
+- A courier thread edits them with `chat.update` (Tier 3), within the optional share
+  of the method's budget that bot/pacing keeps, so answers being delivered keep
+  theirs; a `ratelimited` answer (its Retry-After is in the pacer) or another
+  transient failure is retried later with backoff; nothing here ever waits in a
+  listener or an answer. A message deleted in Slack (`message_not_found`,
+  `cant_update_message`) or a channel gone is dropped from the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from slack_sdk import WebClient
+
+from bot.ledger import LEDGER_FILE, AnswerLedger, CitedDocument, Notice, PostedAnswer
+from bot.mrkdwn import SECTION_LIMIT, safe_text
+from bot.pacing import Pacer, pacer_for
+from bot.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage, is_chinese
+from bot.slack_calls import RetryPolicy, SlackCaller
+
+if TYPE_CHECKING:
+    from rag.answer import Answer
+    from rag.service import RagService
+
+log = logging.getLogger(__name__)
+
+METHOD = "chat.update"
+# chat.update errors after which the message can never be edited (spec chat.update, slack-api-ref)
+GONE = {"message_not_found", "cant_update_message", "channel_not_found", "is_archived", "edit_window_closed"}
+MAX_TRIES = 8
+BACKOFF_FIRST_S, BACKOFF_MAX_S = 5.0, 600.0
+IDLE_WAIT_S = 30.0
+
+NOTICES = {
+    "en": {
+        "changed": ":warning: *{title}* changed on {date}, after this answer — ask again for the current version",
+        "withdrawn": ":warning: *{title}* was withdrawn on {date}, after this answer — ask again for the current "
+                     "version",
+        "moved": ":warning: *{title}* moved to `{new_path}` on {date}, after this answer — ask again for a "
+                 "working link",
+    },
+    "zh": {
+        "changed": ":warning: *{title}* 已於 {date} 更新（在此回答之後）— 請重新提問以取得最新版本",
+        "withdrawn": ":warning: *{title}* 已於 {date} 撤下（在此回答之後）— 請重新提問以取得最新版本",
+        "moved": ":warning: *{title}* 已於 {date} 移至 `{new_path}` — 請重新提問以取得有效連結",
+    },
+}
+
+
+def notice_line(notice: Notice, lang: str) -> str:
+    template = NOTICES.get(lang, NOTICES["en"])[notice.kind]
+    return template.format(title=safe_text(notice.title or notice.path), date=notice.at.date().isoformat(),
+                           new_path=safe_text(notice.new_path or ""))
+
+
+def marked_message(answer: PostedAnswer) -> SlackMessage:
+    """The answer's final message as it was posted, with its notices in a context block above it."""
+    lines = [notice_line(n, answer.lang)[:SECTION_LIMIT] for n in answer.notices][:10]  # ≤ 10 context elements
+    base = list(answer.blocks)
+    if len(base) + 1 > MAX_BLOCKS:  # a full message gives up its divider for the notice
+        base = [b for i, b in enumerate(base) if not (b.get("type") == "divider" and i == _first_divider(base))]
+    blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": line} for line in lines]}] + base
+    text = "\n".join(lines) + "\n\n" + answer.text
+    return SlackMessage(text=text[:FALLBACK_TEXT_LIMIT], blocks=blocks[:MAX_BLOCKS])
+
+
+def _first_divider(blocks: list[dict]) -> int:
+    return next((i for i, b in enumerate(blocks) if b.get("type") == "divider"), -1)
+
+
+class FollowThrough:
+    """One per bot process: records answers, marks them after syncs, edits them in the background."""
+
+    def __init__(self, client: WebClient, rag: RagService, *, watch_days: float = 30.0,
+                 pacer: Pacer | None = None, policy: RetryPolicy | None = None) -> None:
+        self.rag = rag
+        self.ledger = AnswerLedger(rag.settings.resolved_state_dir / LEDGER_FILE, watch_days=watch_days)
+        self.slack = SlackCaller(client, pacer or pacer_for(client), policy or RetryPolicy())
+        self.marked = 0  # answers edited with a notice by this process
+        self._seen_run: int | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+
+    # -- recording -------------------------------------------------------------------------------------
+    def record(self, *, channel: str, thread_ts: str | None, ts: str | None, message: SlackMessage,
+               answer: Answer, asked_at: datetime) -> None:
+        """Watch a delivered answer; never raises (the answer is already in Slack)."""
+        if not ts or not answer.citations:
+            return
+        try:
+            cited = []
+            for citation in answer.citations:
+                rec = self.rag.state.get_file(citation.rel_path)
+                # a document a sync rewrote while this answer was written: which version it used is unknown
+                known = rec is not None and not rec.withdrawn and (rec.last_synced is None
+                                                                    or rec.last_synced <= asked_at)
+                cited.append(CitedDocument(citation.rel_path, rec.sha256 if known and rec else "", citation.title))
+            self.ledger.record(channel=channel, ts=ts, thread_ts=thread_ts, text=message.text,
+                               blocks=message.blocks, lang="zh" if is_chinese(answer.question) else "en",
+                               cited=cited)
+        except Exception:
+            log.exception("could not record the answer in %s for follow-through", channel)
+
+    # -- after syncs -----------------------------------------------------------------------------------
+    def after_sync(self) -> int:
+        """Queue every watched answer whose cited documents changed; how many were queued."""
+        try:
+            queued = self.ledger.mark(self.rag.state.files())
+        except Exception:
+            log.exception("follow-through after the sync failed")
+            return 0
+        if queued:
+            log.info("%d posted answers cite changed documents; marking them", len(queued))
+            self.wake()
+        return len(queued)
+
+    def check_new_runs(self) -> int:
+        """Scheduler job: follow through on syncs this process did not run (CLI, other replicas)."""
+        try:
+            runs = self.rag.state.runs(limit=5)
+        except Exception:
+            log.exception("cannot read the sync history")
+            return 0
+        finished = [r.id for r in runs if r.report.status != "running"]
+        if not finished or finished[0] == self._seen_run:
+            return 0
+        self._seen_run = finished[0]
+        return self.after_sync()
+
+    # -- the courier -----------------------------------------------------------------------------------
+    def wake(self) -> None:
+        with self._thread_lock:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._run, name="follow-through", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = self.ledger.claim_due()
+            except Exception:
+                log.exception("follow-through queue unreadable")
+                batch = []
+            if not batch:
+                self._idle()
+                continue
+            for answer in batch:
+                if self._stop.is_set() or not self._wait_for_budget():
+                    return
+                self._edit(answer)
+
+    def _idle(self) -> None:
+        try:
+            due = self.ledger.next_due()
+        except Exception:
+            due = None
+        wait = IDLE_WAIT_S if due is None else min(IDLE_WAIT_S, max(0.05, due - time.time()))
+        self._wake.wait(wait)
+        self._wake.clear()
+
+    def _wait_for_budget(self) -> bool:
+        """Until an optional chat.update fits (answers keep the rest of the tier); False when stopping."""
+        pacer = self.slack.pacer
+        while not pacer.allows(METHOD):
+            if self._stop.wait(max(0.2, min(5.0, pacer.wait_needed(METHOD) or 1.0))):
+                return False
+        return True
+
+    def _edit(self, answer: PostedAnswer) -> None:
+        message = marked_message(answer)
+        try:
+            result = self.slack.once(METHOD, channel=answer.channel, ts=answer.ts, text=message.text,
+                                     blocks=message.blocks)
+            failure = result.failure
+            if failure is None:
+                self.ledger.done(answer.id)
+                self.marked += 1
+            elif failure.code in GONE:
+                log.info("answer %s in %s can no longer be edited (%s); no longer watched", answer.ts,
+                         answer.channel, failure.code)
+                self.ledger.drop(answer.id)
+            elif failure.transient and answer.tries < MAX_TRIES:
+                delay = failure.retry_after or min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** answer.tries)
+                self.ledger.retry_later(answer.id, delay)
+            else:
+                log.warning("could not mark answer %s in %s (%s); giving up", answer.ts, answer.channel,
+                            failure.code)
+                self.ledger.done(answer.id)
+        except Exception:
+            log.exception("marking answer %s in %s failed", answer.ts, answer.channel)
+            try:
+                self.ledger.retry_later(answer.id, BACKOFF_MAX_S)
+            except Exception:
+                log.exception("follow-through queue unwritable")

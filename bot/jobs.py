@@ -1,0 +1,29 @@
+"""The bot's own jobs on the scheduler that runs the sync (rag/scheduler.py): follow-through and the digest."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.digest import post_gaps_digest
+
+if TYPE_CHECKING:
+    from bot.app import BotRuntime
+
+FOLLOW_THROUGH_JOB = "follow-through"
+DIGEST_JOB = "gaps-digest"
+CHECK_RUNS_EVERY_S = 60  # a sync run by the CLI or another process is followed through within a minute
+
+
+def add_bot_jobs(scheduler: Any, runtime: BotRuntime) -> None:
+    if runtime.followthrough is not None:
+        scheduler.add_job(runtime.followthrough.check_new_runs, IntervalTrigger(seconds=CHECK_RUNS_EVERY_S,
+                                                                                timezone=UTC),
+                          id=FOLLOW_THROUGH_JOB, replace_existing=True)
+    cron = runtime.settings.gaps_digest_cron
+    if cron:
+        scheduler.add_job(post_gaps_digest, CronTrigger.from_crontab(cron, timezone=UTC), args=(runtime,),
+                          id=DIGEST_JOB, replace_existing=True)

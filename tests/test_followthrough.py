@@ -1,0 +1,171 @@
+"""Follow-through end to end: an answer posted in Slack is edited in place when a document it cites changes.
+
+The real Bolt app over HTTP against the fake Slack (which enforces chat.update's rules and Tier 3),
+a real RagService over a private copy of the corpus, the fake Ollama: ask, change the documents,
+sync (through /rag-resync, or as the CLI does, noticed by the bot's scheduler job), and look at the
+very message that was posted.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from slack_sdk import WebClient
+from typer.testing import CliRunner
+
+from bot.followthrough import marked_message, notice_line
+from bot.ledger import Notice, PostedAnswer
+from rag.sync.roots import real_root
+from tests.fakes.fake_slack import Message
+from tests import test_bot_http
+from tests.test_bot_http import ADMIN, GENERAL, LEAVE_ANSWER, Bot, cite, text_of
+
+corpus = test_bot_http.corpus  # fixtures: the index built once per module, and the bot over it
+make_bot = test_bot_http.make_bot
+
+pytestmark = pytest.mark.timeout(180)
+
+LEAVE_Q = "how many days of annual leave can I carry over?"
+TRAVEL = "The hotel limit is 180 EUR per night in capital cities [{n}]."
+NOTICE = re.compile(r"\*Leave policy\* changed on \d{4}-\d\d-\d\d, after this answer — ask again for the current "
+                    r"version")
+
+
+def both(leave: str, travel: str):
+    """A model that answers leave questions citing the leave policy and hotel questions citing travel."""
+    leave_reply, travel_reply = cite("Leave policy", leave), cite("Travel policy", travel)
+    return lambda body: travel_reply(body) if "hotel" in str(body) else leave_reply(body)
+
+
+def start(make_bot, reply=None) -> Bot:
+    """A bot over its own copy of the corpus (the copy is the index's folder now)."""
+    bot = make_bot(reply=reply or both(LEAVE_ANSWER, TRAVEL), private_corpus=True)
+    bot.rag.state.set_docs_root(real_root(bot.tmp / "docs"))
+    return bot
+
+
+def message(bot: Bot, ts: str) -> Message:
+    (found,) = [m for m in bot.slack.bot_messages(GENERAL) if m.ts == ts]
+    return found
+
+
+def leave_file(bot: Bot) -> Path:
+    return bot.tmp / "docs" / "policies" / "leave-policy.md"
+
+
+def resync(bot: Bot) -> str:
+    """/rag-resync as an admin; the report as the admin sees it."""
+    before = len(bot.slack.responses)
+    assert bot.command("/rag-resync", user=ADMIN).status == 200
+    bot.slack.wait_for(lambda: len(bot.slack.responses) > before, timeout=60)
+    bot.wait_idle()
+    return text_of(bot.slack.responses[-1].body)
+
+
+def wait_marked(bot: Bot, ts: str, pattern: str | re.Pattern[str], timeout: float = 20) -> Message:
+    bot.slack.wait_for(lambda: re.search(pattern, text_of(message(bot, ts))), timeout)
+    return message(bot, ts)
+
+
+def test_changed_document_marks_that_exact_answer_once_and_leaves_others_alone(make_bot):
+    bot = start(make_bot)
+    leave_ts, _ = bot.ask(LEAVE_Q)
+    leave = bot.wait_answer(GENERAL, leave_ts)
+    travel_ts, _ = bot.ask("what is the hotel limit per night?")
+    travel = bot.wait_answer(GENERAL, travel_ts)
+    bot.ask("what about hotels?", thread_ts=leave_ts)  # the thread moves on; the answer is still marked
+    bot.wait_idle()
+
+    leave_file(bot).write_text(leave_file(bot).read_text().replace("Up to 5 unused days", "Up to 3 unused days"))
+    report = resync(bot)
+    assert "1 changed" in report and "1 posted answer cites changed documents: marked with a notice" in report
+
+    marked = wait_marked(bot, leave.ts, NOTICE)
+    shown = text_of(marked)
+    assert re.search(r"carry over up to \*5 days\*", shown) and "Leave policy" in shown  # the answer is kept
+    assert marked.blocks[0]["type"] == "context" and NOTICE.search(marked.blocks[0]["elements"][0]["text"])
+    assert any(b.get("block_id") == "feedback" for b in marked.blocks)  # buttons still there
+    assert message(bot, travel.ts).edits == travel.edits  # the travel answer cites nothing that changed
+    assert "changed on" not in text_of(message(bot, travel.ts))
+
+    updates = len(bot.slack.calls("chat.update"))
+    again = resync(bot)  # nothing changed since: nothing is marked twice
+    time.sleep(1)
+    assert "marked with a notice" not in again and len(bot.slack.calls("chat.update")) == updates
+    assert len(NOTICE.findall(text_of(message(bot, leave.ts)))) == 1
+
+
+def test_withdrawn_document_synced_from_the_cli_is_noticed_by_the_bot(make_bot):
+    bot = start(make_bot)
+    ts, _ = bot.ask(LEAVE_Q)
+    answer = bot.wait_answer(GENERAL, ts)
+    leave_file(bot).unlink()
+
+    result = CliRunner().invoke(
+        __import__("ragbot.cli", fromlist=["app"]).app,
+        ["--index", str(bot.rag.settings.lancedb_uri), "--docs-dir", str(bot.tmp / "docs"), "sync"])
+    assert result.exit_code == 0, result.output
+    assert "1 posted answer cite" in result.output and "the bot will mark them" in result.output
+    assert "withdrawn" not in text_of(message(bot, answer.ts))  # the CLI has no Slack client
+
+    assert bot.runtime.followthrough is not None
+    assert bot.runtime.followthrough.check_new_runs() == 1  # the scheduler's job: a run this process did not do
+    marked = wait_marked(bot, answer.ts, r"\*Leave policy\* was withdrawn on \d{4}-\d\d-\d\d, after this answer")
+    assert "carry over up to" in text_of(marked)
+    assert bot.runtime.followthrough.check_new_runs() == 0  # the same run is not followed through twice
+
+
+def test_answer_deleted_in_slack_does_not_break_the_sync(make_bot):
+    bot = start(make_bot)
+    ts, _ = bot.ask(LEAVE_Q)
+    answer = bot.wait_answer(GENERAL, ts)
+    WebClient(token=bot.slack.bot_token, base_url=bot.slack.api_url).chat_delete(channel=GENERAL, ts=answer.ts)
+    assert bot.runtime.followthrough is not None and bot.runtime.followthrough.ledger.watched() == 1
+
+    leave_file(bot).write_text(leave_file(bot).read_text() + "\nNew paragraph.\n")
+    before = len(bot.slack.calls("chat.update"))
+    report = resync(bot)
+    assert "1 changed" in report
+    ledger = bot.runtime.followthrough.ledger
+    bot.slack.wait_for(lambda: ledger.watched() == 0, 20)  # message_not_found: no longer watched
+    (update,) = bot.slack.calls("chat.update")[before:]
+    assert update.args["ts"] == answer.ts
+    assert update.response == {"ok": False, "error": "message_not_found"}
+    assert ledger.pending_count() == 0
+
+    ts2, _ = bot.ask(LEAVE_Q)  # the bot answers on as before
+    assert "carry over" in text_of(bot.wait_answer(GENERAL, ts2))
+
+
+def test_rate_limited_edit_is_retried_after_retry_after(make_bot):
+    bot = start(make_bot)
+    ts, _ = bot.ask(LEAVE_Q)
+    answer = bot.wait_answer(GENERAL, ts)
+    bot.slack.rate_limit("chat.update", times=1, retry_after=1)
+    leave_file(bot).write_text(leave_file(bot).read_text().replace("31 March", "30 April"))
+    resync(bot)
+    wait_marked(bot, answer.ts, NOTICE)
+    statuses = [c.status for c in bot.slack.calls("chat.update")]
+    assert statuses[0] == 429 and statuses[-1] == 200
+
+
+def test_notices_in_traditional_chinese_and_within_block_kit_limits():
+    at = datetime(2026, 12, 3, tzinfo=UTC)
+    assert notice_line(Notice("p/leave.md", "changed", "請假規則", at), "zh") == (
+        ":warning: *請假規則* 已於 2026-12-03 更新（在此回答之後）— 請重新提問以取得最新版本")
+    assert "撤下" in notice_line(Notice("p/leave.md", "withdrawn", "請假規則", at), "zh")
+    moved = notice_line(Notice("p/leave.md", "moved", "Leave <policy>", at, "hr/leave.md"), "en")
+    assert moved.startswith(":warning: *Leave &lt;policy&gt;* moved to `hr/leave.md` on 2026-12-03")
+
+    full = [{"type": "section", "text": {"type": "mrkdwn", "text": f"part {i}"}} for i in range(47)]
+    full += [{"type": "divider"}, {"type": "context", "elements": [{"type": "mrkdwn", "text": "Sources"}]},
+             {"type": "actions", "block_id": "feedback", "elements": []}]
+    answer = PostedAnswer(1, GENERAL, "1.0", None, at, "en", "part 0", full, [Notice("a", "changed", "A", at)])
+    marked = marked_message(answer)
+    assert len(marked.blocks) == 50 and marked.blocks[0]["type"] == "context"
+    assert [b for b in marked.blocks if b["type"] == "section"] == full[:47]  # every part of the answer kept
+    assert marked.blocks[-1]["block_id"] == "feedback"
