@@ -38,11 +38,16 @@ def _zh(question: str) -> bool:
     return bool(CJK_RE.search(question))
 
 
-def no_answer_text(question: str) -> str:
+# Where each surface lists the indexed documents: the no-answer text points the asker there.
+SOURCES_COMMAND = {"slack": "/rag-sources", "cli": "`ragbot sources`"}
+
+
+def no_answer_text(question: str, surface: str = "slack") -> str:
+    where = SOURCES_COMMAND.get(surface, SOURCES_COMMAND["slack"])
     if _zh(question):
-        return "已索引的文件中找不到這個問題的答案。可用 /rag-sources 查看機器人知道哪些文件，或換個說法再問一次。"
+        return f"已索引的文件中找不到這個問題的答案。可用 {where} 查看機器人知道哪些文件，或換個說法再問一次。"
     return ("I couldn't find this in the indexed documents. "
-            "Try rephrasing, or use /rag-sources to see which documents I know.")
+            f"Try rephrasing, or use {where} to see which documents I know.")
 
 
 def uncited_notice(question: str) -> str:
@@ -204,8 +209,8 @@ def mark_figures(answer: Answer, sources: list[str]) -> None:
     log.warning("answer states figures found in no source: %s", answer.unsupported_figures)
 
 
-def no_answer(question: str, retrieval: Retrieval) -> Answer:
+def no_answer(question: str, retrieval: Retrieval, surface: str = "slack") -> Answer:
     return Answer(
-        question=question, text=no_answer_text(question), mode="no_answer",
+        question=question, text=no_answer_text(question, surface), mode="no_answer",
         retrieval_ms=retrieval.embed_ms + retrieval.search_ms,
     )

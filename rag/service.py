@@ -163,7 +163,7 @@ class RagService:
             on_status(f"searching {self.document_count()} documents…")
         retrieval = self.search(_with_context(question, history), scope=scope)
         if retrieval.below_floor:
-            answer = no_answer(question, retrieval)
+            answer = no_answer(question, retrieval, surface)
         else:
             answer = generated_answer(
                 question, retrieval, self.generator, history=history, num_ctx=self.settings.ollama_num_ctx,
@@ -261,6 +261,10 @@ class RagService:
 
     def forget(self, rel_path: str) -> bool:
         return self.syncer().forget(rel_path)
+
+    def unforget(self, rel_path: str) -> bool:
+        """Undo `forget`: the next sync indexes the document again; False if it was not withdrawn."""
+        return self.syncer().unforget(rel_path)
 
     def unforget(self, rel_path: str) -> bool:
         """Undo `forget`: the next sync indexes the document again; False if it was not withdrawn."""

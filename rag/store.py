@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -228,6 +229,16 @@ class ChunkStore:
         """Merge small fragments and delete versions older than `keep` (bounds disk growth)."""
         if self.exists():
             self.table().optimize(cleanup_older_than=keep)
+
+    def footprint(self) -> tuple[int, int | None]:
+        """(versions kept, bytes of the table on disk; None unless the index is a local folder), for `compact`."""
+        if not self.exists():
+            return 0, 0
+        versions = len(self.table().list_versions())
+        folder = Path(self.uri.removeprefix("file://")) / f"{TABLE}.lance"
+        if "://" in self.uri.removeprefix("file://") or not folder.is_dir():
+            return versions, None
+        return versions, sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
     # -- reads -----------------------------------------------------------------------------------------
     def count(self, where: str | None = None) -> int:

@@ -1,3 +1,3 @@
-from ragbot.cli import app
+from ragbot.cli import main
 
-app()
+main()

@@ -20,7 +20,7 @@ from ragbot.common import Options as _Options
 from ragbot.common import configure_logging as _configure_logging
 from ragbot.global_options import GlobalOptionsAnywhere
 
-__all__ = ["EXIT_FAILED", "EXIT_USER_ERROR", "_Options", "app", "fail", "service", "settings", "user_errors"]
+__all__ = ["EXIT_FAILED", "EXIT_USER_ERROR", "_Options", "app", "fail", "main", "service", "settings", "user_errors"]
 
 GLOBAL_OPTIONS_EPILOG = ("Global options (--docs-dir, --index, --ollama-host, --model, --embedding-model, --top-k, -v) "
                          "go before or after the command: see `ragbot --help`.")
@@ -31,7 +31,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="`ragbot`: ev
 
 
 @app.callback()
-def main(
+def global_options(
     ctx: typer.Context,
     docs_dir: Annotated[Path | None, typer.Option(
         "--docs-dir", metavar="DIR", help="Documents folder (overrides DOCS_DIR).")] = None,
@@ -78,5 +78,13 @@ def _register_commands() -> None:
 
 _register_commands()
 
+
+def main() -> None:
+    """The `ragbot` script: the app, then a fast exit after commands that loaded torch (see ragbot.exiting)."""
+    from ragbot.exiting import run_then_exit
+
+    run_then_exit(app)
+
+
 if __name__ == "__main__":
-    app()
+    main()

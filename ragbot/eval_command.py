@@ -27,11 +27,13 @@ def eval_command(
     questions_file: Annotated[Path, typer.Argument(metavar="QUESTIONS.jsonl", help=(
         'One JSON object per line: {"question": ..., "doc": a path or a list of paths, "answer": "text the '
         'right chunk contains" (optional), "unanswerable": true (optional)}.'))],
-    docs: Annotated[Path | None, typer.Option("--docs", help="Ingest this documents folder first.")] = None,
+    docs: Annotated[Path | None, typer.Option(
+        "--docs", metavar="DIR", help="Ingest this documents folder first (a full sync into the index).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     min_recall: Annotated[float | None, typer.Option(
-        "--min-recall", min=0.0, max=1.0, help="Exit 1 when recall@k is below this (0–1).")] = None,
-    k: Annotated[int, typer.Option("--k", min=1, max=50, help="The k of recall@k for --min-recall and failures.")] = 5,
+        "--min-recall", metavar="RECALL", min=0.0, max=1.0, help="Exit 1 when recall@k is below this (0–1).")] = None,
+    k: Annotated[int, typer.Option(
+        "--k", metavar="K", min=1, max=50, help="The k of recall@k for --min-recall and failures.")] = 5,
 ) -> None:
     """Measure retrieval on golden questions: recall@1/5/10, MRR@10, refusals, failures."""
     from rag.evaluate import QuestionsFileError, evaluate, load_questions, search_with

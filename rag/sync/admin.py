@@ -56,6 +56,23 @@ class IndexAdmin:
         self.store.delete_documents([key])
         return True
 
+    def unforget(self, rel_path: str) -> bool:
+        """Undo `forget`: the record stops matching its file, so the next sync indexes it again ("+ path").
+
+        Under the sync lock: a running sync could otherwise write the withdrawn record back.
+        False when the document is not withdrawn.
+        """
+        key = self.normalise_path(rel_path)
+        self.lock.acquire("forget --undo")
+        try:
+            rec = self.state.get_file(key)
+            if rec is None or not rec.withdrawn:
+                return False
+            self.state.put_file(replace(rec, withdrawn=False, size=-1, mtime_ns=-1, sha256="", chunk_ids=[]))
+            return True
+        finally:
+            self.lock.release()
+
     def rollback(self) -> tuple[int, int]:
         """Restore the table to the version before the last sync not yet rolled back; returns (from, to)."""
         self.lock.acquire("rollback")

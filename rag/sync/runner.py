@@ -131,6 +131,9 @@ class Syncer:
     def forget(self, rel_path: str) -> bool:
         return self._admin().forget(rel_path)
 
+    def unforget(self, rel_path: str) -> bool:
+        return self._admin().unforget(rel_path)
+
     def rollback(self) -> tuple[int, int]:
         return self._admin().rollback()
 

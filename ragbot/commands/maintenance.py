@@ -1,8 +1,8 @@
-"""`ragbot forget`, `rollback`, `compact` and `history`: looking after the index."""
+"""`ragbot forget`, `rollback`, `compact` and `history`: looking after the index, saying what was done."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,36 +14,100 @@ def register(app: typer.Typer) -> None:
         app.command()(command)
 
 
-def forget(path: Annotated[str, typer.Argument(help="Document path relative to DOCS_DIR.")]) -> None:
-    """Withdraw a document from answers now (until its file changes)."""
+def forget(
+    path: Annotated[str, typer.Argument(
+        metavar="PATH", help="Document path as `ragbot sources` lists it (relative to DOCS_DIR).")],
+    undo: Annotated[bool, typer.Option(
+        "--undo", help="Bring a withdrawn document back: the next sync indexes it again.")] = False,
+) -> None:
+    """Withdraw a document from answers now (until its file changes); --undo brings it back."""
     with user_errors():
-        if not service().forget(path.replace("\\", "/")):
+        svc = service()
+        if undo:
+            if not svc.unforget(path):
+                raise fail(f"{path} is not withdrawn (see `ragbot sources`)")
+            typer.echo(f"restored: {path} is indexed again at the next sync (run `ragbot sync` now to do it)")
+            return
+        if not svc.forget(path):
             raise fail(f"{path} is not indexed (see `ragbot sources`)")
-    typer.echo(f"withdrawn: {path} (it returns when the file changes or is re-added)")
+    typer.echo(f"withdrawn: {path} no longer appears in answers; it returns when the file changes, "
+               f"or now with `ragbot forget --undo {path}`")
+
+
+def _describe(run: Any) -> str:
+    r = run.report
+    return (f"sync #{run.id} ({r.trigger}, {when(r.started)}: {len(r.added)} added, {len(r.changed)} changed, "
+            f"{len(r.renamed)} renamed, {len(r.removed)} removed)")
 
 
 def rollback() -> None:
-    """Restore the index to its state before the last sync."""
+    """Undo the last sync: restore the index to the version before it."""
     with user_errors():
+        svc = service()
+        before = {run.id for run in svc.state.runs(limit=200) if not run.rolled_back}
+        documents_before = svc.document_count()
         try:
-            current, restored = service().rollback()
+            current, restored = svc.rollback()
         except ValueError as err:
             raise fail(str(err)) from None
-    typer.echo(f"index restored from version {current} to version {restored}")
+        undone = [run for run in svc.state.runs(limit=200) if run.rolled_back and run.id in before]
+        documents_after = svc.document_count()
+    typer.echo(f"undid {_describe(undone[0]) if undone else 'the last sync'}")
+    typer.echo(f"index version {current} → {restored} (the version before that sync); "
+               f"documents in answers: {documents_before} → {documents_after}")
+    typer.echo("documents it added stay withdrawn, and those it changed keep their earlier version, until their "
+               "files change again (or `ragbot forget --undo PATH`)")
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "size not measured (not a local folder)"
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.0f} kB"
 
 
 def compact() -> None:
-    """Merge small index files and delete old versions (KEEP_VERSIONS_HOURS)."""
+    """Merge small index files and delete versions older than KEEP_VERSIONS_HOURS."""
     with user_errors():
-        service().compact()
-    typer.echo("index compacted")
+        svc = service()
+        versions_before, bytes_before = svc.store.footprint()
+        if not versions_before:
+            typer.echo("no index yet: nothing to compact")
+            return
+        svc.compact()
+        versions_after, bytes_after = svc.store.footprint()
+        hours = svc.settings.keep_versions_hours
+    if bytes_before is None or bytes_after is None:
+        size = _size(None)
+    else:
+        size = f"{_size(bytes_before)} → {_size(bytes_after)}"
+    typer.echo(f"index compacted: {size}; versions kept {versions_before} → {versions_after}")
+    if versions_after >= versions_before:
+        typer.echo(f"versions younger than KEEP_VERSIONS_HOURS ({hours:g} h) are kept so `ragbot rollback` can "
+                   "reach them; their space is freed by a compact after they age out")
 
 
-def history(limit: Annotated[int, typer.Option(help="How many runs.")] = 10) -> None:
-    """Recent sync runs."""
+_HISTORY_COLUMNS = ("RUN", "STARTED", "TRIGGER", "STATUS", "ADDED", "CHANGED", "REMOVED", "FAILED", "INDEX VERSION")
+
+
+def history(limit: Annotated[int, typer.Option(metavar="N", min=1, help="How many runs, newest first.")] = 10) -> None:
+    """Recent sync runs, newest first (rollbacks and undone syncs included)."""
     with user_errors():
         runs = service().state.runs(limit=limit)
+    if not runs:
+        typer.echo("no sync has run yet: run `ragbot ingest`")
+        return
+    rows = [_HISTORY_COLUMNS]
     for run in runs:
         r = run.report
-        typer.echo(f"#{run.id} {when(r.started)} {r.trigger:<10} {r.status:<8} +{len(r.added)} ~{len(r.changed)} "
-                   f"−{len(r.removed)} !{len(r.failed)} v{run.version_before}→v{run.version_after}")
+        versions = "–" if run.version_after is None else (
+            f"{run.version_before} → {run.version_after}" if run.version_before is not None
+            else f"new → {run.version_after}")
+        status = r.status + (" (undone)" if run.rolled_back else "")
+        rows.append((f"#{run.id}", when(r.started), r.trigger, status, str(len(r.added)), str(len(r.changed)),
+                     str(len(r.removed)), str(len(r.failed)), versions))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HISTORY_COLUMNS))]
+    numeric = {4, 5, 6, 7}
+    for row in rows:
+        cells = [cell.rjust(w) if i in numeric else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths,
+                                                                                                  strict=True))]
+        typer.echo("  ".join(cells).rstrip())

@@ -13,7 +13,8 @@ def register(app: typer.Typer) -> None:
     app.command()(sources)
 
 
-def sources(filter_text: Annotated[str | None, typer.Argument(metavar="[FILTER]")] = None) -> None:
+def sources(filter_text: Annotated[str | None, typer.Argument(
+        metavar="FILTER", help="Only documents whose path, title or kind contain all these words.")] = None) -> None:
     """List the indexed documents (optionally only those matching the words given)."""
     with user_errors():
         svc = service()
