@@ -181,11 +181,8 @@ def notice_message(text: str, *, icon: str = ":information_source:") -> SlackMes
 
 
 def in_scope(doc: DocumentInfo, scope: Scope | None) -> bool:
-    if scope is None:
-        return True
-    if scope.path_prefixes and not any(doc.rel_path.startswith(p) for p in scope.path_prefixes):
-        return False
-    return not (scope.kinds and doc.kind.lower() not in {k.lower() for k in scope.kinds})
+    """The one rule of `rag.scope` (folder boundaries, `_` and `%` literal)."""
+    return scope is None or scope.admits(doc.rel_path, doc.kind)
 
 
 def describe_scope(scope: Scope) -> str:

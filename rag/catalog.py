@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 SyncStatus = Literal["ok", "partial", "failed", "refused", "dry_run", "running"]
@@ -34,6 +34,8 @@ class SyncReport:
     renamed: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path)
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    # Entries never read: symlinks, FIFOs, undecodable names... (printable path, reason); every sync.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     chunks_reused: int = 0
     message: str | None = None  # why a sync was refused or failed as a whole
@@ -55,6 +57,34 @@ class SyncReport:
     @property
     def has_changes(self) -> bool:
         return bool(self.added or self.changed or self.renamed or self.removed)
+
+    @property
+    def tried(self) -> int:
+        """Files this sync read to index them (new, changed, failed)."""
+        return len(self.added) + len(self.changed) + len(self.failed)
+
+    @property
+    def mostly_failed(self) -> bool:
+        """More than half of the files this sync tried to index failed (and at least one): scripts must see it."""
+        return bool(self.failed) and 2 * len(self.failed) > self.tried
+
+    @property
+    def succeeded(self) -> bool:
+        """What exit codes and alerts go by: refused, crashed and mostly failed syncs did not succeed."""
+        return self.status in ("ok", "partial", "dry_run") and not self.mostly_failed
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """An exception as one printable line, for reports, history and Slack."""
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failed_report(trigger: str, err: BaseException, started: datetime | None = None) -> SyncReport:
+    """The report of a sync that crashed before it could report anything itself."""
+    now = datetime.now(UTC)
+    return SyncReport(started=started or now, finished=now, status="failed", message=one_line(err), trigger=trigger)
 
 
 class SyncAlreadyRunning(Exception):

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from rag.store import ChunkStore, SearchHit, sql_str
+from rag.scope import Scope
+from rag.store import ChunkStore, SearchHit
 
 # Fusion weights (vector, full-text), chosen on the public benchmarks (bench/quality/README.md).
 VECTOR_WEIGHT = 0.7
@@ -53,23 +54,6 @@ _CJK_STOP = frozenset([
     "怎麼", "怎樣", "為什", "什么", "哪里", "怎么", "請問", "是什", "麼是", "么是", "的是",
     "是多", "少天", "嗎？"
 ])
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Limits what a channel may see: path prefixes and/or kinds. Empty means everything."""
-
-    path_prefixes: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-
-    def where(self) -> str | None:
-        clauses = []
-        if self.path_prefixes:
-            like = [f"doc_path LIKE {sql_str(p.replace('%', '').rstrip('*') + '%')}" for p in self.path_prefixes]
-            clauses.append("(" + " OR ".join(like) + ")")
-        if self.kinds:
-            clauses.append("lower(kind) IN (" + ", ".join(sql_str(k.lower()) for k in self.kinds) + ")")
-        return " AND ".join(clauses) or None
 
 
 @dataclass
@@ -286,6 +270,9 @@ def retrieve(
         vector_weight, text_weight = 1.0, 0.0
     elif mode == "fts":
         vector_weight, text_weight = 0.0, 1.0
+    if scope is not None:  # the filter above is this same rule; checking each hit keeps it the only one
+        vector_hits = [h for h in vector_hits if scope.admits(str(h.row["doc_path"]), str(h.row.get("kind") or ""))]
+        text_hits = [h for h in text_hits if scope.admits(str(h.row["doc_path"]), str(h.row.get("kind") or ""))]
     terms = query_terms(question)
     fused = fuse(vector_hits, text_hits, vector_weight, text_weight)
     if mode == "hybrid":

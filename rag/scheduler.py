@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from rag.catalog import SyncAlreadyRunning, SyncReport
+from rag.catalog import SyncAlreadyRunning, SyncReport, failed_report
 from rag.config import RagSettings
 
 log = logging.getLogger(__name__)
@@ -56,21 +56,38 @@ def sync_trigger(cron: str | None, interval_minutes: float | None) -> CronTrigge
 
 
 def scheduled_sync(rag: Syncable, on_report: OnReport | None, trigger: str) -> SyncReport | None:
-    """One tick: sync, hand the report to `on_report`; a running sync means this tick is coalesced."""
+    """One tick: sync, log the outcome once, hand the report to `on_report` (the Slack report channel).
+
+    A sync that crashes is reported like one that failed; a running sync means this tick is coalesced.
+    """
+    started = datetime.now(UTC)
     try:
         report = rag.sync(trigger=trigger)
     except SyncAlreadyRunning as err:
         log.info("%s sync coalesced: %s", trigger, err)
         return None
-    except Exception:
-        log.exception("%s sync crashed", trigger)
-        return None
+    except Exception as err:
+        log.debug("%s sync crashed", trigger, exc_info=True)
+        report = failed_report(trigger, err, started)
+    log_report(report)
     if on_report:
         try:
             on_report(report)
         except Exception:
             log.exception("could not deliver the sync report")
     return report
+
+
+def log_report(report: SyncReport) -> None:
+    """One line per sync: INFO when it went well, WARNING when some files failed, ERROR when it did not run."""
+    level = logging.INFO
+    if not report.succeeded or report.status == "refused":
+        level = logging.ERROR
+    elif report.failed or report.status == "partial":
+        level = logging.WARNING
+    log.log(level, "%s sync %s: +%d ~%d →%d −%d !%d, %d chunks embedded, %.1fs%s", report.trigger, report.status,
+            len(report.added), len(report.changed), len(report.renamed), len(report.removed), len(report.failed),
+            report.chunks_embedded, report.duration_s, f" ({report.message})" if report.message else "")
 
 
 def start_scheduler(rag: Syncable, on_report: OnReport | None = None, *,
@@ -109,15 +126,9 @@ def run_forever(rag: Syncable, on_report: OnReport | None = None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    scheduler = start_scheduler(rag, on_report or _log_report)
+    scheduler = start_scheduler(rag, on_report)
     try:
         stop.wait()
     finally:
         log.warning("stopping: waiting for a running sync to finish")
         scheduler.shutdown(wait=True)
-
-
-def _log_report(report: SyncReport) -> None:
-    log.warning("sync %s: +%d ~%d →%d −%d !%d, %d chunks embedded, %.1fs", report.status, len(report.added),
-                len(report.changed), len(report.renamed), len(report.removed), len(report.failed),
-                report.chunks_embedded, report.duration_s)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rag.catalog import SyncReport
+from rag.config import RagSettings
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -49,7 +50,12 @@ CREATE TABLE IF NOT EXISTS sync_runs (
     report TEXT NOT NULL DEFAULT '{}',
     rolled_back INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+DOCS_ROOT = "docs_root"  # the real path of the folder the index was built from
 # Columns added after the first release: (table, column, declaration).
 _ADDED_COLUMNS = [
     ("files", "error_size", "INTEGER"),
@@ -236,6 +242,15 @@ class StateDB:
                 marks = ", ".join(f":{k}" for k in rows[0])
                 conn.executemany(f"INSERT INTO files ({columns}) VALUES ({marks})", rows)
 
+    # -- the docs root ---------------------------------------------------------------------------------
+    def docs_root(self) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (DOCS_ROOT,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_docs_root(self, root: str) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (DOCS_ROOT, root))
+
     # -- runs ------------------------------------------------------------------------------------------
     def start_run(self, report: SyncReport, version_before: int | None) -> int:
         with self._tx() as conn:
@@ -252,6 +267,10 @@ class StateDB:
                 "UPDATE sync_runs SET finished = ?, status = ?, version_after = ?, report = ? WHERE id = ?",
                 (_iso(report.finished), report.status, version_after, _dump(report), run_id),
             )
+
+    def record_run(self, report: SyncReport) -> None:
+        """A run that never got going (it crashed before it could start): history must still show it."""
+        self.finish_run(self.start_run(report, None), report, None)
 
     def mark_rolled_back(self, run_id: int) -> None:
         with self._tx() as conn:
@@ -274,6 +293,32 @@ class StateDB:
     def last_report(self) -> SyncReport | None:
         runs = self.runs(limit=1)
         return runs[0].report if runs else None
+
+
+def with_remembered_docs_root(settings: RagSettings) -> RagSettings:
+    """Without DOCS_DIR (env, .env or --docs-dir), use the folder the index was built from."""
+    if settings.docs_dir_explicit:
+        return settings
+    remembered = remembered_docs_root(settings.resolved_state_dir)
+    if remembered is None or Path(remembered) == settings.docs_dir:
+        return settings
+    return settings.model_copy(update={"docs_dir": Path(remembered)})
+
+
+def remembered_docs_root(directory: Path) -> str | None:
+    """The docs root recorded in the state DB in `directory`, read without creating anything."""
+    path = directory / "state.sqlite3"
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (DOCS_ROOT,)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:  # an older state DB without the table, or one being created
+        return None
+    return str(row[0]) if row else None
 
 
 def _row(record: FileRecord) -> dict[str, object]:
@@ -300,7 +345,7 @@ def _dump(report: SyncReport) -> str:
     data = asdict(report)
     data["started"] = _iso(report.started)
     data["finished"] = _iso(report.finished)
-    return json.dumps(data, ensure_ascii=False)
+    return json.dumps(data)  # ASCII: a stray undecodable character cannot stop the run being recorded
 
 
 def _load(text: str) -> SyncReport:
@@ -309,4 +354,5 @@ def _load(text: str) -> SyncReport:
     data["finished"] = _dt(data.get("finished"))
     data["renamed"] = [tuple(pair) for pair in data.get("renamed", [])]
     data["failed"] = [tuple(pair) for pair in data.get("failed", [])]
+    data["skipped"] = [tuple(pair) for pair in data.get("skipped", [])]
     return SyncReport(**data)

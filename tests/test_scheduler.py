@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -84,8 +85,11 @@ def test_shutdown_lets_a_running_sync_finish_and_a_tick_meanwhile_is_coalesced(
     assert service.store.count() == 2
 
 
-def test_a_crashing_sync_does_not_kill_the_scheduler_thread(service: RagService) -> None:
+def test_a_crashing_sync_is_reported_as_failed_and_does_not_kill_the_scheduler_thread(
+    service: RagService, caplog: pytest.LogCaptureFixture,
+) -> None:
     calls: list[str] = []
+    delivered: list[SyncReport] = []
 
     class Broken:
         settings = service.settings
@@ -97,8 +101,27 @@ def test_a_crashing_sync_does_not_kill_the_scheduler_thread(service: RagService)
         def compact(self) -> None:
             pass
 
-    assert scheduled_sync(Broken(), lambda r: calls.append("report"), "schedule") is None
+    caplog.set_level(logging.DEBUG, logger="rag")
+    report = scheduled_sync(Broken(), delivered.append, "schedule")
+
     assert calls == ["schedule"]
+    # The report channel hears about it like any failed sync, with the one-line reason.
+    assert [(r.status, r.trigger, r.message) for r in delivered] == [("failed", "schedule", "OSError: disk full")]
+    assert report is delivered[0] and not report.succeeded
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "disk full" in errors[0].getMessage() and errors[0].exc_info is None
+
+
+def test_a_successful_scheduled_sync_logs_one_info_line_and_no_warning(
+    service: RagService, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="rag")
+    report = scheduled_sync(service, None, "schedule")
+
+    assert report is not None and report.status == "ok"
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("rag.")] == []
+    outcome = [r.getMessage() for r in caplog.records if r.name == "rag.scheduler"]
+    assert len(outcome) == 1 and outcome[0].startswith("schedule sync ok: +2")
 
 
 def test_sync_trigger_from_config() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -309,25 +311,24 @@ def test_a_file_that_fails_to_parse_keeps_its_previous_version(svc: RagService, 
 
 
 def test_a_missing_or_empty_docs_folder_is_refused_and_the_index_kept(
-    svc: RagService, make_settings: Callable[..., Any], tmp_path: Path,
+    svc: RagService, docs: Path, tmp_path: Path,
 ) -> None:
     rows, version = svc.store.count(), svc.store.version
-    missing = RagService(make_settings(docs_dir=tmp_path / "unmounted"))
-    report = missing.sync()
-    assert report.status == "refused" and "missing" in report.message
+    docs.rename(tmp_path / "elsewhere")  # the share is unmounted
+    report = svc.sync()
+    assert report.status == "refused" and "is missing or not a folder" in report.message
 
-    empty_dir = tmp_path / "empty"
-    empty_dir.mkdir()
-    empty = RagService(make_settings(docs_dir=empty_dir))
-    report = empty.sync()
-    assert report.status == "refused" and "empty" in report.message
+    docs.mkdir()  # the mount point is back, empty
+    report = svc.sync()
+    assert report.status == "refused" and "is empty but 5 documents are indexed" in report.message
+    assert "`ragbot sync --allow-mass-delete`" in report.message  # the option of the command that was run
     assert svc.store.count() == rows and svc.store.version == version
     assert svc.last_sync_report().status == "refused"  # refusals are in the history too
     assert svc.ask(ANNUAL_QUESTION).citations[0].rel_path == "policies/leave.md"
 
-    emptied = empty.sync(allow_mass_delete=True)  # the operator really means it
+    emptied = svc.sync(allow_mass_delete=True)  # the operator really means it
     assert emptied.status == "ok" and sorted(emptied.removed) == sorted(DOCS)
-    assert empty.store.count() == 0
+    assert svc.store.count() == 0
 
 
 def test_mass_deletion_needs_allow_mass_delete(svc: RagService, docs: Path) -> None:
@@ -507,3 +508,140 @@ def test_a_sync_with_a_renamed_and_copied_tree_stays_consistent(svc: RagService,
                                       ("sops/onboarding.md", "procedures/onboarding.md")]
     assert report.chunks_embedded == 0 and encode_calls.texts == []
     assert_no_duplicates(svc)
+
+
+# -- the index's own docs root (issue 11) --------------------------------------------------------------------
+def _cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from ragbot.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_an_index_remembers_its_docs_root_so_the_sample_folder_never_slips_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rag.config import load_settings
+
+    own = write_docs(tmp_path / "company-docs")
+    sample = write_docs(tmp_path / "examples" / "docs", {"policies/northwind-leave.md": "# Northwind\n\nFictional.\n"})
+    index = str(tmp_path / "index")
+    monkeypatch.chdir(tmp_path)  # DOCS_DIR's default, examples/docs, exists here as it does in a clone
+
+    ingest = _cli("--index", index, "ingest", str(own))
+    assert ingest.exit_code == 0, ingest.output
+    # `ragbot sync` (and `serve`'s scheduler) without DOCS_DIR: the index's own folder, not examples/docs.
+    plain = _cli("--index", index, "sync")
+    assert plain.exit_code == 0, plain.output
+    assert "northwind" not in plain.output and "nothing changed" in plain.output
+    assert RagService(load_settings(lancedb_uri=index)).settings.docs_dir.resolve() == own.resolve()
+
+    # Another folder, named explicitly: refused in one line that names the root and the option.
+    other = _cli("--index", index, "--docs-dir", str(sample), "sync")
+    assert other.exit_code == 1 and "Traceback" not in other.output
+    refusal = other.output.strip()
+    assert refusal.count("\n") == 0 and str(own.resolve()) in refusal
+    assert "`ragbot sync --switch-docs-root`" in refusal
+    via_ingest = _cli("--index", index, "ingest", str(sample))
+    assert via_ingest.exit_code == 1 and "`ragbot ingest DOCS_DIR --switch-docs-root`" in via_ingest.output
+    assert {d.rel_path for d in RagService(load_settings(lancedb_uri=index)).documents()} == set(DOCS)
+
+    # Asked for: the old folder's documents leave in the same sync, the mass-delete guard does not block it.
+    switched = _cli("--index", index, "ingest", str(sample), "--switch-docs-root")
+    assert switched.exit_code == 0, switched.output
+    assert all(f"− {rel}" in switched.output for rel in DOCS) and "+ policies/northwind-leave.md" in switched.output
+    svc = RagService(load_settings(lancedb_uri=index))
+    assert [d.rel_path for d in svc.documents()] == ["policies/northwind-leave.md"]
+    assert svc.settings.docs_dir.resolve() == sample.resolve()
+
+
+def test_an_index_from_before_roots_were_remembered_finds_its_root_in_its_links(
+    svc: RagService, docs: Path, make_settings: Callable[..., Any], tmp_path: Path,
+) -> None:
+    with svc.state._tx() as conn:  # what an index built by an older version looks like
+        conn.execute("DELETE FROM meta")
+    other = write_docs(tmp_path / "other", {"a.md": "# A\n\nSomething else entirely.\n"})
+    report = RagService(make_settings(docs_dir=other)).sync()
+    assert report.status == "refused" and str(docs.resolve()) in report.message
+    assert set(svc.store.chunk_counts()) == set(DOCS)
+
+
+# -- honest reports (issue 11) -------------------------------------------------------------------------------
+def test_a_rebuild_that_changes_nothing_says_so(svc: RagService, docs: Path, encode_calls: EncodeCounter) -> None:
+    result = _cli("--index", svc.settings.lancedb_uri, "ingest", str(docs))
+
+    assert result.exit_code == 0, result.output
+    assert not [line for line in result.output.splitlines() if line.startswith(("~ ", "+ "))], result.output
+    assert "nothing changed (5 documents up to date, re-read and found identical)" in result.output
+    assert encode_calls.texts == []
+
+
+def test_a_renamed_file_takes_the_title_and_kind_of_its_new_name(svc: RagService, docs: Path) -> None:
+    write_docs(docs, {"sops/rail_booking.md": "Train tickets are booked in second class by the travel desk.\n"})
+    assert svc.sync().added == ["sops/rail_booking.md"]
+    before = {d.rel_path: d for d in svc.documents()}["sops/rail_booking.md"]
+    assert (before.title, before.kind) == ("rail booking", "SOP")
+    (docs / "policies" / "train_travel.md").parent.mkdir(exist_ok=True)
+    (docs / "sops" / "rail_booking.md").rename(docs / "policies" / "train_travel.md")
+
+    report = svc.sync()
+
+    assert report.renamed == [("sops/rail_booking.md", "policies/train_travel.md")] and report.failed == []
+    after = {d.rel_path: d for d in svc.documents()}["policies/train_travel.md"]
+    assert (after.title, after.kind) == ("train travel", "policy")
+    row = svc.search("Who books train tickets?").hits[0].row
+    assert (row["doc_path"], row["title"], row["kind"]) == ("policies/train_travel.md", "train travel", "policy")
+    assert_no_duplicates(svc)
+
+
+def _ragbot(*args: str) -> subprocess.CompletedProcess[str]:
+    from tests.conftest import ROOT, UNREACHABLE_OLLAMA
+
+    return subprocess.run([sys.executable, "-m", "ragbot", "--ollama-host", UNREACHABLE_OLLAMA, *args], cwd=ROOT,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300)
+
+
+def test_a_sync_where_most_files_fail_exits_non_zero_and_says_each_failure_once(
+    svc: RagService, docs: Path,
+) -> None:
+    for name in ("a", "b", "c"):
+        (docs / f"contracts/broken-{name}.pdf").write_bytes(b"%PDF-1.4 not really a pdf " * 20)
+    write_docs(docs, {"contracts/new.md": "# New\n\nA new contract with Initech.\n"})
+
+    done = _ragbot("--index", svc.settings.lancedb_uri, "--docs-dir", str(docs), "sync")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "most files failed (3 of 4 tried)" in done.stderr
+    for name in ("a", "b", "c"):
+        assert (done.stdout + done.stderr).count(f"broken-{name}.pdf") == 1  # the report; no WARNING line too
+    assert not re.search(r"(WARNING|ERROR) rag\.", done.stderr) and "Traceback" not in done.stderr
+
+
+def test_a_crashed_sync_is_recorded_as_failed_and_shown_so(svc: RagService, docs: Path) -> None:
+    for data in Path(svc.settings.lancedb_uri, "chunks.lance", "data").iterdir():
+        data.unlink()  # the index's data files are gone (a broken disk, a bad restore)
+    edit(docs / "sops/onboarding.md", "first morning", "first afternoon")
+    cli = ("--index", svc.settings.lancedb_uri, "--docs-dir", str(docs))
+
+    done = _ragbot(*cli, "sync")
+
+    assert done.returncode == 1
+    assert done.stdout == "" and done.stderr.startswith("error: sync failed: ") and done.stderr.count("\n") == 1
+    last = RagService(svc.settings).last_sync_report()
+    assert last.status == "failed" and last.message and last.message in done.stderr
+    listing = _ragbot(*cli, "sources")
+    assert f"— failed ({last.message})" in listing.stdout.splitlines()[0]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.getuid() == 0, reason="root reads every folder")
+def test_an_unreadable_docs_folder_names_the_user_that_must_read_it(svc: RagService, docs: Path) -> None:
+    rows = svc.store.count()
+    docs.chmod(0o000)
+    try:
+        report = svc.sync()
+    finally:
+        docs.chmod(0o755)
+    assert report.status == "refused"
+    assert f"is not readable by this process (uid {os.getuid()}); make it readable by that user" in report.message
+    assert svc.store.count() == rows

@@ -16,6 +16,7 @@ from rag.documents.markdown import _parse_markdown
 from rag.documents.model import Document, DocumentError, _Parsed
 from rag.documents.pdf import _parse_pdf
 from rag.documents.plain import _parse_txt
+from rag.documents.safe_open import NotInsideRoot, read_inside
 from rag.freshness import document_date
 
 logger = logging.getLogger(__name__)
@@ -45,13 +46,15 @@ def load_document(path: Path, root: Path, *, base_url: str | None = None,
     fmt = FORMATS.get(suffix)
     if fmt is None:
         raise DocumentError(rel_path, _unsupported_reason(suffix))
-    try:
-        st = path.stat()
-        if st.st_size > max_bytes:  # before reading: a 2 GB export must not be pulled into memory
-            raise DocumentError(rel_path, _too_big_reason(st.st_size, max_bytes))
-        data = path.read_bytes()
+    try:  # never through a symlink, never a FIFO or device: see rag.documents.safe_open
+        data, st = read_inside(_root_of(path, rel_path, root), rel_path, max_bytes)
+    except NotInsideRoot as exc:
+        raise DocumentError(rel_path, f"not read: {exc.strerror} (only regular files inside the docs "
+                                      "folder are documents)") from exc
     except OSError as exc:
         raise DocumentError(rel_path, _os_reason(exc)) from exc
+    if st.st_size > max_bytes:  # checked before reading: a 2 GB export must not be pulled into memory
+        raise DocumentError(rel_path, _too_big_reason(st.st_size, max_bytes))
     if len(data) > max_bytes:
         raise DocumentError(rel_path, _too_big_reason(len(data), max_bytes))
     if not data:
@@ -86,6 +89,15 @@ def document_link(path: Path, rel_path: str, base_url: str | None) -> str:
     if base_url:
         return base_url.rstrip("/") + "/" + urllib.parse.quote(rel_path)
     return path.resolve().as_uri()
+
+
+def _root_of(path: Path, rel_path: str, root: Path) -> Path:
+    """The folder `rel_path` is relative to: `root` as given, or resolved when `path` was given resolved."""
+    try:
+        path.relative_to(root)
+        return root
+    except ValueError:
+        return root.resolve()
 
 
 def _relative_posix(path: Path, root: Path) -> str:

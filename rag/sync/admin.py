@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,8 +47,8 @@ class IndexAdmin:
             return False
         path = self.settings.docs_dir / key
         try:
-            st = path.stat()
-            rec.size, rec.mtime_ns, rec.sha256 = st.st_size, st.st_mtime_ns, sha256_file(path)
+            st = os.stat(path, follow_symlinks=False)
+            rec.size, rec.mtime_ns, rec.sha256 = st.st_size, st.st_mtime_ns, sha256_file(self.settings.docs_dir, key)
         except OSError:
             pass  # the file is gone already: the next sync removes the record
         rec.withdrawn, rec.chunk_ids, rec.last_error = True, [], None

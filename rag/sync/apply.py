@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from rag.catalog import SyncReport
@@ -40,6 +40,26 @@ def checkpoint(name: str) -> None:
 
 
 @dataclass
+class _Batch:
+    """Parsed documents waiting for one commit; `rebuilt` are --full re-reads of unchanged bytes."""
+
+    rebuilt: set[str]
+    items: list[tuple[FileStat, Document, list[Chunk], str | None]] = field(default_factory=list)
+    chunks: int = 0
+
+    def add(self, st: FileStat, doc: Document, chunks: list[Chunk], moved_from: str | None) -> None:
+        self.items.append((st, doc, chunks, moved_from))
+        self.chunks += len(chunks)
+
+
+def _same_content(before: FileRecord | None, after: FileRecord) -> bool:
+    if before is None:
+        return False
+    keys = ("sha256", "kind", "format", "title", "link", "modified", "chunk_ids")
+    return all(getattr(before, k) == getattr(after, k) for k in keys)
+
+
+@dataclass
 class Applier:
     settings: RagSettings
     store: ChunkStore
@@ -47,53 +67,65 @@ class Applier:
     embedder_factory: Callable[[], Embedder]
 
     # -- renames ---------------------------------------------------------------------------------------
-    def apply_renames(self, plan: SyncPlan, records: dict[str, FileRecord]) -> None:
-        """Move renamed documents' rows to their new path, one commit per batch; nothing is re-embedded."""
+    def apply_renames(self, plan: SyncPlan, records: dict[str, FileRecord], report: SyncReport,
+                      progress: Progress | None) -> None:
+        """Re-point renamed documents to their new path, one commit per batch (old rows out, new in).
+
+        The file is parsed again, so its title and kind follow its new name and folder; its
+        vectors come from the embedding cache (nothing is embedded unless the title changed).
+        """
         stats = {s.rel_path: s for s in plan.touched}
-        moves: list[tuple[str, FileRecord, list[dict]]] = []
+        jobs: list[tuple[FileStat, str]] = []
         for old, new in plan.renamed:
             stat, rec = stats[new], records[old]
-            link = document_link(stat.path, new, self.settings.docs_base_url)
-            moved = replace(rec, rel_path=new, size=stat.size, mtime_ns=stat.mtime_ns, link=link,
-                            last_synced=datetime.now(UTC))
             if rec.withdrawn:  # a move is not a change: it stays withdrawn under its new name
+                link = document_link(stat.path, new, self.settings.docs_base_url)
+                moved = replace(rec, rel_path=new, size=stat.size, mtime_ns=stat.mtime_ns, link=link,
+                                last_synced=datetime.now(UTC))
                 self.state.write_files(put=[moved], delete=[old])
                 continue
-            rows = self.store.document_rows(old)
-            if not rows:  # never indexed (failed parse), or a crash after moving the rows: index it as new
+            if not rec.chunk_ids:  # never indexed (failed parse): index it as new
                 self.state.delete_file(old)
                 plan.to_index.append(stat)
                 continue
-            for row in rows:
-                row["chunk_id"] = hashlib.sha256(f"{new}\0{row['chunk_id']}".encode()).hexdigest()[:24]
-                row["doc_path"], row["link"] = new, link
-            moved.chunk_ids = [r["chunk_id"] for r in rows]
-            moves.append((old, moved, rows))
-            if len(moves) >= BATCH_DOCS:
-                self._commit_moves(moves, records)
-                moves = []
-        if moves:
-            self._commit_moves(moves, records)
+            jobs.append((stat, old))
+        self._index(jobs, records, report, progress, renames=True)
 
-    def _commit_moves(self, moves: list[tuple[str, FileRecord, list[dict]]], records: dict[str, FileRecord]) -> None:
+    def _move_rows(self, stat: FileStat, old: str, records: dict[str, FileRecord], reason: str,
+                   report: SyncReport) -> None:
+        """A renamed file that cannot be parsed now: move its last good rows, and say why."""
+        report.failed.append((stat.rel_path, reason))
+        log.info("renamed %s -> %s, but cannot read it: %s", old, stat.rel_path, reason)
+        rows = self.store.document_rows(old)
+        link = document_link(stat.path, stat.rel_path, self.settings.docs_base_url)
+        for row in rows:
+            row["chunk_id"] = hashlib.sha256(f"{stat.rel_path}\0{row['chunk_id']}".encode()).hexdigest()[:24]
+            row["doc_path"], row["link"] = stat.rel_path, link
+        moved = replace(records[old], rel_path=stat.rel_path, size=stat.size, mtime_ns=stat.mtime_ns, link=link,
+                        chunk_ids=[r["chunk_id"] for r in rows], last_synced=datetime.now(UTC), last_error=reason,
+                        error_size=stat.size, error_mtime_ns=stat.mtime_ns)
         checkpoint("before_rename_write")
-        paths = {old for old, _, _ in moves} | {rec.rel_path for _, rec, _ in moves}
-        self.store.replace_documents(paths, [row for _, _, rows in moves for row in rows])
-        forgotten = self.state.put_synced([rec for _, rec, _ in moves], records,
-                                          moved_from={rec.rel_path: old for old, rec, _ in moves})
+        self.store.replace_documents({old, stat.rel_path}, rows)
+        forgotten = self.state.put_synced([moved], records, moved_from={stat.rel_path: old})
         self.store.delete_documents(forgotten)
 
     # -- new and changed documents ---------------------------------------------------------------------
     def index_files(self, stats: list[FileStat], records: dict[str, FileRecord], report: SyncReport,
-                    progress: Progress | None) -> None:
-        if not stats:
+                    progress: Progress | None, *, rebuilt: set[str] | None = None) -> None:
+        self._index([(st, None) for st in stats], records, report, progress, rebuilt=rebuilt or set())
+
+    def _index(self, jobs: list[tuple[FileStat, str | None]], records: dict[str, FileRecord], report: SyncReport,
+               progress: Progress | None, *, renames: bool = False, rebuilt: set[str] | None = None) -> None:
+        """Parse, chunk, embed what the cache lacks, and write in batches; `jobs` pairs a file with the
+        path it was renamed from (or None)."""
+        if not jobs:
             return
         embedder = self.embedder_factory()
-        pending: list[tuple[FileStat, Document, list[Chunk]]] = []
-        pending_chunks = 0
-        for done, st in enumerate(stats, start=1):
-            if progress:
-                progress(done - 1, len(stats), st.rel_path)
+        batch = _Batch(rebuilt or set())
+        for done, (st, moved_from) in enumerate(jobs, start=1):
+            if progress and not renames:
+                progress(done - 1, len(jobs), st.rel_path)
+            checkpoint("before_read")
             try:
                 doc = load_document(st.path, self.settings.docs_dir, base_url=self.settings.docs_base_url,
                                     max_bytes=self.settings.max_file_bytes)
@@ -104,29 +136,30 @@ class Applier:
                 )
                 if not chunks:
                     raise DocumentError(st.rel_path, "no text to index")
-            except DocumentError as err:
-                self._record_failure(st, records.get(st.rel_path), err.reason, report)
+            except Exception as err:  # a parser bug must not stop the other files either
+                reason = err.reason if isinstance(err, DocumentError) else f"{type(err).__name__}: {err}"
+                if moved_from is not None:
+                    self._move_rows(st, moved_from, records, reason, report)
+                else:
+                    self._record_failure(st, records.get(st.rel_path), reason, report)
                 continue
-            except Exception as err:  # a parser bug must not stop the other files
-                self._record_failure(st, records.get(st.rel_path), f"{type(err).__name__}: {err}", report)
-                continue
-            pending.append((st, doc, chunks))
-            pending_chunks += len(chunks)
-            if pending_chunks >= BATCH_CHUNKS or len(pending) >= BATCH_DOCS:
-                self._write_batch(pending, embedder, report, records)
-                pending, pending_chunks = [], 0
-        if pending:
-            self._write_batch(pending, embedder, report, records)
-        if progress:
-            progress(len(stats), len(stats), "")
+            batch.add(st, doc, chunks, moved_from)
+            if batch.chunks >= BATCH_CHUNKS or len(batch.items) >= BATCH_DOCS:
+                self._write_batch(batch, embedder, report, records)
+                batch = _Batch(batch.rebuilt)
+        if batch.items:
+            self._write_batch(batch, embedder, report, records)
+        if progress and not renames:
+            progress(len(jobs), len(jobs), "")
 
-    def _write_batch(self, batch: list[tuple[FileStat, Document, list[Chunk]]], embedder: Embedder,
-                     report: SyncReport, records: dict[str, FileRecord]) -> None:
-        hashes = [[text_hash(embedder.model_name, c.embed_text) for c in chunks] for _, _, chunks in batch]
+    def _write_batch(self, batch: _Batch, embedder: Embedder, report: SyncReport,
+                     records: dict[str, FileRecord]) -> None:
+        items = batch.items
+        hashes = [[text_hash(embedder.model_name, c.embed_text) for c in chunks] for _, _, chunks, _ in items]
         flat = [h for doc_hashes in hashes for h in doc_hashes]
         cached = self.store.vectors_by_hash(flat)
         todo: dict[str, str] = {}
-        for (_, _, chunks), doc_hashes in zip(batch, hashes, strict=True):
+        for (_, _, chunks, _), doc_hashes in zip(items, hashes, strict=True):
             for chunk, h in zip(chunks, doc_hashes, strict=True):
                 if h not in cached and h not in todo:
                     todo[h] = chunk.embed_text
@@ -138,11 +171,12 @@ class Applier:
         report.chunks_reused += len(flat) - len(todo)
         rows = [
             to_row(chunk, doc, cached[h], h)
-            for (_, doc, chunks), doc_hashes in zip(batch, hashes, strict=True)
+            for (_, doc, chunks, _), doc_hashes in zip(items, hashes, strict=True)
             for chunk, h in zip(chunks, doc_hashes, strict=True)
         ]
-        checkpoint("before_write")
-        self.store.replace_documents({doc.rel_path for _, doc, _ in batch}, rows)
+        moved_from = {doc.rel_path: old for _, doc, _, old in items if old is not None}
+        checkpoint("before_rename_write" if moved_from else "before_write")
+        self.store.replace_documents({doc.rel_path for _, doc, _, _ in items} | set(moved_from.values()), rows)
         checkpoint("after_write")
         now = datetime.now(UTC)
         synced = [
@@ -151,15 +185,21 @@ class Applier:
                 format=doc.format, title=doc.title, link=doc.link, modified=doc.modified,
                 chunk_ids=[c.chunk_id for c in chunks], last_synced=now,
             )
-            for st, doc, chunks in batch
+            for st, doc, chunks, _ in items
         ]
-        forgotten = self.state.put_synced(synced, records)
+        for rec in synced:  # a --full rebuild reports only what re-reading really changed
+            if rec.rel_path in batch.rebuilt:
+                if _same_content(records.get(rec.rel_path), rec):
+                    report.unchanged += 1
+                else:
+                    report.changed.append(rec.rel_path)
+        forgotten = self.state.put_synced(synced, records, moved_from=moved_from)
         self.store.delete_documents(forgotten)  # `forget` ran while this batch was prepared
 
     def _record_failure(self, st: FileStat, previous: FileRecord | None, reason: str,
                         report: SyncReport) -> None:
         report.failed.append((st.rel_path, reason))
-        log.warning("skipped %s: %s", st.rel_path, reason)
+        log.info("cannot index %s: %s", st.rel_path, reason)  # the report says it; logging it louder says it twice
         for listed in (report.added, report.changed):
             if st.rel_path in listed:
                 listed.remove(st.rel_path)

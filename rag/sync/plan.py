@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from rag.config import RagSettings
 from rag.state import FileRecord
+from rag.sync.roots import MASS_DELETE_OPTION, option_hint
 from rag.sync.scan import FileStat, SyncRefused, sha256_file
 
 
@@ -19,19 +20,23 @@ class SyncPlan:
     renamed: list[tuple[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     touched: list[FileStat] = field(default_factory=list)  # same bytes, new stat or path: record-only change
+    rebuilt: set[str] = field(default_factory=set)  # --full: same bytes re-read; "changed" only if the result is
     unchanged: int = 0
     mass_delete_blocked: bool = False
 
 
 def make_plan(settings: RagSettings, stats: list[FileStat], records: dict[str, FileRecord], *, full: bool,
-              allow_mass_delete: bool) -> SyncPlan:
-    """Only files whose size or mtime changed are hashed; same bytes under a new path is a rename."""
+              allow_mass_delete: bool, switching: bool = False, trigger: str = "manual") -> SyncPlan:
+    """Only files whose size or mtime changed are hashed; same bytes under a new path is a rename.
+
+    `switching` (to another docs root) lifts the mass-delete guard, not the empty-folder one.
+    """
     plan = SyncPlan()
     if not stats and records and not allow_mass_delete:
         raise SyncRefused(
             f"docs folder {settings.docs_dir} is empty but {len(records)} documents are indexed "
-            "(an unmounted share?); nothing was deleted. Run `ragbot sync --allow-mass-delete` "
-            "if the folder really is meant to be empty."
+            f"(an unmounted share?); nothing was deleted. If the folder really is meant to be empty, "
+            f"{option_hint(trigger, MASS_DELETE_OPTION)}."
         )
     on_disk = {s.rel_path for s in stats}
     missing = {p: r for p, r in records.items() if p not in on_disk}
@@ -46,11 +51,14 @@ def make_plan(settings: RagSettings, stats: list[FileStat], records: dict[str, F
         ):
             plan.unchanged += 1  # still the bytes that failed to parse: retried when the file changes
             continue
-        st.sha256 = sha256_file(st.path)
-        if rec and rec.sha256 == st.sha256 and (not full or rec.withdrawn):
+        try:
+            st.sha256 = sha256_file(settings.docs_dir, st.rel_path)
+        except OSError:  # gone, unreadable or swapped for a link since the scan: the read says which
+            st.sha256 = None
+        if rec and st.sha256 and rec.sha256 == st.sha256 and (not full or rec.withdrawn):
             plan.touched.append(st)  # same bytes: a touch, or a withdrawn file that did not change
             plan.unchanged += 1
-        elif rec is None and not full and st.sha256 in missing_by_sha:
+        elif rec is None and not full and st.sha256 and st.sha256 in missing_by_sha:
             old = missing_by_sha.pop(st.sha256)
             del missing[old]
             plan.renamed.append((old, st.rel_path))
@@ -58,10 +66,13 @@ def make_plan(settings: RagSettings, stats: list[FileStat], records: dict[str, F
         else:
             plan.to_index.append(st)
             indexed_before = rec is not None and bool(rec.chunk_ids or rec.withdrawn)
-            (plan.changed if indexed_before else plan.added).append(st.rel_path)
+            if indexed_before and rec is not None and rec.sha256 == st.sha256 and not rec.last_error:
+                plan.rebuilt.add(st.rel_path)  # reported as changed only if re-reading changes something
+            else:
+                (plan.changed if indexed_before else plan.added).append(st.rel_path)
     plan.removed = sorted(missing)
     threshold = settings.mass_delete_fraction * max(1, len(records))
     too_many = (len(records) >= 4 and len(plan.removed) > threshold) or (plan.removed and not stats)
-    if too_many and not allow_mass_delete:
+    if too_many and not allow_mass_delete and not switching:
         plan.mass_delete_blocked = True
     return plan

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rag.catalog import SyncReport
+from rag.catalog import SyncReport, one_line
 from rag.config import RagSettings
 from rag.embeddings import Embedder
 from rag.locks import SyncLock
@@ -16,9 +16,18 @@ from rag.store import ChunkStore, IndexModelMismatch
 from rag.sync.admin import IndexAdmin
 from rag.sync.apply import Applier, Progress
 from rag.sync.plan import SyncPlan, make_plan
-from rag.sync.scan import FileStat, SyncRefused, scan
+from rag.sync.roots import MASS_DELETE_OPTION, check_docs_root, option_hint, real_root
+from rag.sync.scan import FileStat, Scan, SyncRefused, scan
 
 log = logging.getLogger("rag.sync")
+
+
+@dataclass
+class _Run:
+    """The history row of the run in progress (None until it is started)."""
+
+    id: int | None = None
+    version_before: int | None = None
 
 
 @dataclass
@@ -30,77 +39,96 @@ class Syncer:
     lock: SyncLock
 
     # -- planning --------------------------------------------------------------------------------------
-    def scan(self) -> list[FileStat]:
+    def scan(self) -> Scan:
         return scan(self.settings)
 
     def plan(self, stats: list[FileStat], records: dict[str, FileRecord], *, full: bool,
-             allow_mass_delete: bool) -> SyncPlan:
-        return make_plan(self.settings, stats, records, full=full, allow_mass_delete=allow_mass_delete)
+             allow_mass_delete: bool, switching: bool = False, trigger: str = "manual") -> SyncPlan:
+        return make_plan(self.settings, stats, records, full=full, allow_mass_delete=allow_mass_delete,
+                         switching=switching, trigger=trigger)
 
     # -- running ---------------------------------------------------------------------------------------
     def run(self, *, trigger: str = "manual", full: bool = False, dry_run: bool = False,
-            allow_mass_delete: bool = False, progress: Progress | None = None) -> SyncReport:
-        """One sync under the lock; raises `SyncAlreadyRunning` when another one holds it."""
+            allow_mass_delete: bool = False, switch_docs_root: bool = False,
+            progress: Progress | None = None) -> SyncReport:
+        """One sync under the lock; raises `SyncAlreadyRunning` when another one holds it.
+
+        Whatever goes wrong inside is recorded in the history as a failed run with a one-line
+        reason, so `sources`, `/rag-sources` and `/healthz` never show the last good sync instead.
+        """
         self.lock.acquire(trigger)
         try:
-            return self._run_locked(trigger=trigger, full=full, dry_run=dry_run,
-                                    allow_mass_delete=allow_mass_delete, progress=progress)
+            report = SyncReport(started=datetime.now(UTC), trigger=trigger)
+            run = _Run()
+            try:
+                self._run_locked(report, run, full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
+                                 switch=switch_docs_root, progress=progress)
+            except SyncRefused as err:
+                report.status, report.message = "refused", str(err)
+                log.info("sync refused: %s", err)
+            except Exception as err:
+                report.status, report.message = "failed", one_line(err)
+                log.info("sync failed", exc_info=True)  # the report says why; -v shows where
+            report.finished = datetime.now(UTC)
+            if not dry_run:
+                self._record(report, run)
+            log.info("sync %s: +%d ~%d →%d −%d !%d, %d skipped, %d chunks embedded, %d reused, %.1fs",
+                     report.status, len(report.added), len(report.changed), len(report.renamed),
+                     len(report.removed), len(report.failed), len(report.skipped), report.chunks_embedded,
+                     report.chunks_reused, report.duration_s)
+            return report
         finally:
             self.lock.release()
 
-    def _run_locked(self, *, trigger: str, full: bool, dry_run: bool, allow_mass_delete: bool,
-                    progress: Progress | None) -> SyncReport:
-        report = SyncReport(started=datetime.now(UTC), trigger=trigger)
-        if full and not dry_run:
-            self._reset_if_other_model()
-        records = self.state.files()
-        try:
-            plan = self.plan(self.scan(), records, full=full, allow_mass_delete=allow_mass_delete)
-        except SyncRefused as err:
-            report.status, report.message, report.finished = "refused", str(err), datetime.now(UTC)
-            if not dry_run:
-                self.state.finish_run(self.state.start_run(report, None), report, None)
-            log.error("sync refused: %s", err)
-            return report
-        report.added, report.changed, report.renamed = plan.added, plan.changed, plan.renamed
-        report.unchanged = plan.unchanged
-        report.removed = [] if plan.mass_delete_blocked else plan.removed
-        if plan.mass_delete_blocked:
-            report.message = (
-                f"{len(plan.removed)} of {len(records)} documents are gone from the docs folder; they were "
-                "NOT removed (more than MASS_DELETE_FRACTION). Re-run with --allow-mass-delete if intended."
-            )
-        if dry_run:
-            report.status, report.finished = "dry_run", datetime.now(UTC)
-            return report
-
-        version_before = self.store.version if self.store.exists() else None
-        self._close_interrupted_runs(version_before)
-        run_id = self.state.start_run(report, version_before)
-        applier = Applier(self.settings, self.store, self.state, self.embedder_factory)
-        try:
-            applier.apply_renames(plan, records)
-            applier.index_files(plan.to_index, records, report, progress)
-            if not plan.mass_delete_blocked:
-                applier.remove(plan.removed)
-            applier.record_touched(plan, records)
-            if plan.to_index or plan.renamed or report.removed or not self.store.exists() or full:
-                self.store.refresh_indexes()
-            report.status = "partial" if report.failed or plan.mass_delete_blocked else "ok"
-        except Exception as err:
-            report.status, report.message = "failed", f"{type(err).__name__}: {err}"
-            log.exception("sync failed")
-        report.finished = datetime.now(UTC)
+    def _record(self, report: SyncReport, run: _Run) -> None:
         try:
             version_after = self.store.version if self.store.exists() else None
         except Exception:  # the report must still be recorded
-            log.exception("cannot read the index version")
+            log.info("cannot read the index version", exc_info=True)
             version_after = None
-        self.state.finish_run(run_id, report, version_after)
-        log.info("sync %s: +%d ~%d →%d −%d !%d, %d chunks embedded, %d reused, %.1fs", report.status,
-                 len(report.added), len(report.changed), len(report.renamed), len(report.removed),
-                 len(report.failed), report.chunks_embedded, report.chunks_reused, report.duration_s)
-        return report
+        if run.id is None:
+            run.id = self.state.start_run(report, run.version_before)
+        self.state.finish_run(run.id, report, version_after)
+
+    def _run_locked(self, report: SyncReport, run: _Run, *, full: bool, dry_run: bool, allow_mass_delete: bool,
+                    switch: bool, progress: Progress | None) -> None:
+        old_root = check_docs_root(self.state, self.settings.docs_dir, self.state.files(), switch=switch,
+                                   trigger=report.trigger)
+        if full and not dry_run:
+            self._reset_if_other_model()
+        records = self.state.files()
+        found = self.scan()
+        report.skipped = found.skipped
+        plan = self.plan(found.stats, records, full=full, allow_mass_delete=allow_mass_delete,
+                         switching=old_root is not None, trigger=report.trigger)
+        report.added, report.changed, report.renamed = plan.added, plan.changed, plan.renamed
+        report.unchanged = plan.unchanged
+        report.removed = [] if plan.mass_delete_blocked else plan.removed
+        if old_root is not None:
+            report.message = f"switched the index from {old_root} to {real_root(self.settings.docs_dir)}"
+        if plan.mass_delete_blocked:
+            report.message = (
+                f"{len(plan.removed)} of {len(records)} documents are gone from the docs folder; they were "
+                f"NOT removed (more than MASS_DELETE_FRACTION). If that is intended, "
+                f"{option_hint(report.trigger, MASS_DELETE_OPTION)}."
+            )
+        if dry_run:
+            report.status = "dry_run"
+            return
+
+        run.version_before = self.store.version if self.store.exists() else None
+        self._close_interrupted_runs(run.version_before)
+        run.id = self.state.start_run(report, run.version_before)
+        applier = Applier(self.settings, self.store, self.state, self.embedder_factory)
+        applier.apply_renames(plan, records, report, progress)
+        applier.index_files(plan.to_index, records, report, progress, rebuilt=plan.rebuilt)
+        if not plan.mass_delete_blocked:
+            applier.remove(plan.removed)
+        applier.record_touched(plan, records)
+        if plan.to_index or plan.renamed or report.removed or not self.store.exists() or full:
+            self.store.refresh_indexes()
+        report.status = "partial" if report.failed or plan.mass_delete_blocked else "ok"
+        self.state.set_docs_root(real_root(self.settings.docs_dir))
 
     def _close_interrupted_runs(self, version_now: int | None) -> None:
         """Record syncs whose process died (kill -9, power loss) as failed; this run finishes their work.
@@ -115,9 +143,9 @@ class Syncer:
     def _reset_if_other_model(self) -> None:
         try:
             if self.store.exists():
-                self.store.table()
-        except IndexModelMismatch:
-            log.warning("rebuilding the index for embedding model %s", self.store.model_name)
+                self.store.check_current()  # another model, or an older text normalisation (IndexOutdated)
+        except IndexModelMismatch as err:
+            log.warning("rebuilding the index: %s", err)
             self.store.drop()
             self.state.replace_files(r for r in self.state.files().values() if r.withdrawn)
 

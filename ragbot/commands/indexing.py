@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from rag.catalog import SyncReport
+from rag.catalog import SyncReport, one_line
 from rag.sync_gate import gate_lines
-from ragbot.common import EXIT_FAILED, Options, service, user_errors
+from ragbot.common import EXIT_FAILED, Options, _is_user_error, fail, service, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +44,9 @@ def print_report(report: SyncReport) -> None:
     if report.status == "refused":
         out(f"sync refused: {report.message}")
         return
+    if report.status == "failed":  # one line, like every other error (`-v` shows the traceback)
+        typer.secho(f"error: sync failed: {report.message}", err=True, fg=typer.colors.RED)
+        return
     for path in report.added:
         out(f"+ {path}")
     for path in report.changed:
@@ -54,6 +57,8 @@ def print_report(report: SyncReport) -> None:
         out(f"− {path}")
     for path, reason in report.failed:
         out(f"! {path}: {reason}")
+    for path, reason in report.skipped:
+        out(f"skipped {path}: {reason}")
     if report.message:
         out(f"note: {report.message}")
     for line in gate_lines(report):  # EVAL_QUESTIONS (rag/sync_gate.py)
@@ -65,19 +70,31 @@ def print_report(report: SyncReport) -> None:
         out(f"dry run: {len(report.added)} to add, {len(report.changed)} to change, {len(report.renamed)} "
             f"renamed, {len(report.removed)} to remove, {report.unchanged} unchanged; nothing was written")
         return
+    if not report.has_changes and not report.failed and report.chunks_embedded == 0:
+        out(f"sync {report.status}: nothing changed ({report.unchanged} documents up to date"
+            f"{', re-read and found identical' if report.trigger == 'ingest' else ''}); {report.duration_s:.1f}s")
+        return
     out(f"sync {report.status}: {len(report.added)} added, {len(report.changed)} changed, "
         f"{len(report.renamed)} renamed, {len(report.removed)} removed, {len(report.failed)} failed, "
         f"{report.unchanged} unchanged; {report.chunks_embedded} chunks embedded, {report.chunks_reused} "
         f"reused; {report.duration_s:.1f}s")
+    if report.mostly_failed:
+        typer.secho(f"error: most files failed ({len(report.failed)} of {report.tried} tried)", err=True,
+                    fg=typer.colors.RED)
 
 
-def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False) -> None:
+def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False, switch_docs_root: bool = False,
+              trigger: str = "cli") -> None:
     svc = service()
     update, close = _progress_bar("indexing")
     with user_errors():
         try:
-            report = svc.sync(full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete, progress=update,
-                              trigger="cli")
+            report = svc.sync(full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
+                              switch_docs_root=switch_docs_root, progress=update, trigger=trigger)
+        except Exception as err:  # recorded as failed in the history; the user gets one line
+            if Options.verbose or _is_user_error(err):
+                raise
+            raise fail(f"sync failed: {one_line(err)}", EXIT_FAILED) from None
         finally:
             close()
     if not dry_run and report.status in ("ok", "partial"):
@@ -85,23 +102,34 @@ def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False
 
         report.answers_marked = count_affected(svc.settings.resolved_state_dir, svc.state.files())
     print_report(report)
-    if report.status in ("failed", "refused"):
+    if not report.succeeded:
         raise typer.Exit(EXIT_FAILED)
 
 
+SwitchOption = Annotated[bool, typer.Option(
+    "--switch-docs-root", help="Index this folder although the index was built from another one; the other "
+    "folder's documents leave the index in this sync.")]
+MassDeleteOption = Annotated[bool, typer.Option(
+    "--allow-mass-delete", help="Remove documents even when more than MASS_DELETE_FRACTION of them are gone.")]
+
+
 def ingest(
-    docs_dir: Annotated[Path | None, typer.Argument(help="Documents root (default DOCS_DIR).")] = None,
+    docs_dir: Annotated[Path | None, typer.Argument(
+        metavar="DOCS_DIR", help="Documents folder to index (default: DOCS_DIR).")] = None,
+    switch_docs_root: SwitchOption = False,
+    allow_mass_delete: MassDeleteOption = False,
 ) -> None:
     """Build the index from a documents folder (re-reads every file)."""
     if docs_dir is not None:
         Options.settings_overrides["docs_dir"] = docs_dir
-    _run_sync(full=True)
+    _run_sync(full=True, allow_mass_delete=allow_mass_delete, switch_docs_root=switch_docs_root, trigger="ingest")
 
 
 def sync(
     full: Annotated[bool, typer.Option("--full", help="Re-read every file (rebuild).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
-    allow_mass_delete: Annotated[bool, typer.Option("--allow-mass-delete")] = False,
+    allow_mass_delete: MassDeleteOption = False,
+    switch_docs_root: SwitchOption = False,
 ) -> None:
     """Index what changed in the documents folder since the last sync."""
-    _run_sync(full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete)
+    _run_sync(full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete, switch_docs_root=switch_docs_root)
