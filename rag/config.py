@@ -179,11 +179,6 @@ class RagSettings(BaseSettings):
         return "docs_dir" in self.model_fields_set
 
     @property
-    def docs_dir_explicit(self) -> bool:
-        """DOCS_DIR was given (env, .env, --docs-dir); otherwise the index's remembered docs root is used."""
-        return "docs_dir" in self.model_fields_set
-
-    @property
     def resolved_state_dir(self) -> Path:
         """Where the sync manifest, locks and history live (SQLite needs a local disk)."""
         if self.state_dir is not None:
