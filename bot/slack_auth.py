@@ -142,7 +142,7 @@ def classify(err: BaseException) -> tuple[bool, str]:
         return False, code or f"HTTP {status}"
     if isinstance(err, (SlackClientError, *NETWORK_ERRORS)):
         return True, describe_network_error(err)
-    return False, type(err).__name__
+    return False, (str(err).splitlines() or [type(err).__name__])[0][:200]  # e.g. a BoltError about the config
 
 
 def describe_network_error(err: BaseException) -> str:

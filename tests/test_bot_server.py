@@ -282,3 +282,25 @@ def test_a_token_slack_rejects_stops_the_bot_with_one_line(tmp_path: Path):
     assert done.returncode == 2
     assert "error: Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout and "SECRET" not in done.stderr + done.stdout
+
+
+def test_start_up_failures_are_sorted_into_stop_or_retry():
+    """A token Slack rejects stops the bot (retrying cannot help); DNS, refusals, timeouts and 5xx are retried."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack_auth import classify
+
+    def failure(client: WebClient) -> SlackApiError:
+        with pytest.raises(SlackApiError) as err:
+            client.auth_test()
+        return err.value
+
+    with FakeSlack() as slack:
+        assert classify(failure(WebClient(token="xoxb-1-wrong", base_url=slack.api_url))) == (False, "invalid_auth")
+        slack.fail_next("auth.test", "internal_error")
+        assert classify(failure(WebClient(token=slack.bot_token, base_url=slack.api_url))) == (
+            True, "Slack answered internal_error")
+    assert classify(URLError(socket.gaierror(-2, "Name or service not known"))) == (True, "Name or service not known")
+    assert classify(URLError(ConnectionRefusedError(111, "Connection refused"))) == (True, "connection refused")
+    assert classify(TimeoutError("timed out")) == (True, "timed out")
