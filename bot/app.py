@@ -21,10 +21,12 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot.admins import AdminCheck
 from bot.config import BotConfigError, BotSettings
 from bot.dedup import DedupMiddleware, DedupStore
+from bot.durable import DurableAnswers, capacity_of, shared_stores
 from bot.feedback import FeedbackLog
 from bot.followthrough import FollowThrough
 from bot.handlers import Handlers
 from bot.health import HealthSources, health_checks
+from bot.jobqueue import DurableQuestionsMiddleware, JobKeeper
 from bot.questions import is_answerable
 from bot.redact import Redactor, scrub_responses
 from bot.render import FEEDBACK_DOWN, FEEDBACK_UP, SOURCES_PAGE_ACTION, sync_report_message
@@ -63,6 +65,8 @@ class BotRuntime:
     auth: SlackAuthStatus
     warm: WarmUp
     auth_checker: AuthChecker | None = None
+    durable: DurableAnswers | None = None  # durable questions (bot/jobqueue.py)
+    keeper: JobKeeper | None = None  # renews this process's leases, takes over a dead one's questions
     followthrough: FollowThrough | None = None  # marks posted answers whose cited documents changed
     bot_user_id: str | None = None
     bot_id: str | None = None
@@ -77,11 +81,17 @@ class BotRuntime:
             self.followthrough.stop()
         self.answers.shutdown(wait=wait, timeout=timeout)
         self.control.shutdown(wait=wait, timeout=timeout)
+        if self.keeper is not None:
+            self.keeper.stop()  # questions still held are taken over when their lease runs out
+        if self.durable is not None:
+            self.durable.jobs.close()
         self.dedup.close()
 
     def start_background(self) -> None:
         """After the bot is taking requests: load the model, and re-check the token periodically."""
         self.warm.start()
+        if self.keeper is not None:
+            self.keeper.start()
         if self.auth_checker is None:
             self.auth_checker = AuthChecker(self.client, self.auth, self.settings.slack_auth_check_seconds)
             self.auth_checker.start()
@@ -176,14 +186,16 @@ def build_app(
                              "and SLACK_API_URL") from None
 
     state_dir = rag.settings.resolved_state_dir
+    stores = shared_stores(rag, settings, client)  # SQLite next to the index, or Redis (REDIS_URL)
+    log.info("questions, de-duplication and the sync lock are kept in %s",
+             "Redis (REDIS_URL)" if stores.where == "redis" else f"SQLite and a file lock in {state_dir}")
     runtime = BotRuntime(
         rag=rag,
         settings=settings,
         client=client,
         answers=WorkerPool("answer", settings.worker_threads, settings.queue_max),
         control=WorkerPool("control", CONTROL_THREADS, CONTROL_QUEUE),
-        dedup=DedupStore(settings.dedup_db or state_dir / "slack_dedup.sqlite3",
-                         ttl_seconds=settings.dedup_ttl_minutes * 60),
+        dedup=stores.dedup,
         feedback=FeedbackLog(settings.feedback_log or state_dir / "feedback.jsonl"),
         admins=AdminCheck(client, settings.admin_user_ids,
                           include_workspace_admins=settings.admins_include_workspace_admins),
@@ -193,9 +205,12 @@ def build_app(
     )
 
     runtime.followthrough = FollowThrough(client, rag, watch_days=settings.answer_watch_days)
+    runtime.durable = DurableAnswers(stores.jobs, client)
     handlers = Handlers(runtime)
+    runtime.keeper = JobKeeper(stores.jobs, capacity_of(runtime.answers), handlers.resume)
     app.use(scrub_responses)
     app.use(DedupMiddleware(runtime.dedup, is_answerable))
+    app.use(DurableQuestionsMiddleware(stores.jobs, is_answerable))  # stored before the ack
     app.event("app_mention")(handlers.on_event)
     app.event("message")(handlers.on_event)
     app.command("/rag-sources")(handlers.on_sources)

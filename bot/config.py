@@ -63,6 +63,10 @@ class BotSettings(BaseSettings):
     feedback_log: Path | None = Field(None, alias="FEEDBACK_LOG")
     dedup_db: Path | None = Field(None, alias="DEDUP_DB")
     dedup_ttl_minutes: float = Field(60.0, alias="DEDUP_TTL_MINUTES", ge=15)
+    # Durable questions (bot/jobqueue.py): a question whose process stops renewing this lease is taken over.
+    # On Redis when REDIS_URL is set (read with the core's settings: one rule for both)
+    jobs_db: Path | None = Field(None, alias="JOBS_DB")
+    job_lease_seconds: float = Field(60.0, alias="JOB_LEASE_SECONDS", ge=1, le=3600)
 
     log_level: str = Field("INFO", alias="LOG_LEVEL")
 
@@ -73,7 +77,7 @@ class BotSettings(BaseSettings):
 
     @field_validator("slack_bot_token", "slack_app_token", "slack_signing_secret", "slack_mode_setting",
                      "slack_api_url", "sync_report_channel", "feedback_log", "dedup_db", "admin_channel",
-                     "gaps_digest_cron", mode="before")
+                     "gaps_digest_cron", "jobs_db", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk.errors import SlackClientError
 
+from bot.durable import DurableAnswers
 from bot.feedback import FeedbackRecord
+from bot.jobqueue import Job
 from bot.questions import Question, is_answerable, question_from_event, thread_history
 from bot.redact import describe_exception
 from bot.render import (
@@ -66,10 +68,12 @@ class Handlers:
             reply = self._reply_for(question)
             if not question.text:
                 self._submit_control(partial(reply.finish, [notice_message(HELP, icon=":wave:")]))
+                self._forget(question)
                 return
             accepted = self.rt.answers.submit(partial(self.answer, question, reply))
             if accepted is None:
                 self._post_busy(question)
+                self._forget(question)
             elif not accepted.starts_now:
                 self.rt.control.submit(partial(reply.queued, accepted.position))
         except Exception as err:  # never leave the asker with nothing
@@ -77,14 +81,39 @@ class Handlers:
             if question is not None:
                 self._post_quietly(question, notice_message(
                     f"Sorry, something went wrong before I could start: {self._reason(err)}", icon=":x:"))
+                self._forget(question)
+
+    def resume(self, job: Job) -> None:
+        """A question whose process stopped before answering (bot.jobqueue.JobKeeper): answer it here."""
+        record = job.record
+        question = question_from_event(record["body"], bot_user_id=record.get("bot_user_id") or self.rt.bot_user_id,
+                                       bot_id=record.get("bot_id") or self.rt.bot_id)
+        if DurableAnswers.exhausted(job):
+            self._post_quietly(question, notice_message(
+                f"Sorry, I couldn't answer this after {job.attempts - 1} tries. Please ask again.", icon=":x:"))
+            self._forget(question)
+        elif self.rt.answers.submit(partial(self.answer, question, self._reply_for(question), job)) is None:
+            self.rt.durable.retry_later(question)  # type: ignore[union-attr]
+
+    def _forget(self, question: Question) -> None:
+        if self.rt.durable is not None:
+            self.rt.durable.done(question)
 
     def _reply_for(self, question: Question) -> ThreadReply:
-        return ThreadReply(self.rt.client, channel=question.channel, thread_ts=question.thread_ts,
-                           user_id=question.user, team_id=question.team,
-                           update_interval=self.rt.settings.stream_update_seconds)
+        reply = ThreadReply(self.rt.client, channel=question.channel, thread_ts=question.thread_ts,
+                            user_id=question.user, team_id=question.team,
+                            update_interval=self.rt.settings.stream_update_seconds)
+        if self.rt.durable is not None:
+            self.rt.durable.mark(question, reply)
+        return reply
 
-    def answer(self, question: Question, reply: ThreadReply) -> None:
-        """Worker job: retrieve, generate (streaming), post the final answer — or the reason there is none."""
+    def answer(self, question: Question, reply: ThreadReply, job: Job | None = None) -> None:
+        """Worker job: retrieve, generate (streaming), post the final answer — or the reason there is none.
+
+        `job` is set for a question taken over from a process that stopped (bot.durable).
+        """
+        if self.rt.durable is not None and self.rt.durable.skip(question, job):
+            return
         asked_at = datetime.now(UTC)
         reply.start()
         try:
@@ -98,6 +127,8 @@ class Handlers:
             )
             messages = answer_messages(answer, now=datetime.now(UTC),
                                        stale_after_days=self.rt.rag.settings.stale_after_days)
+            if self.rt.durable is not None:
+                messages = self.rt.durable.final(question, job, messages)
             reply.finish(messages)
             self.rt.answered += 1
             if self.rt.followthrough is not None:  # watched, to be marked if a cited document changes
@@ -112,6 +143,10 @@ class Handlers:
                     "if it keeps failing, tell an admin.", icon=":x:"))
             except Exception:
                 log.exception("could not report the failure in %s either", question.channel)
+                if self.rt.durable is not None:
+                    self.rt.durable.retry_later(question)  # nothing reached the asker: try again later
+                return
+        self._forget(question)
 
     def _post_busy(self, question: Question) -> None:
         pool = self.rt.answers

@@ -94,3 +94,9 @@ def pacer_for(client: object) -> Pacer:
         if pacer is None:
             pacer = _pacers[client] = Pacer()
         return pacer
+
+
+def use_pacer(client: object, pacer: Pacer) -> None:
+    """Make `pacer` the one `pacer_for(client)` returns (bot/redis_coord.py: a budget shared by replicas)."""
+    with _pacers_lock:
+        _pacers[client] = pacer

@@ -86,6 +86,8 @@ class ThreadReply:
         self._exact = True  # the stream holds exactly stream_markdown(raw[:sent])
         self._appends_ok = True
         self._partial_ts: str | None = None  # a message showing partial text through chat.update
+        # Slack message metadata put on every final message (bot.jobqueue: which question it answers)
+        self.metadata: dict | None = None
         self.final_ts: str | None = None  # the delivered message carrying the sources (bot/followthrough.py)
 
     # --- what the pipeline calls (any thread; never blocks on Slack) ----------------------------
@@ -314,7 +316,7 @@ class ThreadReply:
                 target = self._stream_ts
         if target is not None:
             if self.slack.must("chat.update", channel=self.channel, ts=target, text=first.text,
-                               blocks=first.blocks).ok:
+                               blocks=first.blocks, **self._marked()).ok:
                 self.final_ts = target
                 if target != self._placeholder_ts:
                     self._drop_placeholder(required=True)
@@ -329,7 +331,7 @@ class ThreadReply:
         body, tail = _split_body(first)
         if self._exact and alone and body == _sections_of(self._raw) and len(rest) <= MARKDOWN_LIMIT:
             result = self.slack.must("chat.stopStream", channel=self.channel, ts=self._stream_ts,
-                                     markdown_text=rest or None, blocks=tail)
+                                     markdown_text=rest or None, blocks=tail, **self._marked())
             if result.ok:
                 self._stream = "ended"
                 self._drop_placeholder(required=True)
@@ -348,10 +350,14 @@ class ThreadReply:
         result = self.slack.must(
             "chat.postMessage", channel=self.channel, thread_ts=self.thread_ts, text=message.text,
             blocks=message.blocks, check=lambda: self._find_own(lambda text: text == message.text) is not None,
+            **self._marked(),
         )
         if not result.ok:
             raise RuntimeError(f"could not post the answer ({result.code})")
         return str(result.response["ts"]) if result.response is not None else None
+
+    def _marked(self) -> dict:
+        return {"metadata": self.metadata} if self.metadata else {}
 
     def _delete(self, ts: str | None) -> Result:
         return self.slack.must("chat.delete", channel=self.channel, ts=ts) if ts else Result()

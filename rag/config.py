@@ -75,8 +75,16 @@ class RagSettings(BaseSettings):
     mass_delete_fraction: float = Field(0.5, alias="MASS_DELETE_FRACTION", gt=0, le=1)
     keep_versions_hours: float = Field(24.0, alias="KEEP_VERSIONS_HOURS", ge=0)
 
+    # Several replicas (docs/scaling.md): the sync lock (and the bot's shared state) on Redis; blank = one host
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    sync_lock_lease_seconds: float = Field(60.0, alias="SYNC_LOCK_LEASE_SECONDS", ge=1, le=3600)
+
     # Presentation
     stale_after_days: int = Field(365, alias="STALE_AFTER_DAYS", ge=1)
+
+    # Checks shown with each answer (README: what each does)
+    figure_check: bool = Field(True, alias="FIGURE_CHECK")  # ⚠ on figures no source holds (rag/figures.py)
+    evidence_quotes: bool = Field(True, alias="EVIDENCE_QUOTES")  # each source line quotes its best sentence
 
     # What the documents could not answer (`ragbot gaps`, rag/question_log.py): which question texts are kept
     log_questions: Literal["gaps", "all", "off"] = Field("gaps", alias="LOG_QUESTIONS")
@@ -133,6 +141,13 @@ class RagSettings(BaseSettings):
     @classmethod
     def _think(cls, value: object) -> object:
         return parse_think(value) if isinstance(value, str | bool) else value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: object) -> object:
+        from rag.locks_redis import check_redis_url  # the one rule for REDIS_URL
+
+        return check_redis_url(value) if isinstance(value, str) else value
 
     @field_validator("ollama_host")
     @classmethod

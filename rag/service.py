@@ -11,13 +11,14 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rag.answer import Answer, Citation
 from rag.catalog import DocumentInfo, SyncAlreadyRunning, SyncReport, failed_report
 from rag.config import RagSettings
-from rag.locks import SyncLock
+from rag.locks_redis import sync_lock_for
 from rag.scope import Scope
 from rag.state import StateDB, with_remembered_docs_root
 
@@ -53,7 +54,8 @@ class RagService:
         self._store: ChunkStore | None = None
         self._state: StateDB | None = None
         self._generator: OllamaGenerator | None = None
-        self._sync_lock = SyncLock(settings.resolved_state_dir)
+        self._sync_lock = sync_lock_for(settings.resolved_state_dir, settings.redis_url,
+                                        lease_seconds=settings.sync_lock_lease_seconds)
 
     # -- components (lazy, once) -----------------------------------------------------------------------
     @property
@@ -168,7 +170,11 @@ class RagService:
             answer = generated_answer(
                 question, retrieval, self.generator, history=history, num_ctx=self.settings.ollama_num_ctx,
                 answer_tokens=self.settings.answer_max_tokens, on_token=on_token, on_status=on_status,
+                figure_check=self.settings.figure_check,
             )
+        if not self.settings.evidence_quotes:  # EVIDENCE_QUOTES=off: source lines without the quoted sentence
+            answer.citations = [replace(c, passages=tuple(replace(p, evidence="") for p in c.passages))
+                                for c in answer.citations]
         self._log_gaps(answer, surface)
         return answer
 
@@ -261,10 +267,6 @@ class RagService:
 
     def forget(self, rel_path: str) -> bool:
         return self.syncer().forget(rel_path)
-
-    def unforget(self, rel_path: str) -> bool:
-        """Undo `forget`: the next sync indexes the document again; False if it was not withdrawn."""
-        return self.syncer().unforget(rel_path)
 
     def unforget(self, rel_path: str) -> bool:
         """Undo `forget`: the next sync indexes the document again; False if it was not withdrawn."""

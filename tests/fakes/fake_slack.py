@@ -91,8 +91,17 @@ class Message:
     deleted: bool = False
     edits: int = 0
     appends: int = 0
+    metadata: dict[str, Any] | None = None
 
-    def as_api(self) -> dict[str, Any]:
+    def as_api(self, *, include_metadata: bool = False) -> dict[str, Any]:
+        data = self._api()
+        # conversations.replies returns a message's metadata only when asked with include_all_metadata
+        # (slack-go/slack#1139, quoting api.slack.com/methods/conversations.replies#arg_include_all_metadata)
+        if include_metadata and self.metadata:
+            data["metadata"] = self.metadata
+        return data
+
+    def _api(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
         if self.user:
             data["user"] = self.user
@@ -424,6 +433,28 @@ class FakeSlack:
             return "msg_too_long"
         return self._check_blocks(args)
 
+    @staticmethod
+    def _metadata(args: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+        """The `metadata` argument of chat.postMessage/update/stopStream, or the error Slack gives.
+
+        Spec chat.*: "JSON object with event_type and event_payload fields"; errors
+        `invalid_metadata_format` (not a JSON object) and `invalid_metadata_schema`
+        (docs.slack.dev/messaging/message-metadata: event_type a string, event_payload an object).
+        """
+        meta = args.get("metadata")
+        if meta is None:
+            return None, None
+        if isinstance(meta, str):
+            try:
+                meta = json.loads(meta)
+            except ValueError:
+                return None, "invalid_metadata_format"
+        if not isinstance(meta, dict):
+            return None, "invalid_metadata_format"
+        if not isinstance(meta.get("event_type"), str) or not isinstance(meta.get("event_payload"), dict):
+            return None, "invalid_metadata_schema"
+        return meta, None
+
     def _api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel")
         if not channel:
@@ -432,8 +463,12 @@ class FakeSlack:
             return {"ok": False, "error": "no_text"}
         if error := self._text_error(args):
             return {"ok": False, "error": error}
+        metadata, error = self._metadata(args)
+        if error:
+            return {"ok": False, "error": error}
         ts = self._new_ts()
         msg = Message(
+            metadata=metadata,
             channel=channel,
             ts=ts,
             text=str(args.get("text") or args.get("markdown_text") or ""),
@@ -476,6 +511,11 @@ class FakeSlack:
             return {"ok": False, "error": "no_text"}
         if err := self._text_error(args):
             return {"ok": False, "error": err}
+        metadata, err = self._metadata(args)
+        if err:
+            return {"ok": False, "error": err}
+        if metadata is not None:
+            msg.metadata = metadata
         if "text" in args or "markdown_text" in args:
             msg.text = str(args.get("text") or args.get("markdown_text") or "")
         if "blocks" in args:
@@ -589,6 +629,11 @@ class FakeSlack:
         # at most 50 of them (msg_blocks_too_many)
         if err := self._check_blocks(args):
             return {"ok": False, "error": err}
+        metadata, err = self._metadata(args)
+        if err:
+            return {"ok": False, "error": err}
+        if metadata is not None:
+            msg.metadata = metadata
         msg.text += text
         if blocks:
             msg.blocks = blocks
@@ -627,10 +672,15 @@ class FakeSlack:
         more = start + limit < len(msgs)
         return {
             "ok": True,
-            "messages": [m.as_api() for m in page],
+            "messages": [m.as_api(include_metadata=_truthy(args.get("include_all_metadata"))) for m in page],
             "has_more": more,
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
+
+
+def _truthy(value: Any) -> bool:
+    """A boolean argument as slack_sdk sends it in a query string ("1"/"true") or JSON (true)."""
+    return value is True or str(value).lower() in ("1", "true")
 
 
 class _Handler(BaseHTTPRequestHandler):
