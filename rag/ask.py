@@ -130,6 +130,7 @@ def generated_answer(
     answer_tokens: int,
     on_token: Callable[[str], None] | None,
     on_status: Callable[[str], None] | None,
+    figure_check: bool = True,
 ) -> Answer:
     messages, given = build_messages(  # leave room for all the model may generate, reasoning included
         question, prompt_sources(retrieval.hits), history=history, num_ctx=num_ctx,
@@ -175,7 +176,9 @@ def generated_answer(
     )
     if not citations:
         answer.notice = uncited_notice(question)
-    mark_figures(answer, [str(h.row.get("title") or "") + "\n" + str(h.row["text"]) for h in hits_by_number.values()])
+    if figure_check:  # FIGURE_CHECK
+        mark_figures(answer, [str(h.row.get("title") or "") + "\n" + str(h.row["text"])
+                              for h in hits_by_number.values()])
     if result.truncated_prompt:  # the model missed part of the prompt: say so where the reader sees it
         notice = truncated_notice(question)
         answer.notice = f"{answer.notice}\n{notice}" if answer.notice else notice

@@ -16,10 +16,10 @@ QUESTION = "How many days of annual leave can I carry over?"
 def ask(sample_index: Path, make_settings):
     from rag.service import RagService
 
-    def run(reply: str):
+    def run(reply: str, **overrides):
         with FakeOllama(models=[MODEL], reply=reply) as fake:
             service = RagService(make_settings(lancedb_uri=str(sample_index), ollama_host=fake.url,
-                                               ollama_model=MODEL))
+                                               ollama_model=MODEL, **overrides))
             return service.ask(QUESTION)
 
     return run
@@ -37,3 +37,11 @@ def test_a_correct_figure_is_not_marked(ask) -> None:
     assert answer.figures_checked == 1
     assert answer.unsupported_figures == []
     assert "⚠" not in answer.text and not answer.notice
+
+
+def test_both_checks_can_be_turned_off(ask) -> None:
+    on = ask("You can carry over up to 12 days of annual leave [1].")
+    assert any(p.evidence for c in on.citations for p in c.passages)
+    off = ask("You can carry over up to 12 days of annual leave [1].", figure_check=False, evidence_quotes=False)
+    assert off.unsupported_figures == [] and "⚠" not in off.text
+    assert off.citations and not any(p.evidence for c in off.citations for p in c.passages)
