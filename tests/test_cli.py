@@ -114,7 +114,8 @@ def test_rollback_says_which_sync_it_undid_and_the_versions(small_index: tuple[P
     result = _cli(index, docs, "rollback")
 
     assert result.exit_code == 0, result.output
-    assert re.search(r"undid sync #2 \(cli, .*: 1 added, 1 changed, 0 renamed, 0 removed\)", result.output), result.output
+    undid = re.search(r"undid sync #2 \(cli, .*: 1 added, 1 changed, 0 renamed, 0 removed\)", result.output)
+    assert undid, result.output
     versions = re.search(r"index version (\d+) → (\d+)", result.output)
     assert versions and int(versions[1]) > int(versions[2])
     assert "documents in answers: 3 → 2" in result.output
