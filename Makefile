@@ -37,6 +37,8 @@ bench: setup
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_bot.py
 	$(PY) bench/bench_sync.py
+	$(PY) bench/bench_embed_backends.py
+	$(PY) bench/bench_cold_start.py
 
 bench-quality: setup
 	@$(PY) scripts/quiet_pip.py "installing the benchmark extras" install -e ".[bench]"
