@@ -184,6 +184,14 @@ def decay(work: Path, n: int, dim: int, embedder, runs: int) -> list[tuple[str, 
     return rows
 
 
+LINES: list[str] = []
+
+
+def out(text: str) -> None:
+    print(text, flush=True)
+    LINES.extend(text.splitlines() or [""])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -197,14 +205,14 @@ def main() -> None:
     prepare_query_export(MODEL, cache, lambda: batch_embedder)
     embedder = load_query_embedder(MODEL, "fp32", cache_root=cache, fallback=lambda: batch_embedder)
     embedder.encode_query("warm up")
-    print(f"query embedder: {type(embedder).__name__}; load average {os.getloadavg()[0]:.1f} at start")
+    out(f"query embedder: {type(embedder).__name__}; load average {os.getloadavg()[0]:.1f} at start")
     rng = random.Random(42)
-    print(f"{'chunks':>8} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'embed p50':>10}  index")
-    results = {}
+    out(f"{'chunks':>8} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'embed p50':>10}  index")
+    results, stores = {}, {}
     try:
         for n in (int(s) for s in args.sizes.split(",") if s):
             started = time.perf_counter()
-            store = build(str(work / f"idx{n}"), n, embedder.dim, rng)
+            store = stores[n] = build(str(work / f"idx{n}"), n, embedder.dim, rng)
             build_s = time.perf_counter() - started
             measure(store, embedder, 5)  # warm caches
             p50, p95 = percentiles(measure(store, embedder, args.runs))
@@ -212,39 +220,42 @@ def main() -> None:
             embed_p50 = statistics.median((e - s) * 1000 for s, _, e in embeds)
             kinds = sorted({i.index_type for i in store.table().list_indices()})
             results[n] = p50
-            print(f"{n:>8} {build_s:>8.1f} {p50:>8.1f} {p95:>8.1f} {embed_p50:>10.1f}  {','.join(kinds)}")
+            out(f"{n:>8} {build_s:>8.1f} {p50:>8.1f} {p95:>8.1f} {embed_p50:>10.1f}  {','.join(kinds)}")
         if 100_000 in results:
-            print(f"\np50 at 100k chunks: {results[100_000]:.1f} ms; target 30 ms → ratio "
+            out(f"\np50 at 100k chunks: {results[100_000]:.1f} ms; target 30 ms → ratio "
                   f"{results[100_000] / 30:.2f} ({'meets' if results[100_000] < 30 else 'misses'} the target)")
         if 1000 in results and 100_000 in results:
-            print(f"100k/1k p50 ratio: {results[100_000] / results[1000]:.2f}")
+            out(f"100k/1k p50 ratio: {results[100_000] / results[1000]:.2f}")
 
         if args.load_size:
             n = args.load_size
-            store = build(str(work / f"load{n}"), n, embedder.dim, random.Random(42))
+            store = stores.get(n) or build(str(work / f"load{n}"), n, embedder.dim, random.Random(42))
             measure(store, embedder, 5)
             embedders = {"onnx, 1 thread": embedder, "torch, 1 thread": batch_embedder}
-            print(f"\nretrieval at {n:,} chunks, idle vs a concurrent ingest in the same process "
+            out(f"\nretrieval at {n:,} chunks, idle vs a concurrent ingest in the same process "
                   f"(load average {os.getloadavg()[0]:.1f}):")
-            print(f"{'query embedder':>16} {'idle p50/p95':>14} {'ingest p50/p95':>16} {'p95 ratio':>9} "
+            out(f"{'query embedder':>16} {'idle p50/p95':>14} {'ingest p50/p95':>16} {'p95 ratio':>9} "
                   f"{'ingest chunks/s':>15}")
             for name, ((i50, i95), (l50, l95), rate) in under_load(store, embedders, batch_embedder,
                                                                   args.runs).items():
-                print(f"{name:>16} {i50:>6.1f}/{i95:<7.1f} {l50:>7.1f}/{l95:<8.1f} {l95 / i95:>9.2f} {rate:>15.1f}"
+                out(f"{name:>16} {i50:>6.1f}/{i95:<7.1f} {l50:>7.1f}/{l95:<8.1f} {l95 / i95:>9.2f} {rate:>15.1f}"
                       f"   p95 target 60 ms: {'meets' if l95 < 60 else 'misses'}")
 
         if args.decay_size:
             n = args.decay_size
-            print(f"\nsearch after chunks added by syncs (50 per commit), {n:,}-chunk index "
+            out(f"\nsearch after chunks added by syncs (50 per commit), {n:,}-chunk index "
                   f"(load average {os.getloadavg()[0]:.1f}):")
             rows = decay(work, n, embedder.dim, embedder, args.runs)
             base = rows[0][1]
-            print(f"{'':>52} {'p50 ms':>7} {'p95 ms':>7} {'p50 / fresh':>11}")
+            out(f"{'':>52} {'p50 ms':>7} {'p95 ms':>7} {'p50 / fresh':>11}")
             for label, p50, p95 in rows:
-                print(f"{label:>52} {p50:>7.1f} {p95:>7.1f} {p50 / base:>11.2f}")
-            print("target: within 1.5× of the freshly built index")
+                out(f"{label:>52} {p50:>7.1f} {p95:>7.1f} {p50 / base:>11.2f}")
+            out("target: within 1.5× of the freshly built index")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    out(f"load average {os.getloadavg()[0]:.1f} at the end (other work shared the 2 cores)")
+    (Path(__file__).resolve().parent / "results" / "retrieval.txt").write_text("\n".join(LINES) + "\n",
+                                                                                 encoding="utf-8")
 
 
 if __name__ == "__main__":
