@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from bot.followthrough import marked_message, notice_line
 from bot.ledger import Notice, PostedAnswer
 from rag.sync.roots import real_root
-from tests.fakes.fake_slack import Message
 from tests import test_bot_http
+from tests.fakes.fake_slack import Message
 from tests.test_bot_http import ADMIN, GENERAL, LEAVE_ANSWER, Bot, cite, text_of
 
 corpus = test_bot_http.corpus  # fixtures: the index built once per module, and the bot over it
@@ -35,15 +35,9 @@ NOTICE = re.compile(r"\*Leave policy\* changed on \d{4}-\d\d-\d\d, after this an
                     r"version")
 
 
-def both(leave: str, travel: str):
-    """A model that answers leave questions citing the leave policy and hotel questions citing travel."""
-    leave_reply, travel_reply = cite("Leave policy", leave), cite("Travel policy", travel)
-    return lambda body: travel_reply(body) if "hotel" in str(body) else leave_reply(body)
-
-
 def start(make_bot, reply=None) -> Bot:
     """A bot over its own copy of the corpus (the copy is the index's folder now)."""
-    bot = make_bot(reply=reply or both(LEAVE_ANSWER, TRAVEL), private_corpus=True)
+    bot = make_bot(reply=reply or cite("Leave policy", LEAVE_ANSWER), private_corpus=True)
     bot.rag.state.set_docs_root(real_root(bot.tmp / "docs"))
     return bot
 
@@ -75,6 +69,8 @@ def test_changed_document_marks_that_exact_answer_once_and_leaves_others_alone(m
     bot = start(make_bot)
     leave_ts, _ = bot.ask(LEAVE_Q)
     leave = bot.wait_answer(GENERAL, leave_ts)
+    assert bot.ollama is not None
+    bot.ollama.script.reply = cite("Travel policy", TRAVEL)  # from now on the model cites the travel policy
     travel_ts, _ = bot.ask("what is the hotel limit per night?")
     travel = bot.wait_answer(GENERAL, travel_ts)
     bot.ask("what about hotels?", thread_ts=leave_ts)  # the thread moves on; the answer is still marked
