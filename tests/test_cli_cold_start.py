@@ -81,6 +81,12 @@ def test_sync_with_another_model_is_refused_without_loading_it(index_copy: Path)
     assert not set(heavy) & set(MODEL_STACK), heavy
 
 
+def test_a_sync_with_nothing_to_read_imports_no_parser(index_copy: Path) -> None:
+    code, heavy, output = run_cli(index_copy, "sync")
+    assert code == 0 and "nothing changed" in output, output
+    assert not set(heavy) & set(PARSERS + MODEL_STACK), heavy
+
+
 def test_ask_does_not_import_the_document_parsers(index_copy: Path) -> None:
     code, heavy, output = run_cli(index_copy, "ask", "How many days of annual leave can I carry over?")
     assert code == 0, output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import re
 import urllib.parse
@@ -10,12 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rag.documents.docx import _parse_docx
-from rag.documents.html import _parse_html
-from rag.documents.markdown import _parse_markdown
 from rag.documents.model import Document, DocumentError, _Parsed
-from rag.documents.pdf import _parse_pdf
-from rag.documents.plain import _parse_txt
 from rag.documents.safe_open import NotInsideRoot, read_inside
 from rag.freshness import document_date
 
@@ -61,7 +57,7 @@ def load_document(path: Path, root: Path, *, base_url: str | None = None,
         raise DocumentError(rel_path, "empty file")
 
     try:
-        parsed = _PARSERS[fmt](data, rel_path)
+        parsed = _parser(fmt)(data, rel_path)
     except DocumentError:
         raise
     except Exception as exc:  # a parser library choking on a malformed file must not stop a sync
@@ -154,10 +150,17 @@ def _kind_from_folders(rel_path: str) -> str | None:
 
 
 
-_PARSERS: dict[str, Callable[[bytes, str], _Parsed]] = {
-    "md": _parse_markdown,
-    "txt": _parse_txt,
-    "pdf": _parse_pdf,
-    "docx": _parse_docx,
-    "html": _parse_html,
+# Format → (module, reader). A reader's library (pypdf, python-docx, BeautifulSoup) is imported when a
+# file of its format is first read: a sync that reads no file, or no PDF, never pays for pypdf.
+_PARSERS: dict[str, tuple[str, str]] = {
+    "md": ("rag.documents.markdown", "_parse_markdown"),
+    "txt": ("rag.documents.plain", "_parse_txt"),
+    "pdf": ("rag.documents.pdf", "_parse_pdf"),
+    "docx": ("rag.documents.docx", "_parse_docx"),
+    "html": ("rag.documents.html", "_parse_html"),
 }
+
+
+def _parser(fmt: str) -> Callable[[bytes, str], _Parsed]:
+    module, name = _PARSERS[fmt]
+    return getattr(importlib.import_module(module), name)
