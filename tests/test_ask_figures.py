@@ -45,3 +45,20 @@ def test_both_checks_can_be_turned_off(ask) -> None:
     off = ask("You can carry over up to 12 days of annual leave [1].", figure_check=False, evidence_quotes=False)
     assert off.unsupported_figures == [] and "⚠" not in off.text
     assert off.citations and not any(p.evidence for c in off.citations for p in c.passages)
+
+
+def test_cli_json_lists_each_place_with_its_evidence_and_the_flagged_figures(sample_index: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from ragbot.cli import app
+    from tests.conftest import SAMPLE_DOCS
+
+    with FakeOllama(models=[MODEL], reply="You can carry over up to 12 days of annual leave [1].") as fake:
+        result = CliRunner().invoke(app, ["--index", str(sample_index), "--docs-dir", str(SAMPLE_DOCS),
+                                          "--ollama-host", fake.url, "--model", MODEL, "ask", "--json", QUESTION])
+    data = json.loads(result.stdout)
+    assert data["unsupported_figures"] == ["12 days"] and data["figures_checked"] == 1
+    place = data["citations"][0]["places"][0]
+    assert place["section"] and place["link"] and "5 days" in place["evidence"]

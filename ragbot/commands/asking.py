@@ -48,13 +48,22 @@ def ask(
     streamed: list[str] = []
 
     def on_token(piece: str) -> None:
+        if not streamed and not as_json and sys.stderr.isatty():
+            typer.echo("\r\033[K", err=True, nl=False)  # the answer replaces the progress line
         streamed.append(piece)
         if not as_json:
             typer.echo(piece, nl=False)
             sys.stdout.flush()
 
+    def on_status(text: str) -> None:
+        """Progress ("searching…", "thinking… (10 s)") on a terminal's stderr, until the answer starts."""
+        if not streamed and sys.stderr.isatty():
+            typer.echo(f"\r\033[2m{text}\033[0m\033[K", err=True, nl=False)
+
     with user_errors():
-        answer = svc.ask(question, on_token=on_token, surface="cli")
+        answer = svc.ask(question, on_token=on_token, on_status=None if as_json else on_status, surface="cli")
+    if sys.stderr.isatty() and not as_json:
+        typer.echo("\r\033[K", err=True, nl=False)  # clear the progress line
     if as_json:
         typer.echo(json.dumps(_answer_json(answer), ensure_ascii=False, indent=2))
         return
@@ -72,8 +81,11 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
         "question": answer.question, "answer": answer.text, "mode": answer.mode, "notice": answer.notice,
         "citations": [
             {"n": c.number, "title": c.title, "path": c.rel_path, "section": c.section, "pages": c.pages,
-             "modified": c.modified.isoformat(), "link": c.link}
+             "modified": c.modified.isoformat(), "link": c.link,
+             "places": [{"section": p.section, "pages": p.pages, "link": p.link, "evidence": p.evidence}
+                        for p in c.passages]}
             for c in answer.citations
         ],
+        "figures_checked": answer.figures_checked, "unsupported_figures": answer.unsupported_figures,
         "retrieval_ms": round(answer.retrieval_ms, 1), "generation_ms": round(answer.generation_ms, 1),
     }
