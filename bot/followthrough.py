@@ -89,6 +89,7 @@ class FollowThrough:
     def __init__(self, client: WebClient, rag: RagService, *, watch_days: float = 30.0,
                  pacer: Pacer | None = None, policy: RetryPolicy | None = None) -> None:
         self.rag = rag
+        self.watch_days = watch_days
         self.ledger = AnswerLedger(rag.settings.resolved_state_dir / LEDGER_FILE, watch_days=watch_days)
         self.slack = SlackCaller(client, pacer or pacer_for(client), policy or RetryPolicy())
         self.marked = 0  # answers edited with a notice by this process
@@ -102,7 +103,7 @@ class FollowThrough:
     def record(self, *, channel: str, thread_ts: str | None, ts: str | None, message: SlackMessage,
                answer: Answer, asked_at: datetime) -> None:
         """Watch a delivered answer; never raises (the answer is already in Slack)."""
-        if not ts or not answer.citations:
+        if not ts or not answer.citations or self.watch_days <= 0:
             return
         try:
             cited = []
