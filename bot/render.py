@@ -205,8 +205,12 @@ def sync_status_line(report: SyncReport | None, running_since: datetime | None, 
         return ":grey_question: No sync has run yet."
     finished = report.finished or report.started
     icon = {"ok": ":white_check_mark:", "partial": ":warning:", "failed": ":x:", "refused": ":no_entry:"}
-    return (f"{icon.get(report.status, ':information_source:')} Last sync {_when(finished, now)}: "
-            f"*{report.status}*, {_counts(report)}.")
+    status = "most files failed" if report.mostly_failed and report.status != "failed" else report.status
+    line = (f"{icon.get('failed' if report.mostly_failed else report.status, ':information_source:')} "
+            f"Last sync {_when(finished, now)}: *{status}*, {_counts(report)}.")
+    if report.message and not report.succeeded:  # why it failed or was refused, in one line
+        line += " " + safe_text(" ".join(report.message.split())[:300])
+    return line
 
 
 def _counts(report: SyncReport) -> str:
@@ -285,6 +289,7 @@ def sync_report_message(report: SyncReport, *, title: str = "Sync report") -> Sl
         _listed("Renamed", [f"{old} → {new}" for old, new in report.renamed]),
         _listed("Removed", report.removed),
         _listed("Failed", [f"{path}: {reason}" for path, reason in report.failed]),
+        _listed("Skipped (never read)", [f"{path}: {reason}" for path, reason in report.skipped]),
         "\n".join(safe_text(line) for line in gate_lines(report)),  # EVAL_QUESTIONS (rag/sync_gate.py)
     ]
     if report.answers_marked:  # bot/followthrough.py

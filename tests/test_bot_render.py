@@ -12,6 +12,7 @@ from bot.render import (
     answer_messages,
     sources_page,
     sync_report_message,
+    sync_status_line,
 )
 from rag.answer import Passage
 from rag.freshness import humanize_age
@@ -196,6 +197,21 @@ def test_sync_report_lists_changes_and_failure_reasons():
     text = all_text(sync_report_message(report).blocks)
     assert "partial" in text and "1 added, 1 changed, 1 removed, 1 failed" in text
     assert "`bad.pdf: encrypted PDF: ask for an unprotected copy`" in text
+
+
+def test_a_failed_or_mostly_failed_sync_says_so_and_why_in_the_status_line():
+    crashed = SyncReport(started=NOW, finished=NOW, status="failed", message="OSError: [Errno 5] I/O error")
+    line = sync_status_line(crashed, None, NOW)
+    assert "*failed*" in line and "I/O error" in line
+    mostly = SyncReport(started=NOW, finished=NOW, status="partial", added=["a.md"],
+                        failed=[("b.pdf", "x"), ("c.pdf", "y")])
+    assert "*most files failed*" in sync_status_line(mostly, None, NOW)
+
+
+def test_sync_report_lists_what_was_skipped_and_why():
+    report = SyncReport(started=NOW, finished=NOW, status="ok",
+                        skipped=[("link-to-env.md", "points outside the docs folder")])
+    assert "`link-to-env.md: points outside the docs folder`" in all_text(sync_report_message(report).blocks)
 
 
 def test_slack_markup_in_questions_becomes_plain_text():
