@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.documents import HEADING_SEPARATOR, Block, Document
+from rag.textnorm import normalize
 
 TokenOffsets = Callable[[str], list[tuple[int, int]]]
 MIN_CHUNK_CHARS = 3
@@ -40,8 +41,9 @@ class Chunk:
 
 
 def embed_text_for(title: str, heading_path: Sequence[str], text: str) -> str:
+    """What the model embeds, in the normalised form questions are embedded in (rag.textnorm)."""
     header = title if not heading_path else f"{title}{HEADING_SEPARATOR}{HEADING_SEPARATOR.join(heading_path)}"
-    return f"{header}\n{text}"
+    return normalize(f"{header}\n{text}")
 
 
 def chunk_document(

@@ -18,7 +18,6 @@ rank.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from rag.query import CJK_RE, CJK_RUN_RE, query_terms, stop_marks, text_query
 from rag.scope import Scope
 from rag.store import ChunkStore, SearchHit
+from rag.textnorm import normalize
+
+__all__ = ["CJK_RE", "Candidate", "Retrieval", "Scope", "query_terms", "retrieve", "term_coverage"]
 
 # Fusion weights (vector, full-text), chosen on the public benchmarks (bench/quality/README.md).
 VECTOR_WEIGHT = 0.7
@@ -37,23 +40,10 @@ TEXT_WEIGHT = 0.3
 UNTRUSTED_VECTOR_WEIGHT = 0.03
 _SEARCH_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fts-search")
 TITLE_WEIGHT = 0.5  # times the share of the question's terms found in a chunk's document title/path
-CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
-_CJK_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+")
-_WORD_RE = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
-_EN_STOP = frozenset([
-    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as",
-    "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "what", "which", "who", "whom",
-    "whose", "when", "where", "why", "how", "this", "that", "these", "those", "it", "its", "i", "we", "you",
-    "they", "he", "she", "our", "your", "their", "my", "me", "us", "them", "can", "could", "should", "would",
-    "will", "shall", "may", "might", "must", "there", "here", "about", "into", "than", "then", "so", "such",
-    "not", "no", "any", "all", "each", "some", "more", "most", "other", "can't", "don't", "does", "doesn't",
-    "please", "tell", "know"
-])
-_CJK_STOP = frozenset([
-    "什麼", "甚麼", "哪個", "哪些", "哪裡", "多少", "如何", "為何", "是否", "幾個", "何時",
-    "怎麼", "怎樣", "為什", "什么", "哪里", "怎么", "請問", "是什", "麼是", "么是", "的是",
-    "是多", "少天", "嗎？"
-])
+# A retriever's top hit is decisive when its normalised score leads the runner-up's by this much
+# (BM25: the runner-up scores under half the top's); the other retriever then cannot overrule it.
+DECISIVE_MARGIN = 0.5
+_TRUSTED = 0.1  # a weight below this is a tie-breaker only: its decisive wins do not count either
 
 
 @dataclass
@@ -92,28 +82,10 @@ def cjk_share(text: str) -> float:
     return sum(1 for c in letters if CJK_RE.match(c)) / len(letters)
 
 
-def query_terms(text: str) -> list[str]:
-    """Words (Latin) and character bigrams (CJK) that carry the question's meaning."""
-    lowered = text.lower()
-    terms = [_stem(w) for w in _WORD_RE.findall(lowered) if w not in _EN_STOP and len(w) > 1]
-    for run in _CJK_RUN_RE.findall(text):
-        if len(run) == 1:
-            continue
-        terms.extend(run[i:i + 2] for i in range(len(run) - 1) if run[i:i + 2] not in _CJK_STOP)
-    return list(dict.fromkeys(terms))
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ies", "es", "ed", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
 def term_coverage(terms: list[str], text: str) -> float:
     if not terms:
         return 0.0
-    lowered = text.lower()
+    lowered = normalize(text).lower()
     return sum(1 for t in terms if t in lowered) / len(terms)
 
 
@@ -173,6 +145,40 @@ def boost_named_documents(candidates: list[Candidate], terms: list[str], weight:
     return sorted(candidates, key=lambda c: c.fused, reverse=True)
 
 
+def decisive_top(hits: list[SearchHit], norms: list[float], margin: float = DECISIVE_MARGIN) -> str | None:
+    """The chunk id of a retriever's top hit when it stands out from the runner-up by `margin`."""
+    if not hits or (len(norms) > 1 and norms[0] - norms[1] < margin):
+        return None
+    return str(hits[0].row["chunk_id"])
+
+
+def keep_decisive_wins(
+    candidates: list[Candidate], vector_hits: list[SearchHit], text_hits: list[SearchHit],
+    vector_weight: float, text_weight: float, margin: float = DECISIVE_MARGIN,
+) -> list[Candidate]:
+    """Put a retriever's decisive top hit first, unless the other retriever is decisive about another chunk.
+
+    A weighted sum lets the heavier retriever's near-ties outvote a clear win of the lighter one
+    (full-text search sure of a page, the vector side spreading its vote over similar pages pushes it
+    out of the top 5). Only trusted retrievers count: an English-only model on a Chinese question
+    is a tie-breaker, and its "clear win" is noise.
+    """
+    wins = set()
+    for hits, weight, zero in ((vector_hits, vector_weight, False), (text_hits, text_weight, True)):
+        if weight >= _TRUSTED:
+            won = decisive_top(hits, normalized_scores(hits, zero_means_no_match=zero), margin)
+            if won:
+                wins.add(won)
+    if len(wins) != 1 or not candidates:
+        return candidates
+    (won,) = wins
+    winner = next((c for c in candidates if c.row["chunk_id"] == won), None)
+    if winner is None or winner is candidates[0]:
+        return candidates
+    winner.fused = candidates[0].fused + 1e-6
+    return sorted(candidates, key=lambda c: c.fused, reverse=True)
+
+
 def cap_per_document(candidates: list[Candidate], top_k: int, per_doc: int) -> list[Candidate]:
     chosen: list[Candidate] = []
     per: dict[str, int] = {}
@@ -204,20 +210,18 @@ def question_coverage(question: str, terms: list[str], text: str) -> float:
     floor serves both: bigrams that straddle two words (出差住宿 → 差住) match nowhere, which makes
     bigram coverage read low even for the passage that answers the question.
     """
+    text = normalize(text)
     lowered = text.lower()
     words = [t for t in terms if not CJK_RE.search(t)]
     found = sum(1 for w in words if w in lowered)
     total = len(words)
-    for run in _CJK_RUN_RE.findall(question):
+    for run in CJK_RUN_RE.findall(normalize(question)):
         if len(run) < 2:
             continue
         covered = [False] * len(run)
-        stop = [False] * len(run)
+        stop = stop_marks(run)
         for i in range(len(run) - 1):
-            pair = run[i:i + 2]
-            if pair in _CJK_STOP:
-                stop[i] = stop[i + 1] = True
-            elif pair in text:
+            if not (stop[i] and stop[i + 1]) and run[i:i + 2] in text:
                 covered[i] = covered[i + 1] = True
         for is_covered, is_stop in zip(covered, stop, strict=True):
             if is_covered or not is_stop:  # characters only a question word ("多少") covers do not count
@@ -248,10 +252,18 @@ def retrieve(
     scope: Scope | None = None,
     mode: str = "hybrid",
     candidates_per_retriever: int | None = None,
+    analyse_query: bool = True,
+    keep_decisive: bool = False,
 ) -> Retrieval:
-    """Find the top-k chunks for `question`; `below_floor` says the index holds nothing relevant."""
+    """Find the top-k chunks for `question`; `below_floor` says the index holds nothing relevant.
+
+    `analyse_query` exists to measure each step alone (bench/quality); `keep_decisive` is off: it cost
+    PolicyQA 1.7 points doc R@1 and gained nothing on DRCD (bench/quality/README.md).
+    """
     where = scope.where() if scope else None
     limit = candidates_per_retriever or max(80, top_k * 8)
+    asked = question
+    question = normalize(question)  # the form chunks were indexed and embedded in (rag.textnorm)
     vector_weight, text_weight = retriever_weights(question, multilingual_model)
     started = time.perf_counter()
     vector_hits: list[SearchHit] = []
@@ -262,7 +274,10 @@ def retrieve(
         embed_ms = (time.perf_counter() - started) * 1000
     # The two searches overlap (measured 9.6 ms together vs 11.5 ms one after the other at 1k chunks).
     # Not the embedding: torch already uses both cores, and sharing them made it 15 ms instead of 7.
-    text_future = _SEARCH_POOL.submit(store.search_text, question, limit, where) if mode in ("hybrid", "fts") else None
+    fts = text_query(question) if analyse_query else None
+    text_future = _SEARCH_POOL.submit(
+        store.search_text, fts.text if fts else question, limit, where, fts.phrases if fts else (),
+    ) if mode in ("hybrid", "fts") else None
     if vec is not None:
         vector_hits = store.search_vector(vec, limit, where)
     text_hits = text_future.result() if text_future else []
@@ -277,13 +292,15 @@ def retrieve(
     fused = fuse(vector_hits, text_hits, vector_weight, text_weight)
     if mode == "hybrid":
         fused = boost_named_documents(fused, terms, TITLE_WEIGHT)
+        if keep_decisive:
+            fused = keep_decisive_wins(fused, vector_hits, text_hits, vector_weight, text_weight)
     search_ms = (time.perf_counter() - started) * 1000 - embed_ms
     trust_vectors = vector_weight >= text_weight
     score_relevance(fused, question, terms, trust_vectors)
     top = cap_per_document(fused, top_k, per_doc)
     kept, best, below = apply_floor(top, floor)
     return Retrieval(
-        question=question, hits=kept, best_relevance=best,
+        question=asked, hits=kept, best_relevance=best,
         below_floor=below, vector_weight=vector_weight, text_weight=text_weight,
         embed_ms=embed_ms, search_ms=search_ms, candidates=fused,
     )

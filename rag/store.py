@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from rag.textnorm import TEXT_NORMALIZATION, normalize
+
 # lancedb itself is imported where a table is opened: importing it takes 1.5 s, which commands
 # that only read the state DB (`ragbot sources`, `history`) must not pay.
 
@@ -46,6 +48,10 @@ class IndexMissing(StoreError):
     pass
 
 
+class IndexOutdated(IndexModelMismatch):
+    """Built by an older text normalisation: still searchable, rebuilt by `ragbot sync --full`."""
+
+
 def chunk_schema(dim: int, model_name: str, backend: str = "torch", vector_space: str = "fp32") -> pa.Schema:
     return pa.schema(
         [
@@ -63,12 +69,14 @@ def chunk_schema(dim: int, model_name: str, backend: str = "torch", vector_space
             pa.field("start_char", pa.int64()),
             pa.field("end_char", pa.int64()),
             pa.field("ordinal", pa.int32()),
-            pa.field("text", pa.string()),
+            pa.field("text", pa.string()),  # as the document says it: what answers show and quote
+            pa.field("search_text", pa.string()),  # section + text normalised (rag.textnorm): full-text search
             pa.field("embed_hash", pa.string()),
             pa.field("vector", pa.list_(pa.float32(), dim)),
         ],
         metadata={"embedding_model": model_name, "embedding_dim": str(dim), "schema_version": SCHEMA_VERSION,
-                  "embedding_backend": backend, "embedding_vectors": vector_space},
+                  "embedding_backend": backend, "embedding_vectors": vector_space,
+                  "text_normalization": TEXT_NORMALIZATION},
     )
 
 
@@ -105,6 +113,7 @@ class ChunkStore:
         self.backend = backend  # EMBEDDING_BACKEND, recorded in a new table's schema
         self.vector_space = vector_space  # the backend's vectors are comparable only within one space
         self.vector_index_min_rows = vector_index_min_rows
+        self.outdated: str | None = None  # why the opened index should be rebuilt, or None
         import lancedb
 
         self._db = lancedb.connect(
@@ -151,6 +160,7 @@ class ChunkStore:
                 f"but EMBEDDING_MODEL is {self.model_name!r}{f' (dim {ours})' if ours else ''}: "
                 "set EMBEDDING_MODEL back, or rebuild with `ragbot sync --full`"
             )
+        self._check_text_normalization(meta)
         built_space = meta.get("embedding_vectors", "fp32")  # indexes from before backends were torch fp32
         if built_space != self.vector_space:
             raise IndexModelMismatch(
@@ -158,6 +168,29 @@ class ChunkStore:
                 f"({built_space} vectors), which {self.backend} ({self.vector_space} vectors) cannot search: "
                 "set EMBEDDING_BACKEND back, or rebuild with `ragbot sync --full`"
             )
+
+    def _check_text_normalization(self, meta: dict[str, str]) -> None:
+        """An index from before `rag.textnorm` (or another version of it) keeps working, matched on its raw
+        text; it says so once, and `ragbot sync --full` rebuilds it (`check_current`)."""
+        built = meta.get("text_normalization")
+        before = "before text normalisation" if built is None else f"with text normalisation {built}"
+        self.outdated = None if built == TEXT_NORMALIZATION else (
+            f"the index at {self.uri} was built {before} (now {TEXT_NORMALIZATION}): questions can miss text "
+            "written in other forms (full-width letters, CJK compatibility ideographs); "
+            "run `ragbot sync --full` to rebuild it"
+        )
+        if self.outdated:
+            log.warning("%s", self.outdated)
+
+    def check_current(self) -> None:
+        """Raise `IndexOutdated` when the index should be rebuilt (`sync --full` does)."""
+        self.table()
+        if self.outdated:
+            raise IndexOutdated(self.outdated)
+
+    @property
+    def _fts_column(self) -> str:
+        return "text" if self.outdated else "search_text"
 
     def drop(self) -> None:
         with self._lock:
@@ -215,7 +248,9 @@ class ChunkStore:
         from lancedb.index import FTS, HnswSq
 
         if _FTS_INDEX not in names:
-            table.create_index("text", config=FTS(base_tokenizer="icu", with_position=False), name=_FTS_INDEX)
+            # Positions make phrase queries possible (quoted terms, VND-22, 第十二條: rag.query).
+            table.create_index(self._fts_column, config=FTS(base_tokenizer="icu", with_position=not self.outdated),
+                               name=_FTS_INDEX)
         rows = table.count_rows()
         has_vector_index = any("vector" in i.columns for i in table.list_indices())
         if rows >= self.vector_index_min_rows and not has_vector_index:
@@ -295,9 +330,18 @@ class ChunkStore:
         rows = query.to_list()
         return [SearchHit(row=r, score=1.0 - float(r.pop("_distance")), rank=i) for i, r in enumerate(rows)]
 
-    def search_text(self, text: str, limit: int, where: str | None = None) -> list[SearchHit]:
+    def search_text(self, text: str, limit: int, where: str | None = None,
+                    phrases: Sequence[str] = ()) -> list[SearchHit]:
+        """BM25 over the normalised text: `text` term by term (any may match), each of `phrases` as an exact
+        phrase on top. A query object, not a string, so quotes or AND/OR in a question are never parsed."""
+        from lancedb.query import BooleanQuery, MatchQuery, Occur, PhraseQuery
+
         table = self.table()
-        query = table.search(text, query_type="fts", fts_columns="text").select([*_SELECT, "_score"]).limit(limit)
+        column = self._fts_column
+        fts: Any = MatchQuery(text, column)
+        if phrases and not self.outdated:  # an old index has no positions to match phrases with
+            fts = BooleanQuery([(Occur.SHOULD, fts), *((Occur.SHOULD, PhraseQuery(p, column)) for p in phrases)])
+        query = table.search(fts, query_type="fts").select([*_SELECT, "_score"]).limit(limit)
         if where:
             query = query.where(where, prefilter=True)
         try:
@@ -336,6 +380,8 @@ def to_row(chunk: Any, doc: Any, vector: np.ndarray, embed_hash: str) -> dict[st
         "end_char": chunk.end,
         "ordinal": chunk.ordinal,
         "text": chunk.text,
+        # The section's headings too: article and clause numbers (第十二條, 4.2 Refunds) are headings.
+        "search_text": normalize(f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text),
         "embed_hash": embed_hash,
         "vector": vector.astype(np.float32).tolist(),
     }

@@ -19,7 +19,8 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,29 @@ def code_fingerprint() -> str:
 
 
 # -- ours --------------------------------------------------------------------------------------------
+@contextmanager
+def normalisation_off() -> Iterator[None]:
+    """Index and ask as before `rag.textnorm` existed (raw text everywhere), for the ablation row."""
+    import rag.chunking
+    import rag.query
+    import rag.retrieve
+    import rag.store
+
+    modules = (rag.chunking, rag.query, rag.retrieve, rag.store)
+    saved = [m.normalize for m in modules]
+    for m in modules:
+        m.normalize = _unchanged  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for m, fn in zip(modules, saved, strict=True):
+            m.normalize = fn  # type: ignore[attr-defined]
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
 @dataclass
 class OurIndex:
     service: Any  # rag.service.RagService
@@ -54,10 +78,15 @@ class OurIndex:
     chunks: int
     build_s: float
     reused: bool
+    normalised: bool = True
 
     @property
     def settings(self) -> RagSettings:
         return self.service.settings
+
+    def mode(self) -> Any:
+        """The context every use of this index runs in."""
+        return nullcontext() if self.normalised else normalisation_off()
 
 
 def _marker(index_dir: Path) -> dict[str, Any] | None:
@@ -68,7 +97,7 @@ def _marker(index_dir: Path) -> dict[str, Any] | None:
 
 
 def open_index(work: Path, key: str, docs_dir: Path, doc_ids: Sequence[str], *, chunk_tokens: int,
-               overlap_tokens: int, derive_from: Path | None = None) -> OurIndex:
+               overlap_tokens: int, derive_from: Path | None = None, normalised: bool = True) -> OurIndex:
     """The index of `docs_dir` for this configuration: reused when built before, else built now.
 
     `derive_from` is an index of a superset of these documents with the same configuration:
@@ -78,7 +107,7 @@ def open_index(work: Path, key: str, docs_dir: Path, doc_ids: Sequence[str], *, 
 
     index_dir = work / "index" / key
     wanted = {"fingerprint": code_fingerprint(), "docs": _doc_list_hash(doc_ids), "chunk_tokens": chunk_tokens,
-              "overlap_tokens": overlap_tokens, "model": MODEL}
+              "overlap_tokens": overlap_tokens, "model": MODEL, "normalised": normalised}
     code = RagSettings.model_construct()  # the code's defaults, whatever the environment or .env says
     settings = load_settings(
         docs_dir=docs_dir, lancedb_uri=str(index_dir), chunk_tokens=chunk_tokens,
@@ -89,19 +118,22 @@ def open_index(work: Path, key: str, docs_dir: Path, doc_ids: Sequence[str], *, 
     marker = _marker(index_dir)
     if marker and all(marker.get(k) == v for k, v in wanted.items()):
         service = RagService(settings)
-        return OurIndex(service, key, int(marker["chunks"]), float(marker["build_s"]), reused=True)
+        return OurIndex(service, key, int(marker["chunks"]), float(marker["build_s"]), reused=True,
+                        normalised=normalised)
     shutil.rmtree(index_dir, ignore_errors=True)
     if derive_from is not None:
         shutil.copytree(derive_from, index_dir, ignore=shutil.ignore_patterns("bench-built.json"))
     service = RagService(settings)
     started = time.perf_counter()
-    report = service.sync(full=derive_from is None, allow_mass_delete=True, trigger="bench")
+    with nullcontext() if normalised else normalisation_off():
+        report = service.sync(full=derive_from is None, allow_mass_delete=True, trigger="bench",
+                              switch_docs_root=derive_from is not None)
     build_s = time.perf_counter() - started
     if report.status != "ok":
         raise SystemExit(f"building {key} failed: {report.status} {report.message} {report.failed[:3]}")
     chunks = service.store.count()
     (index_dir / "bench-built.json").write_text(json.dumps({**wanted, "chunks": chunks, "build_s": build_s}))
-    return OurIndex(service, key, chunks, build_s, reused=False)
+    return OurIndex(service, key, chunks, build_s, reused=False, normalised=normalised)
 
 
 def _doc_list_hash(doc_ids: Sequence[str]) -> str:
@@ -117,20 +149,49 @@ class OurProbe:
     fts: list[Candidate]
     vector_hits: list[SearchHit]  # the raw retriever lists, for the fusion ablations (empty when not asked)
     text_hits: list[SearchHit]
+    steps: dict[str, list[Candidate]]  # hybrid with retrieval steps switched off (empty when not asked)
+
+
+STEPS = {  # ablation label → `retrieve` options
+    "without query analysis": {"analyse_query": False},
+    "with keeping decisive wins (off by default)": {"keep_decisive": True},
+}
+
+
+def search(index: OurIndex, question: str, **options: Any) -> list[Candidate]:
+    """`RagService.search` (same arguments), with the step switches it does not expose."""
+    from rag.embeddings import is_multilingual
+    from rag.retrieve import retrieve
+
+    svc, s = index.service, index.settings
+    with index.mode():
+        return retrieve(
+            question, store=svc.store, embed_query=svc.query_embedder.encode_query,
+            multilingual_model=is_multilingual(s.embedding_model), top_k=DEPTH, per_doc=s.max_chunks_per_doc,
+            floor=s.relevance_floor, **options,
+        ).candidates
 
 
 def probe(index: OurIndex, question: str, *, raw: bool = False) -> OurProbe:
     svc = index.service
-    hybrid = svc.search(question, mode="hybrid", top_k=DEPTH).candidates
-    vector = svc.search(question, mode="vector", top_k=DEPTH).candidates
-    fts = svc.search(question, mode="fts", top_k=DEPTH).candidates
+    with index.mode():
+        hybrid = svc.search(question, mode="hybrid", top_k=DEPTH).candidates
+        vector = svc.search(question, mode="vector", top_k=DEPTH).candidates
+        fts = svc.search(question, mode="fts", top_k=DEPTH).candidates
     vector_hits: list[SearchHit] = []
     text_hits: list[SearchHit] = []
+    steps: dict[str, list[Candidate]] = {}
     if raw:
+        from rag.query import text_query
+        from rag.textnorm import normalize
+
         limit = max(80, DEPTH * 8)  # what `retrieve` fetches per retriever
-        vector_hits = svc.store.search_vector(svc.embedder.encode_query(question), limit)
-        text_hits = svc.store.search_text(question, limit)
-    return OurProbe(hybrid, vector, fts, vector_hits, text_hits)
+        asked = normalize(question)
+        fts_query = text_query(asked)
+        vector_hits = svc.store.search_vector(svc.query_embedder.encode_query(asked), limit)
+        text_hits = svc.store.search_text(fts_query.text, limit, None, fts_query.phrases)
+        steps = {label: search(index, question, **options) for label, options in STEPS.items()}
+    return OurProbe(hybrid, vector, fts, vector_hits, text_hits, steps)
 
 
 def without_title_boost(p: OurProbe, question: str) -> list[Candidate]:

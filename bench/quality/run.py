@@ -14,6 +14,7 @@ floor; refusal is scored separately across floors.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -167,6 +168,17 @@ def run_set(name: str, plan: Plan, out: Out, work: Path) -> SetResult:
         return idx
 
     ours = index(d.chunk_tokens)
+    raw: list[OurIndex] = []
+
+    def raw_index() -> OurIndex:
+        """The same documents indexed without text normalisation (built once, on first use)."""
+        if not raw:
+            key = f"{name}-{subset}-c{d.chunk_tokens}-o{d.chunk_overlap_tokens}-raw"
+            raw.append(pipelines.open_index(work, key, docs_dir, doc_ids, chunk_tokens=d.chunk_tokens,
+                                            overlap_tokens=d.chunk_overlap_tokens, normalised=False))
+            out(f"index {key} (no text normalisation): {raw[0].chunks} chunks, "
+                f"{'reused' if raw[0].reused else f'built in {raw[0].build_s:.0f}s'}")
+        return raw[0]
     baseline = pipelines.build_baseline(work, f"{name}-{subset}", docs_dir,
                                         {doc_id: ds.path_of(doc_id) for doc_id in doc_ids})
     out(f"LangChain baseline: {baseline.chunks} chunks ({baseline.embedded} embedded now, "
@@ -193,6 +205,14 @@ def run_set(name: str, plan: Plan, out: Out, work: Path) -> SetResult:
             variants[f"ablation: hybrid without the title boost{suffix}"] = [
                 pipelines.ranked_chunks(pipelines.without_title_boost(p, t), cap)
                 for p, t in zip(probes, texts, strict=True)]
+            for step in pipelines.STEPS:
+                variants[f"ablation: hybrid {step}{suffix}"] = [
+                    pipelines.ranked_chunks(p.steps[step], cap) for p in probes]
+            raw_idx = raw_index()
+            variants[f"ablation: hybrid without text normalisation{suffix}"] = [
+                pipelines.ranked_chunks(pipelines.search(raw_idx, t), cap) for t in texts]
+            variants[f"ablation: previous default (no normalisation, no query analysis){suffix}"] = [
+                pipelines.ranked_chunks(pipelines.search(raw_idx, t, analyse_query=False), cap) for t in texts]
             if form == doc_form:
                 for per_doc in plan.caps:
                     if per_doc != cap:
@@ -345,8 +365,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help=f"write the output here too (--full: {RESULTS})")
     parser.add_argument("--work", type=Path, default=WORK, help="index and document cache (default bench/.work)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a gated target is missed (for CI)")
+    parser.add_argument("--ablations", action="store_true", help="the ablation rows on the quick subset too")
     args = parser.parse_args(argv)
     plan = plans()["full" if args.full else "quick"]
+    if args.ablations:
+        plan = dataclasses.replace(plan, ablations=True)
     out = Out()
     started = time.perf_counter()
     d = defaults()
