@@ -1,6 +1,6 @@
 """Cold start of the CLI, today's tree against an earlier commit, side by side in one run.
 
-Each command runs as a fresh process (`python -m ragbot.cli …`, the same interpreter and
+Each command runs as a fresh process (the tree's `ragbot` entry point; the same interpreter and
 virtualenv for both trees; the older tree is put first on PYTHONPATH), 5 times, median:
 `--help`, `sources`, a no-op `sync`, `doctor` (Ollama unreachable, so it exits 1 either way)
 and `ask` (time to its first printed line, and in total; Ollama unreachable, so the answer is
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -32,11 +33,19 @@ COMMANDS = {
 }
 
 
+def launcher(tree: Path) -> list[str]:
+    """What the tree's `ragbot` console script runs (its entry point in pyproject.toml)."""
+    entry = re.search(r'^ragbot\s*=\s*"([\w.]+):(\w+)"', (tree / "pyproject.toml").read_text(), re.MULTILINE)
+    assert entry, "no ragbot entry point"
+    module, attr = entry.groups()
+    code = f"import sys; sys.argv[0] = 'ragbot'; from {module} import {attr}; sys.exit({attr}())"
+    return [sys.executable, "-c", code]
+
+
 def run(tree: Path, index: Path, args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     """(seconds to the first printed line, seconds in total, exit code)."""
-    cmd = [sys.executable, "-m", "ragbot.cli", "--index", str(index), "--docs-dir", str(tree / "examples" / "docs"),
-           "--ollama-host", "http://127.0.0.1:9", *args] if args != ["--help"] else [sys.executable, "-m",
-                                                                                     "ragbot.cli", "--help"]
+    cmd = [*launcher(tree), "--index", str(index), "--docs-dir", str(tree / "examples" / "docs"),
+           "--ollama-host", "http://127.0.0.1:9", *args] if args != ["--help"] else [*launcher(tree), "--help"]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None

@@ -6,7 +6,8 @@ chunks/s at batch 64 over all of them, single-question latency, cosine to torch 
 (mean/min), top-5 overlap with torch fp32 and document recall@5 of vector search over each
 set's passages (200 questions per set; vector search alone, so the embedding is all that
 differs). A backend is offered only where recall stays within 0.5 point of torch fp32 on both.
-Run: `python bench/bench_embed_backends.py [--questions 200]` (writes bench/results/embed_backends.txt).
+Run: `python bench/bench_embed_backends.py [--questions 200]` (writes bench/results/embed_backends.txt), then
+`--speed-only 3` for chunks/s with the backends interleaved (appended; fairer when the machine is busy).
 """
 
 from __future__ import annotations
@@ -41,10 +42,47 @@ def load_set(name: str, n_questions: int, cut, seed: int = 0) -> tuple[list[str]
     return [cut(p["text"]) for p in passages], [p["doc_id"] for p in passages], queries[:n_questions]
 
 
+def speed_only(rounds: int) -> None:
+    """Chunks/s per backend, interleaved round by round so a busy machine slows all of them alike."""
+    cache = Path(tempfile.gettempdir()) / "ragbot-bench-onnx"
+    embedders = {b: load_embedder(MODEL, b, device="cpu", cache_root=cache) for b in BACKENDS}
+    reference = embedders["torch"]
+
+    def cut(text: str) -> str:
+        offsets = reference.token_offsets(text)
+        return text[: offsets[179][1]] if len(offsets) > 180 else text
+
+    texts = load_set("policyqa", 0, cut)[0][:128] + load_set("drcd", 0, cut)[0][:128]
+    rates: dict[str, list[float]] = {b: [] for b in BACKENDS}
+    load = [os.getloadavg()[0]]
+    for e in embedders.values():
+        e.encode(texts[:64], batch_size=64)
+    for _ in range(rounds):
+        for backend, embedder in embedders.items():
+            started = time.perf_counter()
+            embedder.encode(texts, batch_size=64)
+            rates[backend].append(len(texts) / (time.perf_counter() - started))
+        load.append(os.getloadavg()[0])
+    base = statistics.median(rates["torch"])
+    lines = [f"\nchunks/s, {len(texts)} chunks (128 EN + 128 ZH), batch 64, backends interleaved over {rounds} rounds "
+             f"(median); load average {min(load):.1f}–{max(load):.1f}",
+             f"{'backend':>11} {'chunks/s':>9} {'× fp32':>7}"]
+    for backend, values in rates.items():
+        lines.append(f"{backend:>11} {statistics.median(values):>9.1f} {statistics.median(values) / base:>7.2f}")
+    text = "\n".join(lines)
+    print(text)
+    with (ROOT / "bench" / "results" / "embed_backends.txt").open("a", encoding="utf-8") as out:
+        out.write(text + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--speed-only", type=int, default=0, metavar="ROUNDS",
+                        help="only chunks/s, backends interleaved in ROUNDS rounds on 256 chunks (fair under load)")
     args = parser.parse_args()
+    if args.speed_only:
+        return speed_only(args.speed_only)
     cache = Path(tempfile.gettempdir()) / "ragbot-bench-onnx"
     reference = load_embedder(MODEL, "torch", device="cpu")
 
