@@ -18,7 +18,8 @@ from slack_sdk import WebClient
 from typer.testing import CliRunner
 
 from bot.followthrough import marked_message, notice_line
-from bot.ledger import Notice, PostedAnswer
+from bot.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer, count_affected
+from rag.state import FileRecord
 from rag.sync.roots import real_root
 from tests import test_bot_http
 from tests.fakes.fake_slack import Message
@@ -165,3 +166,49 @@ def test_notices_in_traditional_chinese_and_within_block_kit_limits():
     assert len(marked.blocks) == 50 and marked.blocks[0]["type"] == "context"
     assert [b for b in marked.blocks if b["type"] == "section"] == full[:47]  # every part of the answer kept
     assert marked.blocks[-1]["block_id"] == "feedback"
+
+
+def record(rel_path: str, sha: str, *, withdrawn: bool = False) -> FileRecord:
+    return FileRecord(rel_path=rel_path, size=1, mtime_ns=1, sha256=sha, kind="policy", format="md",
+                      title=rel_path, link="", modified=datetime(2020, 1, 1, tzinfo=UTC),
+                      chunk_ids=[] if withdrawn else ["c1"], withdrawn=withdrawn)
+
+
+def test_ledger_marks_each_change_once_follows_a_move_and_shares_its_queue_between_processes(tmp_path: Path):
+    path = tmp_path / "answers.sqlite3"
+    first, second = AnswerLedger(path), AnswerLedger(path)  # two bot processes on one host
+    first.record(channel="C1", ts="1.1", thread_ts=None, text="a", blocks=[], lang="en",
+                 cited=[CitedDocument("p/leave.md", "v1", "Leave"), CitedDocument("p/travel.md", "t1", "Travel")])
+    files = {"p/leave.md": record("p/leave.md", "v1"), "p/travel.md": record("p/travel.md", "t1")}
+    assert first.mark(files) == []  # unchanged documents touch nothing
+
+    files = {"p/leave.md": record("p/leave.md", "v2"), "p/travel.md": record("p/travel.md", "t1")}
+    assert count_affected(tmp_path, files) == 1  # what `ragbot sync` reports
+    assert second.mark(files) == [1] and first.mark(files) == []  # marked once, whoever looks first
+    (claimed,) = first.claim_due()
+    assert second.claim_due() == []  # claimed by the other process
+    assert [(n.kind, n.path) for n in claimed.notices] == [("changed", "p/leave.md")]
+    first.done(claimed.id)
+
+    moved = {"p/leave.md": record("p/leave.md", "v2"), "hr/travel.md": record("hr/travel.md", "t1")}
+    assert first.mark(moved) == [1]
+    (claimed,) = first.claim_due()
+    assert [(n.kind, n.new_path) for n in claimed.notices] == [("changed", None), ("moved", "hr/travel.md")]
+    first.done(claimed.id)
+    assert first.mark(moved) == []  # watched under its new path now
+
+    gone = {"p/leave.md": record("p/leave.md", "v2", withdrawn=True), "hr/travel.md": record("hr/travel.md", "t1")}
+    assert first.mark(gone) == [1]
+    (claimed,) = first.claim_due()
+    assert {n.kind for n in claimed.notices} == {"withdrawn", "moved"}  # one notice per document, the latest
+    first.drop(claimed.id)
+    assert first.watched() == 0 and first.pending_count() == 0
+
+
+def test_ledger_forgets_answers_after_answer_watch_days(tmp_path: Path):
+    now = [1_000_000.0]
+    ledger = AnswerLedger(tmp_path / "answers.sqlite3", watch_days=30, clock=lambda: now[0])
+    ledger.record(channel="C1", ts="1.1", thread_ts=None, text="a", blocks=[], lang="en",
+                  cited=[CitedDocument("p/leave.md", "v1", "Leave")])
+    now[0] += 31 * 86400
+    assert ledger.mark({"p/leave.md": record("p/leave.md", "v2")}) == [] and ledger.watched() == 0
