@@ -183,7 +183,7 @@ class RagService:
         from rag.question_log import QuestionLog
 
         s = self.settings
-        return QuestionLog(s.resolved_state_dir / "questions.sqlite3", policy=s.log_questions,
+        return QuestionLog(s.resolved_state_dir / "gaps.sqlite3", policy=s.log_questions,
                            retention_days=s.question_retention_days)
 
     def _log_gaps(self, answer: Answer, surface: str) -> None:
