@@ -79,6 +79,7 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     mode: AnswerMode = "generated"
     notice: str | None = None  # why generation was skipped, or that nothing was cited
+    unavailable_reason: str | None = None  # the technical reason generation failed: for the operator, never Slack
     sources_given: int = 0
     retrieval_ms: float = 0.0
     generation_ms: float = 0.0

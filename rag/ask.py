@@ -115,7 +115,7 @@ def extractive_answer(question: str, retrieval: Retrieval, reason: str) -> Answe
     citations = [make_citation(i, chunks) for i, chunks in enumerate(quoted.values(), start=1)]
     return Answer(
         question=question, text="\n".join(lines).strip(), citations=citations, mode="extractive",
-        notice=fallback_notice(question), sources_given=len(retrieval.hits),
+        notice=fallback_notice(question), unavailable_reason=reason, sources_given=len(retrieval.hits),
         retrieval_ms=retrieval.embed_ms + retrieval.search_ms,
     )
 

@@ -21,6 +21,8 @@ def register(app: typer.Typer) -> None:
 def print_sources(answer: Answer, stale_after_days: int) -> None:
     if answer.notice and answer.mode == "generated":
         typer.echo(f"\n({answer.notice})")
+    if answer.unavailable_reason:  # the CLI's user runs the bot: the reason Slack users are spared
+        typer.echo(f"(why: {answer.unavailable_reason}; `ragbot doctor` checks Ollama and the model)", err=True)
     if not answer.citations:
         return
     typer.echo("\nSources:")
