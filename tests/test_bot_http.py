@@ -459,7 +459,9 @@ def test_nothing_relevant_says_so_and_points_to_rag_sources(make_bot):
 
 
 def test_rate_limited_slack_calls_are_retried_and_delivered_once(make_bot):
-    bot = make_bot(reply=cite("Leave policy", LEAVE_ANSWER))
+    # Tokens arrive over ~1 s, so the answer streams even on a loaded machine (an answer complete before
+    # its first delivery is posted whole, with no stream to stop).
+    bot = make_bot(reply=cite("Leave policy", LEAVE_ANSWER), token_delay=0.05)
     bot.slack.rate_limit("chat.stopStream", times=1, retry_after=0)
     ts, _ = bot.ask("how many days of annual leave can I carry over?")
     answer = bot.wait_answer(GENERAL, ts)
