@@ -112,9 +112,9 @@ def _onnx(where: Path, precision: str, device: str) -> Embedder:
 
 def load_query_embedder(model_name: str, vector_space: str, *, cache_root: Path | None,
                         fallback: Callable[[], Embedder]) -> Embedder:
-    """The embedder for questions: the cached ONNX export of the index's vector space when it matches.
+    """The embedder for questions: the cached ONNX export when it matches the index's vectors.
 
-    An fp32 index (built by torch, torch-bf16 or onnx) takes the fp32 export only if it matched torch
+    An fp32 index (built by torch, torch-bf16 or onnx) takes the export only if it matched torch
     to FP32_MIN_COSINE when it was made; otherwise, or with no export yet, `fallback` (torch).
     """
     if cache_root is not None:
@@ -122,11 +122,11 @@ def load_query_embedder(model_name: str, vector_space: str, *, cache_root: Path 
         from rag.embedding.onnx_export import usable_export
 
         where = usable_export(cache_root, model_name)
-        precision = "fp32" if vector_space == FP32_SPACE else vector_space
-        variant = ((read_manifest(where) or {}).get("variants") or {}).get(precision) if where else None
-        if where is not None and variant and (precision != "fp32" or variant.get("min_cosine", 0) >= FP32_MIN_COSINE):
+        variant = ((read_manifest(where) or {}).get("variants") or {}).get("fp32") if where else None
+        matches = vector_space == FP32_SPACE and variant and variant.get("min_cosine", 0) >= FP32_MIN_COSINE
+        if where is not None and matches:
             try:
-                embedder = _onnx(where, precision, "cpu")
+                embedder = _onnx(where, "fp32", "cpu")
                 embedder.encode_query("ok")  # opens the session now: a damaged file is found here, not mid-question
                 return embedder
             except Exception as err:  # a damaged cache must not stop questions: torch still works

@@ -84,7 +84,7 @@ def test_onnx_vectors_match_torch_and_chunk_the_same(sample_index: Path):
     cache = Path(os.environ["EMBEDDING_CACHE_DIR"])
     reference = load_embedder(MODEL, "torch", device="cpu")
     expected = reference.encode(TEXTS)
-    for backend, floor in (("onnx", 0.9999), ("torch-bf16", 0.999), ("onnx-int8", 0.95)):
+    for backend, floor in (("onnx", 0.9999), ("torch-bf16", 0.999)):
         embedder = load_embedder(MODEL, backend, device="cpu", cache_root=cache)
         cosines = np.sum(embedder.encode(TEXTS, batch_size=3) * expected, axis=1)
         assert cosines.min() >= floor, (backend, cosines)
@@ -94,41 +94,38 @@ def test_onnx_vectors_match_torch_and_chunk_the_same(sample_index: Path):
             assert embedder.token_offsets(text) == reference.token_offsets(text)
 
 
-def test_the_index_records_its_backend_and_rebuilds_only_for_incomparable_vectors(index_copy: Path, make_settings):
+def test_the_index_records_its_backend_and_refuses_vectors_it_cannot_compare(index_copy: Path, make_settings,
+                                                                             tmp_path: Path):
     from rag.service import RagService
+    from rag.store import ChunkStore, IndexModelMismatch
 
     def ask(backend: str):
         args = ["--index", str(index_copy), "--docs-dir", str(SAMPLE_DOCS), "--ollama-host", UNREACHABLE_OLLAMA]
         return runner.invoke(app, [*args, "ask", "--json", QUESTIONS[0]], env={"EMBEDDING_BACKEND": backend})
 
-    chunks = RagService(make_settings(lancedb_uri=str(index_copy))).store.count()
     # fp32 ONNX ≈ torch fp32: the torch-built index is kept, nothing re-embedded, questions answered.
-    report = RagService(make_settings(lancedb_uri=str(index_copy), embedding_backend="onnx")).sync()
-    assert report.status == "ok" and report.chunks_embedded == 0
+    report = RagService(make_settings(lancedb_uri=str(index_copy), embedding_backend="onnx")).sync(full=True)
+    assert report.status == "ok" and report.chunks_embedded == 0, report
     assert _cited(ask("onnx").stdout)
-
-    refused = ask("onnx-int8")  # int8 vectors drift: the torch index is refused in one line...
-    assert refused.exit_code != 0 and "EMBEDDING_BACKEND" in refused.output
-    assert len(refused.output.strip().splitlines()) == 1
-    int8 = make_settings(lancedb_uri=str(index_copy), embedding_backend="onnx-int8")
-    report = RagService(int8).sync()  # ...a plain sync does not mix them in...
-    assert report.status == "failed" and "EMBEDDING_BACKEND" in report.message and report.chunks_embedded == 0
-    report = RagService(int8).sync(full=True)  # ...and `sync --full` rebuilds with them
-    assert report.status == "ok" and report.chunks_embedded == chunks, report
-    assert _cited(ask("onnx-int8").stdout)
 
     import lancedb
 
     meta = lancedb.connect(str(index_copy)).open_table("chunks").schema.metadata
-    assert meta[b"embedding_backend"] == b"onnx-int8" and meta[b"embedding_vectors"] == b"int8"
-    assert ask("torch").exit_code != 0  # and back: torch cannot search int8 vectors either
+    assert meta[b"embedding_backend"] == b"torch" and meta[b"embedding_vectors"] == b"fp32"
+    # Vectors of another space (a future backend) are refused with what to set, never mixed in.
+    ChunkStore(str(tmp_path / "other"), model_name=MODEL, dim=384, vector_space="int8").table(create=True)
+    with pytest.raises(IndexModelMismatch, match="EMBEDDING_BACKEND.*sync --full"):
+        ChunkStore(str(tmp_path / "other"), model_name=MODEL, dim=384).table()
 
 
 def test_unknown_backend_or_device_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("EMBEDDING_BACKEND", "fast")
     with pytest.raises(ConfigError, match="EMBEDDING_BACKEND"):
         load_settings()
-    monkeypatch.setenv("EMBEDDING_BACKEND", "onnx-int8")
+    monkeypatch.setenv("EMBEDDING_BACKEND", "onnx-int8")  # measured and not offered (recall -3.5 points)
+    with pytest.raises(ConfigError, match="EMBEDDING_BACKEND"):
+        load_settings()
+    monkeypatch.setenv("EMBEDDING_BACKEND", "onnx")
     monkeypatch.setenv("EMBEDDING_DEVICE", "tpu")
     with pytest.raises(ConfigError, match="EMBEDDING_DEVICE"):
         load_settings()

@@ -2,8 +2,10 @@
 
 Backends differ in speed, not in what they return: L2-normalised float32 vectors.
 Vectors of backends in the same `vector space` are interchangeable in one index
-(measured cosine ≥ 0.9999 to torch fp32); int8 vectors drift further (mean cosine
-0.994), so an index built with them is a space of its own and is rebuilt on a switch.
+(measured cosine ≥ 0.9999 to torch fp32); the index records its space and refuses
+vectors of another. Dynamic int8 (even per channel, after graph optimisation) is not
+offered: on ../shared/eval it moved recall@5 by 3.5 points on English and the top-5
+by 20% (bench/results/embed_backends.txt), past the 0.5-point bar.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ if TYPE_CHECKING:  # numpy is imported on first use: rag.config reads BACKENDS, 
     import numpy as np
 
 FP32_SPACE = "fp32"
-INT8_SPACE = "int8"
 # The index records the space that built it; an index from before backends existed was torch fp32.
 DEFAULT_SPACE = FP32_SPACE
 # An ONNX export may stand in for torch fp32 on an fp32 index only this close (worst text of the check set).
@@ -32,7 +33,7 @@ class EmbeddingModelError(Exception):
 class BackendSpec:
     name: str  # the EMBEDDING_BACKEND value
     engine: str  # "torch" or "onnx"
-    precision: str  # "fp32", "bf16", "int8"
+    precision: str  # "fp32", "bf16"
     vector_space: str  # indexes record this; vectors of one space are comparable
 
 
@@ -42,7 +43,6 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec("torch", "torch", "fp32", FP32_SPACE),
         BackendSpec("torch-bf16", "torch", "bf16", FP32_SPACE),  # cosine 0.99998 to fp32 (bench_embed_backends)
         BackendSpec("onnx", "onnx", "fp32", FP32_SPACE),  # checked ≥ FP32_MIN_COSINE at export
-        BackendSpec("onnx-int8", "onnx", "int8", INT8_SPACE),  # per-channel dynamic int8: mean cosine 0.994
     )
 }
 DEVICES = ("cpu", "cuda", "auto")

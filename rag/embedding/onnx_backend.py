@@ -52,7 +52,7 @@ class OnnxEmbedder(Embedder):
             raise EmbeddingModelError(f"no {precision} ONNX export in {export_dir}: run `ragbot sync` to create it")
         self.export_dir = export_dir
         self.model_name = str(manifest["model_name"])
-        self.backend = BACKENDS["onnx" if precision == "fp32" else f"onnx-{precision}"]
+        self.backend = BACKENDS["onnx"]
         self.dim = int(manifest["dim"])
         self.max_seq_length = int(manifest["max_seq_length"])
         self.min_cosine = float(variant.get("min_cosine", 0.0))
