@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+from rag.links import is_web_link
+
 SECTION_LIMIT = 3000  # characters of text in one section block
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,4}$")
 
@@ -92,7 +94,7 @@ def markdown_to_mrkdwn(text: str) -> str:
 def link(url: str, title: str) -> str:
     """`<url|title>` for web links, with both parts escaped; plain bold title otherwise."""
     label = safe_text(title).replace("|", "\u2758") or "document"
-    if not url.lower().startswith(("https://", "http://")):
+    if not is_web_link(url):
         return f"*{label}*"
     safe_url = quote(url, safe=":/?#[]@!$&'()*+,;=%~.-_")
     return f"<{escape(safe_url)}|{label}>"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from bot.mrkdwn import SECTION_LIMIT, link, markdown_to_mrkdwn, safe_text, split_sections
 from rag.freshness import aware, humanize_age
-from rag.links import links_configured
+from rag.links import is_web_link, links_configured
 from rag.service import Answer, Citation, DocumentInfo, Scope, SyncReport
 from rag.source_lines import Place
 from rag.source_lines import source_line as build_source_line
@@ -80,7 +80,7 @@ def source_line(citation: Citation, *, now: datetime, stale_after_days: int, lan
 
 def _place(place: Place) -> str:
     where = safe_text(place.location)
-    if where and place.link.lower().startswith(("https://", "http://")):
+    if where and is_web_link(place.link):
         where = link(place.link, place.location)
     quote = f"“{safe_text(place.evidence)}”" if place.evidence else ""
     return " — ".join(part for part in (where, quote) if part)
