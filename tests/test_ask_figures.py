@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.fake_ollama import FakeOllama
+from tests.test_bot_http import corpus, make_bot  # noqa: F401  (fixtures)
 
 MODEL = "llama3.2:3b"
 QUESTION = "How many days of annual leave can I carry over?"
@@ -62,3 +63,14 @@ def test_cli_json_lists_each_place_with_its_evidence_and_the_flagged_figures(sam
     assert data["unsupported_figures"] == ["12 days"] and data["figures_checked"] == 1
     place = data["citations"][0]["places"][0]
     assert place["section"] and place["link"] and "5 days" in place["evidence"]
+
+
+def test_slack_answer_marks_the_unsupported_figure_where_the_asker_reads_it(make_bot) -> None:  # noqa: F811
+    """Through the real Bolt app and the fake Slack: the final message carries the ⚠ and the notice."""
+    from tests.test_bot_http import GENERAL, cite, text_of
+
+    bot = make_bot(reply=cite("Leave policy", "You can carry over up to 12 days of annual leave [{n}]."))
+    ts, _ = bot.ask("how many days of annual leave can I carry over?")
+    shown = text_of(bot.wait_answer(GENERAL, ts))
+    assert "12 days ⚠" in shown
+    assert "Not found in the cited sources: 12 days" in shown
