@@ -23,6 +23,7 @@ from bot.config import BotConfigError, BotSettings
 from bot.dedup import DedupMiddleware, DedupStore
 from bot.durable import DurableAnswers, capacity_of, shared_stores
 from bot.feedback import FeedbackLog
+from bot.feedback_modal import CALLBACK_ID as COMMENT_CALLBACK
 from bot.followthrough import FollowThrough
 from bot.handlers import Handlers
 from bot.health import HealthSources, health_checks
@@ -217,6 +218,7 @@ def build_app(
     app.command("/rag-resync")(handlers.on_resync)
     app.action(FEEDBACK_UP)(handlers.on_feedback)
     app.action(FEEDBACK_DOWN)(handlers.on_feedback)
+    app.view(COMMENT_CALLBACK)(handlers.comments.on_submit)
     app.action(re.compile(rf"^{SOURCES_PAGE_ACTION}_\d+$"))(handlers.on_sources_page)
     app.error(handlers.on_error)
     return app, runtime

@@ -221,6 +221,18 @@ def describe_error(err: ValidationError) -> str:
     return "; ".join(lines)
 
 
+def answer_watch_days() -> float:
+    """ANSWER_WATCH_DAYS as the bot reads it, for `ragbot sync`'s count of the answers the bot will mark.
+
+    A sync has already succeeded when this is asked, so a broken bot setting elsewhere (the bot says so
+    when it starts) does not fail it: the count then uses the default.
+    """
+    try:
+        return load_bot_settings().answer_watch_days
+    except BotConfigError:
+        return float(BotSettings.model_fields["answer_watch_days"].default)
+
+
 def load_bot_settings(**overrides: object) -> BotSettings:
     """Read settings from env/.env; overrides use the environment names (e.g. PORT=3001)."""
     clean = {k: v for k, v in overrides.items() if v is not None}

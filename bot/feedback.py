@@ -3,6 +3,10 @@
 One JSON object per line, written with a single `write` on a file opened in
 append mode, so several bot processes can share the log and a crash never
 leaves half a record in the middle of the file.
+
+A 👎 may be followed by a `comment` record (what was wrong or missing, typed in the
+modal of bot/feedback_modal.py) for the same user and message: one vote, so a count
+of "down" records stays right.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class FeedbackRecord:
-    rating: str  # "up" or "down"
+    rating: str  # "up", "down", or "comment" (the text a 👎 was explained with)
     question: str
     sources: list[str]
     user: str
@@ -25,6 +29,7 @@ class FeedbackRecord:
     message_ts: str
     answer_mode: str = ""
     team: str = ""
+    comment: str | None = None  # as the user typed it (only on "comment" records)
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 

@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackClientError
 
 from bot.durable import DurableAnswers
 from bot.feedback import FeedbackRecord
+from bot.feedback_modal import Downvote, FeedbackComments
 from bot.jobqueue import Job
 from bot.questions import Question, is_answerable, question_from_event, thread_history
 from bot.redact import describe_exception
@@ -53,6 +54,7 @@ COMMAND_BUSY = ":hourglass: I'm overloaded right now; please try again in a minu
 class Handlers:
     def __init__(self, runtime: BotRuntime) -> None:
         self.rt = runtime
+        self.comments = FeedbackComments(runtime, self._submit_control)  # what a 👎 was about
 
     # --- questions --------------------------------------------------------------------------------
 
@@ -292,16 +294,21 @@ class Handlers:
             answer_mode=str(value.get("m") or ""),
             team=str((body.get("team") or {}).get("id") or ""),
         )
+        ref = None
         try:
             self.rt.feedback.append(record)
             if rating == "down":  # `ragbot gaps` and the weekly digest (rag/question_log.py)
-                self.rt.rag.question_log.record("downvoted", record.question or None, documents=record.sources,
-                                                surface="slack")
+                ref = self.rt.rag.question_log.record("downvoted", record.question or None,
+                                                      documents=record.sources, surface="slack")
             text = "Thanks, your feedback was recorded." + (
                 " An admin will look at what went wrong." if rating == "down" else "")
         except (OSError, sqlite3.Error) as err:
             log.error("could not record feedback: %s", err)
             text = "Sorry, I couldn't record your feedback (the log is not writable)."
+        if rating == "down":  # ask what was wrong (bot/feedback_modal.py); the vote is already kept
+            vote = Downvote(question=record.question, sources=record.sources, channel=record.channel,
+                            message_ts=record.message_ts, answer_mode=record.answer_mode, ref=ref)
+            self._submit_control(partial(self.comments.open, str(body.get("trigger_id") or ""), vote))
         self._submit_control(partial(respond, text=text, response_type="ephemeral", replace_original=False))
 
     # --- misc -------------------------------------------------------------------------------------

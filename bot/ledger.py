@@ -282,12 +282,15 @@ def _change_of(row: sqlite3.Row, record: FileRecord | None, live: Mapping[str, s
                   stated if posted < stated <= now else now)
 
 
-def count_affected(state_dir: Path, files: Mapping[str, FileRecord]) -> int:
-    """Posted answers the bot will mark after this sync (0 when no bot ever recorded one; nothing is created)."""
+def count_affected(state_dir: Path, files: Mapping[str, FileRecord], *, watch_days: float) -> int:
+    """Posted answers the bot will mark after this sync (0 when no bot ever recorded one; nothing is created).
+
+    `watch_days` is the bot's ANSWER_WATCH_DAYS, so the count is what the bot will really mark.
+    """
     path = state_dir / LEDGER_FILE
     if not path.exists():
         return 0
-    ledger = AnswerLedger(path)
+    ledger = AnswerLedger(path, watch_days=watch_days)
     try:
         return ledger.affected(files)
     except sqlite3.Error:

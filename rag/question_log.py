@@ -86,20 +86,40 @@ class QuestionLog:
 
     def record(self, kind: EventKind, question: str | None, *, comment: str | None = None,
                documents: Iterable[str] = (), figures: Iterable[str] = (), surface: str = "",
-               at: datetime | None = None) -> None:
-        """Keep one event, with the question text only where the policy allows it."""
+               at: datetime | None = None) -> str | None:
+        """Keep one event, with the question text only where the policy allows it; its reference for
+        `add_comment` (None when nothing was kept)."""
         if self.policy == "off":
-            return
+            return None
         keep_text = self.policy == "all" or kind in _TEXT_BY_DEFAULT
         now = at or datetime.now(UTC)
         with self._lock, self._conn() as conn:
-            conn.execute(
+            row = conn.execute(
                 "INSERT INTO events(at, kind, question, comment, documents, figures, surface) VALUES (?,?,?,?,?,?,?)",
                 (now.isoformat(), kind, question if keep_text else None, comment if keep_text else None,
                  json.dumps(list(documents), ensure_ascii=False), json.dumps(list(figures), ensure_ascii=False),
                  surface),
             )
             conn.execute("DELETE FROM events WHERE at < ?", ((datetime.now(UTC) - self.retention).isoformat(),))
+        return f"{row.lastrowid}@{now.isoformat()}"
+
+    def add_comment(self, ref: str | None, comment: str, *, question: str | None, documents: Iterable[str] = (),
+                    surface: str = "") -> None:
+        """A 👎's comment, written onto that 👎's own event (`ref` from `record`) so the 👎 counts once.
+
+        Where this log does not hold that event (recorded by another host, or past retention), the comment
+        is kept as the 👎 event itself.
+        """
+        if self.policy == "off" or not comment:
+            return
+        rowid, _, at = (ref or "").partition("@")
+        if rowid.isdigit() and at:
+            with self._lock, self._conn() as conn:
+                updated = conn.execute("UPDATE events SET comment = ? WHERE id = ? AND at = ? AND kind = 'downvoted'",
+                                       (comment, int(rowid), at)).rowcount
+            if updated:
+                return
+        self.record("downvoted", question, comment=comment, documents=documents, surface=surface)
 
     def events(self, *, days: float | None = None) -> list[Event]:
         """Events of the last `days` (all kept ones when None), newest first."""

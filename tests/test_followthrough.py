@@ -183,7 +183,7 @@ def test_ledger_marks_each_change_once_follows_a_move_and_shares_its_queue_betwe
     assert first.mark(files) == []  # unchanged documents touch nothing
 
     files = {"p/leave.md": record("p/leave.md", "v2"), "p/travel.md": record("p/travel.md", "t1")}
-    assert count_affected(tmp_path, files) == 1  # what `ragbot sync` reports
+    assert count_affected(tmp_path, files, watch_days=30) == 1  # what `ragbot sync` reports
     assert second.mark(files) == [1] and first.mark(files) == []  # marked once, whoever looks first
     (claimed,) = first.claim_due()
     assert second.claim_due() == []  # claimed by the other process

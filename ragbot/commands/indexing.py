@@ -98,9 +98,11 @@ def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False
         finally:
             close()
     if not dry_run and report.status in ("ok", "partial"):
+        from bot.config import answer_watch_days
         from bot.ledger import count_affected
 
-        report.answers_marked = count_affected(svc.settings.resolved_state_dir, svc.state.files())
+        report.answers_marked = count_affected(svc.settings.resolved_state_dir, svc.state.files(),
+                                               watch_days=answer_watch_days())
     print_report(report)
     if not report.succeeded:
         raise typer.Exit(EXIT_FAILED)

@@ -24,6 +24,7 @@ Slack's published rules it enforces, each where it is implemented, with its sour
   channel) and each method's reference page (chat.startStream/stopStream Tier 2, chat.appendStream
   Tier 4, chat.update Tier 3). The fake grants the documented minimum and answers HTTP 429 with
   `Retry-After` past it; `rate_window` shrinks the minute for tests;
+- `views.open`: trigger ids and modal view limits, in tests/fakes/slack_views.py with their sources;
 - streams end at `chat.stopStream` or when Slack expires them (undocumented server-side timeout,
   about 5 minutes in reports: slackapi/python-slack-sdk#1859, whose maintainers' fix is `chat.update`
   on the stream's `ts` once it is no longer streaming).
@@ -47,7 +48,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-JSON_FIELDS = ("blocks", "chunks", "metadata", "attachments", "loading_messages")
+from tests.fakes.slack_views import trigger_error, view_error
+
+JSON_FIELDS = ("blocks", "chunks", "metadata", "attachments", "loading_messages", "view")
 SECTION_LIMIT = 3000
 BLOCK_LIMIT = 50  # spec chat.*: "msg_blocks_too_many: blocks are limited to 50 per message"
 MARKDOWN_TEXT_LIMIT = 12_000  # spec chat.startStream/appendStream/stopStream/update: markdown_text ≤ 12,000
@@ -153,6 +156,9 @@ class FakeSlack:
         self.latency = latency
         self.users: dict[str, dict[str, Any]] = {}
         self.responses: list[ResponseUrlPost] = []
+        self.views: list[dict[str, Any]] = []  # modals opened with views.open, as Slack returned them
+        self._triggers: dict[str, float] = {}  # trigger_id -> time.monotonic() it was sent to the app
+        self._triggers_used: set[str] = set()
         self._calls: list[Call] = []
         self._messages: dict[tuple[str, str], Message] = {}
         self._rate_limits: dict[str, list[int]] = {}
@@ -218,6 +224,13 @@ class FakeSlack:
         """
         with self._lock:
             self._drops.setdefault(method, []).extend([processed] * times)
+
+    def issue_trigger(self, *, age: float = 0.0) -> str:
+        """A trigger_id as Slack puts in an interaction payload, sent `age` seconds ago (views.open checks it)."""
+        with self._lock:
+            trigger = f"{self._ts_base}.{next(self._ts)}.{hashlib.sha1(str(time.time()).encode()).hexdigest()[:12]}"
+            self._triggers[trigger] = time.monotonic() - age
+            return trigger
 
     def streaming_messages(self) -> list[Message]:
         """Messages still in the streaming state now (expired streams are not)."""
@@ -639,6 +652,25 @@ class FakeSlack:
             msg.blocks = blocks
         msg.streaming = False
         return {"ok": True, "channel": msg.channel, "ts": msg.ts, "message": msg.as_api()}
+
+    def _api_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        if view is None or not args.get("trigger_id"):  # spec views.open: `view` required; we exchange triggers
+            missing = "view" if view is None else "trigger_id"
+            return {"ok": False, "error": "invalid_arguments",
+                    "response_metadata": {"messages": [f"missing `{missing}`"]}}
+        if bad := view_error(view):
+            return {"ok": False, "error": bad[0], "response_metadata": {"messages": [bad[1]]}}
+        trigger = args["trigger_id"]
+        if error := trigger_error(trigger, self._triggers, self._triggers_used, time.monotonic()):
+            return {"ok": False, "error": error}
+        self._triggers_used.add(trigger)
+        opened = {**view, "id": f"V{next(self._ts):08d}", "team_id": self.team_id, "state": {"values": {}},
+                  "hash": f"{time.time():.0f}.{next(self._ts)}", "root_view_id": None, "bot_id": self.bot_id,
+                  "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", "")}
+        opened["root_view_id"] = opened["id"]
+        self.views.append(opened)
+        return {"ok": True, "view": opened}
 
     def _api_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.socket_mode is None:

@@ -180,8 +180,11 @@ class SlackSender:
         channel_id: str = "C0GENERAL",
         message: dict[str, Any] | None = None,
         response_url: str,
+        trigger_id: str | None = None,
         **kwargs: Any,
     ) -> Sent:
+        """A button click; `trigger_id` is one the fake Slack issued (`FakeSlack.issue_trigger`) when the
+        bot is to open a modal with it."""
         payload = {
             "type": "block_actions",
             "user": {"id": user_id, "username": user_id.lower(), "team_id": self.team_id},
@@ -193,7 +196,7 @@ class SlackSender:
                 "channel_id": channel_id,
                 "is_ephemeral": message is None,
             },
-            "trigger_id": f"{next(_ids)}.trigger",
+            "trigger_id": trigger_id or f"{int(time.time())}.{next(_ids)}.0ff1ce",  # spec views.open format
             "team": {"id": self.team_id, "domain": "fake"},
             "channel": {"id": channel_id, "name": "general"},
             "message": message,
@@ -202,6 +205,36 @@ class SlackSender:
         }
         if message is None:
             del payload["message"]
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return self.post(body, "application/x-www-form-urlencoded", **kwargs)
+
+    def view_submission(
+        self,
+        view: dict[str, Any],
+        values: dict[str, dict[str, str | None]],
+        *,
+        user_id: str = "U0ASKER",
+        **kwargs: Any,
+    ) -> Sent:
+        """A modal submitted, as docs.slack.dev/reference/interaction-payloads/view-interactions-payload shows:
+        the opened `view` (as views.open returned it) with `state.values[block_id][action_id]` = {type, value},
+        each element's type taken from the view's input blocks (an empty plain-text input sends null)."""
+        types = {(b.get("block_id"), b["element"].get("action_id")): b["element"].get("type")
+                 for b in view.get("blocks") or [] if b.get("type") == "input" and b.get("element")}
+        state = {block: {action: {"type": types.get((block, action), "plain_text_input"), "value": value}
+                         for action, value in actions.items()} for block, actions in values.items()}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": "fake"},
+            "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": self.team_id},
+            "api_app_id": self.api_app_id,
+            "token": "legacy-verification-token",
+            "trigger_id": f"{int(time.time())}.{next(_ids)}.0ff1ce",
+            "view": {**view, "state": {"values": state}},
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.post(body, "application/x-www-form-urlencoded", **kwargs)
 
