@@ -31,6 +31,8 @@ from slack_bolt.middleware import Middleware
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
+from rag.sqlite_file import SqliteFile
+
 log = logging.getLogger(__name__)
 
 
@@ -39,24 +41,14 @@ class DedupStore:
         self.path = path
         self.ttl_seconds = ttl_seconds
         self._clock = clock
-        self._local = threading.local()
         self._claims_since_purge = 0
         self._claim_lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = SqliteFile(path, timeout_s=10.0, synchronous="NORMAL", row_factory=False)  # rag/sqlite_file.py
+        self._conn = self._db.conn
         conn = self._conn()
-        conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires_at REAL NOT NULL, "
                      "claimed_at REAL NOT NULL, pid INTEGER NOT NULL)")
         conn.execute("CREATE INDEX IF NOT EXISTS claims_expiry ON claims (expires_at)")
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=True)
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
 
     def claim(self, *keys: str) -> bool:
         """True when none of `keys` was claimed within the TTL; then all of them are claimed now."""
@@ -96,10 +88,7 @@ class DedupStore:
         return self._conn().execute("DELETE FROM claims WHERE expires_at <= ?", (self._clock(),)).rowcount
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._db.close()
 
 
 def _pid() -> int:

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.render import SlackMessage
+from rag.sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)
 
@@ -107,24 +107,15 @@ class SqliteJobQueue:
         self.lease_seconds = lease_seconds
         self.owner = owner or new_owner()
         self._clock = clock
-        self._local = threading.local()
         self._held: set[str] = set()
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # an acked question must survive a power cut too (synchronous FULL); rag/sqlite_file.py
+        self._db = SqliteFile(path, timeout_s=10.0, row_factory=False)
+        self._conn = self._db.conn
         conn = self._conn()
-        conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, record TEXT NOT NULL, owner TEXT NOT NULL,"
                      " lease_until REAL NOT NULL, attempts INTEGER NOT NULL, created REAL NOT NULL)")
         conn.execute("CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (lease_until)")
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA synchronous=FULL")  # an acked question must survive a power cut too
-            self._local.conn = conn
-        return conn
 
     def put(self, job_id: str, record: dict[str, Any]) -> bool:
         now = self._clock()
@@ -185,10 +176,7 @@ class SqliteJobQueue:
         return bool(row and row[0] == self.owner)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._db.close()
 
 
 class JobKeeper:

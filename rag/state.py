@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rag.catalog import SyncReport
 from rag.config import RagSettings
+from rag.sqlite_file import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -107,36 +106,14 @@ class StateDB:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "state.sqlite3"
-        self._local = threading.local()
+        self._db = SqliteFile(self.path)  # per-thread connections, WAL, BEGIN IMMEDIATE (rag/sqlite_file.py)
+        self._conn, self._tx = self._db.conn, self._db.tx
         self._conn().executescript(_SCHEMA)
         with self._tx() as conn:  # serialised: two processes may open a new database at once
             for table, column, decl in _ADDED_COLUMNS:
                 known = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in known:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-
-    def _conn(self) -> sqlite3.Connection:
-        """One connection per thread (sqlite3 connections must not be shared across threads)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One transaction (one fsync) around several statements; rolled back on error."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     # -- files -----------------------------------------------------------------------------------------
     def files(self) -> dict[str, FileRecord]:
