@@ -33,8 +33,8 @@ class Options:
 def configure_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # pypdf's warnings and rag.ask's (Ollama down, figures flagged) repeat what the CLI prints anyway
-    for noisy in ("httpx", "httpcore", "sentence_transformers", "urllib3", "filelock", "pypdf", "rag.ask"):
+    # pypdf's warnings repeat the sync report's reasons
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "urllib3", "filelock", "pypdf"):
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
     if not verbose:
         os.environ.setdefault("LANCE_LOG", "error")

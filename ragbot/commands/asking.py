@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -62,8 +63,17 @@ def ask(
         if not streamed and sys.stderr.isatty():
             typer.echo(f"\r\033[2m{text}\033[0m\033[K", err=True, nl=False)
 
-    with user_errors():
-        answer = svc.ask(question, on_token=on_token, on_status=None if as_json else on_status, surface="cli")
+    # rag.ask's warnings (Ollama down, figures flagged) say what this command prints anyway: quiet them here
+    # only, not for the whole process (`ragbot serve` keeps them in its log).
+    ask_log = logging.getLogger("rag.ask")
+    level = ask_log.level
+    if not Options.verbose:
+        ask_log.setLevel(logging.ERROR)
+    try:
+        with user_errors():
+            answer = svc.ask(question, on_token=on_token, on_status=None if as_json else on_status, surface="cli")
+    finally:
+        ask_log.setLevel(level)
     if sys.stderr.isatty() and not as_json:
         typer.echo("\r\033[K", err=True, nl=False)  # clear the progress line
     if as_json:
