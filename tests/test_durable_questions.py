@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,26 +24,13 @@ from bot.jobqueue import RESTART_NOTE
 from tests.fakes.fake_ollama import FakeOllama
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.slack_signing import SlackSender
+from tests.test_bot_server import DOC, free_port, reply
 
 pytestmark = pytest.mark.timeout(240)
 
 MODEL = "llama3.2:3b"
 SECRET = "durable-test-signing-secret"
 GENERAL = "C0GENERAL"
-DOC = (
-    "# Travel policy\n\n## Hotels\n\nThe hotel limit is 180 EUR per night in capital cities and 130 EUR per "
-    "night elsewhere. Book hotels through the travel portal.\n"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def reply(request: dict) -> str:
-    return "The limit is 180 EUR per night in capital cities [1]."
 
 
 def write_docs(root: Path) -> Path:
