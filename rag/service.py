@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from rag.retrieve import Retrieval
     from rag.store import ChunkStore
     from rag.sync import Progress, Syncer
+    from rag.sync.admin import IndexAdmin
 
 __all__ = [
     "Answer", "Citation", "DocumentInfo", "RagService", "Scope", "SyncAlreadyRunning", "SyncReport",
@@ -265,18 +266,24 @@ class RagService:
         except Exception:  # the index is fine without it: questions use torch
             log.exception("ONNX export of the embedding model failed")
 
+    def _admin(self) -> IndexAdmin:
+        """Withdrawal, rollback and compaction (rag/sync/admin.py), under the same sync lock."""
+        from rag.sync.admin import IndexAdmin
+
+        return IndexAdmin(self.settings, self.store, self.state, self._sync_lock)
+
     def forget(self, rel_path: str) -> bool:
-        return self.syncer().forget(rel_path)
+        return self._admin().forget(rel_path)
 
     def unforget(self, rel_path: str) -> bool:
         """Undo `forget`: the next sync indexes the document again; False if it was not withdrawn."""
-        return self.syncer().unforget(rel_path)
+        return self._admin().unforget(rel_path)
 
     def rollback(self) -> tuple[int, int]:
-        return self.syncer().rollback()
+        return self._admin().rollback()
 
     def compact(self) -> None:
-        self.syncer().compact()
+        self._admin().compact()
 
     def sync_running_since(self) -> datetime | None:
         return self._sync_lock.running_since()

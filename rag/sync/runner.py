@@ -13,7 +13,6 @@ from rag.embeddings import Embedder
 from rag.locks import SyncLock
 from rag.state import FileRecord, StateDB
 from rag.store import ChunkStore, IndexModelMismatch
-from rag.sync.admin import IndexAdmin
 from rag.sync.apply import Applier, Progress
 from rag.sync.plan import SyncPlan, make_plan
 from rag.sync.roots import MASS_DELETE_OPTION, check_docs_root, option_hint, real_root
@@ -148,22 +147,3 @@ class Syncer:
             log.warning("rebuilding the index: %s", err)
             self.store.drop()
             self.state.replace_files(r for r in self.state.files().values() if r.withdrawn)
-
-    # -- other operations ------------------------------------------------------------------------------
-    def _admin(self) -> IndexAdmin:
-        return IndexAdmin(self.settings, self.store, self.state, self.lock)
-
-    def normalise_path(self, path: str) -> str:
-        return self._admin().normalise_path(path)
-
-    def forget(self, rel_path: str) -> bool:
-        return self._admin().forget(rel_path)
-
-    def unforget(self, rel_path: str) -> bool:
-        return self._admin().unforget(rel_path)
-
-    def rollback(self) -> tuple[int, int]:
-        return self._admin().rollback()
-
-    def compact(self) -> None:
-        self._admin().compact()

@@ -446,6 +446,13 @@ class FakeSlack:
             return "msg_too_long"
         return self._check_blocks(args)
 
+    def _apply_metadata(self, msg: Message, args: dict[str, Any]) -> str | None:
+        """Set the message's metadata from `args` (when given); the error Slack gives for a bad one."""
+        metadata, err = self._metadata(args)
+        if err is None and metadata is not None:
+            msg.metadata = metadata
+        return err
+
     @staticmethod
     def _metadata(args: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         """The `metadata` argument of chat.postMessage/update/stopStream, or the error Slack gives.
@@ -524,11 +531,8 @@ class FakeSlack:
             return {"ok": False, "error": "no_text"}
         if err := self._text_error(args):
             return {"ok": False, "error": err}
-        metadata, err = self._metadata(args)
-        if err:
+        if err := self._apply_metadata(msg, args):
             return {"ok": False, "error": err}
-        if metadata is not None:
-            msg.metadata = metadata
         if "text" in args or "markdown_text" in args:
             msg.text = str(args.get("text") or args.get("markdown_text") or "")
         if "blocks" in args:
@@ -642,11 +646,8 @@ class FakeSlack:
         # at most 50 of them (msg_blocks_too_many)
         if err := self._check_blocks(args):
             return {"ok": False, "error": err}
-        metadata, err = self._metadata(args)
-        if err:
+        if err := self._apply_metadata(msg, args):
             return {"ok": False, "error": err}
-        if metadata is not None:
-            msg.metadata = metadata
         msg.text += text
         if blocks:
             msg.blocks = blocks
