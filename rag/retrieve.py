@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 
 from rag.query import CJK_RE, CJK_RUN_RE, query_terms, stop_marks, text_query
+from rag.readable import cjk_share, model_reads
 from rag.scope import Scope
 from rag.store import ChunkStore, SearchHit
 from rag.textnorm import normalize
 
-__all__ = ["CJK_RE", "Candidate", "Retrieval", "Scope", "query_terms", "retrieve", "term_coverage"]
+__all__ = ["CJK_RE", "Candidate", "Retrieval", "Scope", "cjk_share", "query_terms", "retrieve",
+           "term_coverage"]
 
 # Fusion weights (vector, full-text), chosen on the public benchmarks (bench/quality/README.md).
 VECTOR_WEIGHT = 0.7
@@ -76,13 +78,6 @@ class Retrieval:
     candidates: list[Candidate] = field(default_factory=list)
 
 
-def cjk_share(text: str) -> float:
-    letters = [c for c in text if c.isalnum()]
-    if not letters:
-        return 0.0
-    return sum(1 for c in letters if CJK_RE.match(c)) / len(letters)
-
-
 def term_coverage(terms: list[str], text: str) -> float:
     if not terms:
         return 0.0
@@ -92,8 +87,7 @@ def term_coverage(terms: list[str], text: str) -> float:
 
 def retriever_weights(question: str, multilingual_model: bool) -> tuple[float, float]:
     """(vector weight, full-text weight) for this query."""
-    share = cjk_share(question)
-    if share > 0.3 and not multilingual_model:
+    if not model_reads(question, multilingual_model):
         return UNTRUSTED_VECTOR_WEIGHT, TEXT_WEIGHT
     return VECTOR_WEIGHT, TEXT_WEIGHT
 
