@@ -1,11 +1,22 @@
-"""Section-aware chunking measured in the embedding model's tokens.
+"""Section-aware chunking sized for what will read each section: the model, or only full-text search.
 
 Blocks are grouped by heading path first, so a chunk never straddles two
 sections and can always be cited by its section. Within a section, whole
 paragraphs are packed up to the budget; a paragraph longer than the budget is
-cut into token windows with overlap. The budget leaves room for the title and
-heading path that are prepended before embedding, so nothing falls past the
-model's `max_seq_length` (where it would be silently truncated and never found).
+cut into windows with overlap, ending on a sentence where one ends near the cut.
+
+The budget follows who can use the text (`Sizing`, CHUNK_SIZING). Where the
+embedding model reads the section's script, the budget is in the model's
+tokens and leaves room for the title and heading path prepended before
+embedding, so nothing falls past `max_seq_length` (where it would be silently
+truncated and never found). Where it cannot (an English-only model on Chinese:
+`rag.readable`, one token per character, and only a tie-breaking vote on CJK
+questions), 180 tokens are 180 characters: four times the chunks and the
+embedding work of a 1000-character splitter, for a vote that barely counts.
+Such sections are sized in characters for full-text search and the reader
+(CHUNK_CHARS, overlap in the same proportion as the tokens'), and what is
+embedded is cut on purpose at the model's window, recorded in the chunk id.
+`Sizing.signature` is recorded with the index: a changed setting re-chunks.
 """
 
 from __future__ import annotations
@@ -13,11 +24,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rag.documents import HEADING_SEPARATOR, Block, Document
+from rag.readable import model_can_read
 from rag.textnorm import normalize
 
 TokenOffsets = Callable[[str], list[tuple[int, int]]]
+CHUNKING_VERSION = "2"  # change whenever the same settings cut chunks differently: recorded, so it re-chunks
 MIN_CHUNK_CHARS = 3
 _SENTENCE_ENDS = frozenset(".!?;。！？；")  # below this a "chunk" is noise (a stray bullet, a page number)
 
@@ -46,34 +60,91 @@ def embed_text_for(title: str, heading_path: Sequence[str], text: str) -> str:
     return normalize(f"{header}\n{text}")
 
 
+@dataclass(frozen=True)
+class Sizing:
+    """How big chunks are (CHUNK_SIZING, CHUNK_TOKENS, CHUNK_OVERLAP_TOKENS, CHUNK_CHARS)."""
+
+    tokens: int = 180
+    overlap_tokens: int = 30
+    chars: int | None = None  # sections the model cannot read: this many characters; None: tokens everywhere
+    overlap_chars: int = 0
+    multilingual_model: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, multilingual_model: bool) -> Sizing:
+        chars = settings.chunk_chars if settings.chunk_sizing == "auto" else None
+        return cls(
+            tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens, chars=chars,
+            overlap_chars=round(chars * settings.chunk_overlap_tokens / settings.chunk_tokens) if chars else 0,
+            multilingual_model=multilingual_model,
+        )
+
+    def in_chars(self, text: str) -> bool:
+        """Whether a section of this text is sized in characters (the model cannot read it)."""
+        return self.chars is not None and not model_can_read(text, self.multilingual_model)
+
+    @property
+    def signature(self) -> str:
+        """What the index records: equal signatures cut the same documents into the same chunks."""
+        tokens = f"chunking {CHUNKING_VERSION}: tokens {self.tokens}/{self.overlap_tokens}"
+        if self.chars is None or self.multilingual_model:  # a multilingual model reads every section
+            return tokens
+        return f"{tokens}, text the model cannot read (CJK) in characters {self.chars}/{self.overlap_chars}"
+
+
 def chunk_document(
     doc: Document,
     token_offsets: TokenOffsets,
+    sizing: Sizing | None = None,
     *,
-    max_tokens: int,
-    overlap_tokens: int,
+    max_tokens: int = 180,
+    overlap_tokens: int = 30,
     model_max_tokens: int = 256,
 ) -> list[Chunk]:
-    """Split `doc` into chunks of at most `max_tokens` tokens of body text each."""
-    pieces: list[_Piece] = []
+    """Split `doc` into chunks sized by `sizing` (default: `max_tokens`/`overlap_tokens` everywhere)."""
+    sizing = sizing or Sizing(max_tokens, overlap_tokens)
+    pieces: list[tuple[_Piece, bool]] = []  # (piece, sized in characters)
     for heading_path, blocks in _sections(doc.blocks):
         header_tokens = len(token_offsets(embed_text_for(doc.title, heading_path, "")))
-        budget = max(16, min(max_tokens, model_max_tokens - header_tokens - 2))
-        overlap = min(overlap_tokens, budget // 3)
-        pieces.extend(_pack_section(blocks, heading_path, token_offsets, budget, overlap))
+        if sizing.in_chars("\n".join(b.text for b in blocks)):
+            assert sizing.chars is not None
+            budget, overlap, units = sizing.chars, min(sizing.overlap_chars, sizing.chars // 3), _char_offsets
+        else:
+            budget = max(16, min(sizing.tokens, model_max_tokens - header_tokens - 2))
+            overlap, units = min(sizing.overlap_tokens, budget // 3), token_offsets
+        pieces.extend((p, units is _char_offsets) for p in _pack_section(blocks, heading_path, units, budget, overlap))
     chunks = []
-    for piece in pieces:
+    for piece, in_chars in pieces:
         if len(piece.text.strip()) < MIN_CHUNK_CHARS:
             continue
         ordinal = len(chunks)
         embed_text = embed_text_for(doc.title, piece.heading_path, piece.text)
-        digest = hashlib.sha256(f"{doc.rel_path}\0{ordinal}\0{embed_text}".encode()).hexdigest()[:24]
+        key = f"{doc.rel_path}\0{ordinal}\0{embed_text}"
+        if in_chars:
+            embed_text = fit_to_model(embed_text, token_offsets, model_max_tokens - 2)
+            key = f"{doc.rel_path}\0{ordinal}\0{embed_text}\0{piece.text}"  # the text past the cut counts too
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
         chunks.append(Chunk(
             chunk_id=digest, rel_path=doc.rel_path, ordinal=ordinal, text=piece.text,
             heading_path=piece.heading_path, page_start=piece.page_start, page_end=piece.page_end,
             start=piece.start, end=piece.end, embed_text=embed_text,
         ))
     return chunks
+
+
+def fit_to_model(text: str, token_offsets: TokenOffsets, limit: int) -> str:
+    """`text` cut after its first `limit` model tokens (on a token boundary), so what the model would
+    drop silently is dropped here, visibly, and the embedding cache keys what was really embedded."""
+    offsets = token_offsets(text)
+    while len(offsets) > limit:
+        text = text[:offsets[limit - 1][1]].rstrip()
+        offsets = token_offsets(text)
+    return text
+
+
+def _char_offsets(text: str) -> list[tuple[int, int]]:
+    """Characters as the unit: each character's span."""
+    return [(i, i + 1) for i in range(len(text))]
 
 
 @dataclass
@@ -107,6 +178,7 @@ def _joiner(left: str, right: str) -> str:
 def _pack_section(
     blocks: list[Block], heading_path: tuple[str, ...], token_offsets: TokenOffsets, budget: int, overlap: int,
 ) -> list[_Piece]:
+    """Whole paragraphs packed up to `budget` units (`token_offsets` defines the unit: tokens or characters)."""
     pieces: list[_Piece] = []
     current: list[tuple[Block, int]] = []  # (block, its token count)
     current_tokens = 0
@@ -160,7 +232,7 @@ def _join(items: list[tuple[Block, int]], heading_path: tuple[str, ...]) -> _Pie
 def _windows(
     block: Block, offsets: list[tuple[int, int]], heading_path: tuple[str, ...], budget: int, overlap: int,
 ) -> list[_Piece]:
-    """Token windows over one long paragraph, cut on token boundaries."""
+    """Windows over one long paragraph, cut on unit (token or character) boundaries."""
     pieces = []
     first = 0
     while first < len(offsets):

@@ -52,6 +52,9 @@ class RagSettings(BaseSettings):
     embedding_cache_dir: Path | None = Field(None, alias="EMBEDDING_CACHE_DIR")  # ONNX exports; default STATE_DIR/onnx
     chunk_tokens: int = Field(180, alias="CHUNK_TOKENS", ge=16)
     chunk_overlap_tokens: int = Field(30, alias="CHUNK_OVERLAP_TOKENS", ge=0)
+    # auto: text the embedding model cannot read (CJK, English-only model) is sized in characters (rag/chunking)
+    chunk_sizing: Literal["auto", "tokens"] = Field("auto", alias="CHUNK_SIZING")
+    chunk_chars: int = Field(400, alias="CHUNK_CHARS", ge=50)
 
     # Retrieval
     top_k: int = Field(5, alias="TOP_K", ge=1, le=50)

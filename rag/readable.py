@@ -6,7 +6,7 @@ DRCD 38.5% vs full-text 99%). So on a CJK question its vote is only a tie-breake
 (`rag.retrieve.retriever_weights`), and a CJK section is sized for full-text search
 and for the reader rather than for the model's window (`rag.chunking`). A text is
 CJK when more than `CJK_SHARE` of its letters and digits are CJK characters.
-Whether a model is multilingual comes from `rag.embeddings.is_multilingual`.
+Whether the model reads CJK at all comes from its languages (`rag.embeddings.is_multilingual`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def cjk_share(text: str) -> float:
     return sum(1 for c in letters if CJK_RE.match(c)) / len(letters)
 
 
-def model_reads(text: str, multilingual_model: bool) -> bool:
-    """True when the embedding model can read `text`: a multilingual model reads anything,
-    an English-only one reads what is not mostly CJK."""
-    return multilingual_model or cjk_share(text) <= CJK_SHARE
+def model_can_read(text: str, model_reads_cjk: bool) -> bool:
+    """True when the embedding model can read `text`: all of it when the model reads CJK
+    (`rag.embeddings.is_multilingual`: its card's languages), else what is not mostly CJK."""
+    return model_reads_cjk or cjk_share(text) <= CJK_SHARE

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from rag.query import CJK_RE, CJK_RUN_RE, query_terms, stop_marks, text_query
-from rag.readable import cjk_share, model_reads
+from rag.readable import cjk_share, model_can_read
 from rag.scope import Scope
 from rag.store import ChunkStore, SearchHit
 from rag.textnorm import normalize
@@ -87,7 +87,7 @@ def term_coverage(terms: list[str], text: str) -> float:
 
 def retriever_weights(question: str, multilingual_model: bool) -> tuple[float, float]:
     """(vector weight, full-text weight) for this query."""
-    if not model_reads(question, multilingual_model):
+    if not model_can_read(question, multilingual_model):
         return UNTRUSTED_VECTOR_WEIGHT, TEXT_WEIGHT
     return VECTOR_WEIGHT, TEXT_WEIGHT
 

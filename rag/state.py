@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 DOCS_ROOT = "docs_root"  # the real path of the folder the index was built from
+CHUNKING = "chunking"  # how the indexed chunks were sized (rag.chunking.Sizing.signature)
 # Columns added after the first release: (table, column, declaration).
 _ADDED_COLUMNS = [
     ("files", "error_size", "INTEGER"),
@@ -227,6 +228,16 @@ class StateDB:
     def set_docs_root(self, root: str) -> None:
         with self._tx() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (DOCS_ROOT, root))
+
+    # -- how the chunks were sized ---------------------------------------------------------------------
+    def chunking(self) -> str | None:
+        """The chunk sizing the indexed documents were cut with; None before it was recorded."""
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (CHUNKING,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_chunking(self, signature: str) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (CHUNKING, signature))
 
     # -- runs ------------------------------------------------------------------------------------------
     def start_run(self, report: SyncReport, version_before: int | None) -> int:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from rag.catalog import SyncReport
-from rag.chunking import Chunk, chunk_document
+from rag.chunking import Chunk, Sizing, chunk_document
 from rag.config import RagSettings
 from rag.documents import Document, DocumentError, document_link, load_document
-from rag.embeddings import Embedder, text_hash
+from rag.embeddings import Embedder, is_multilingual, text_hash
 from rag.state import FileRecord, StateDB
 from rag.store import ChunkStore, to_row
 from rag.sync.plan import SyncPlan
@@ -50,6 +50,11 @@ class _Batch:
     def add(self, st: FileStat, doc: Document, chunks: list[Chunk], moved_from: str | None) -> None:
         self.items.append((st, doc, chunks, moved_from))
         self.chunks += len(chunks)
+
+
+def chunk_sizing(settings: RagSettings) -> Sizing:
+    """How this configuration sizes chunks; a sync re-chunks everything when its signature changes."""
+    return Sizing.from_settings(settings, multilingual_model=is_multilingual(settings.embedding_model))
 
 
 def _same_content(before: FileRecord | None, after: FileRecord) -> bool:
@@ -121,6 +126,7 @@ class Applier:
         if not jobs:
             return
         embedder = self.embedder_factory()
+        sizing = chunk_sizing(self.settings)
         batch = _Batch(rebuilt or set())
         for done, (st, moved_from) in enumerate(jobs, start=1):
             if progress and not renames:
@@ -129,11 +135,8 @@ class Applier:
             try:
                 doc = load_document(st.path, self.settings.docs_dir, base_url=self.settings.docs_base_url,
                                     max_bytes=self.settings.max_file_bytes)
-                chunks = chunk_document(
-                    doc, embedder.token_offsets, max_tokens=self.settings.chunk_tokens,
-                    overlap_tokens=self.settings.chunk_overlap_tokens,
-                    model_max_tokens=embedder.max_seq_length,
-                )
+                chunks = chunk_document(doc, embedder.token_offsets, sizing,
+                                        model_max_tokens=embedder.passage_token_limit)  # room for its prompt
                 if not chunks:
                     raise DocumentError(st.rel_path, "no text to index")
             except Exception as err:  # a parser bug must not stop the other files either

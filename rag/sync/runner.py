@@ -13,7 +13,7 @@ from rag.embeddings import Embedder
 from rag.locks import SyncLock
 from rag.state import FileRecord, StateDB
 from rag.store import ChunkStore, IndexModelMismatch
-from rag.sync.apply import Applier, Progress
+from rag.sync.apply import Applier, Progress, chunk_sizing
 from rag.sync.plan import SyncPlan, make_plan
 from rag.sync.roots import MASS_DELETE_OPTION, check_docs_root, option_hint, real_root
 from rag.sync.scan import FileStat, Scan, SyncRefused, scan
@@ -96,6 +96,13 @@ class Syncer:
         if full and not dry_run:
             self._reset_if_other_model()
         records = self.state.files()
+        chunking, chunked_by = chunk_sizing(self.settings).signature, self.state.chunking()
+        if records and not full and chunked_by != chunking:
+            # The same bytes are now cut differently: re-read all (vectors of unchanged chunks are reused).
+            full = True
+            report.message = (f"chunk sizing changed ({chunked_by or 'not recorded'} → {chunking}): "
+                              "all documents re-chunked")
+            log.info("%s", report.message)
         found = self.scan()
         report.skipped = found.skipped
         plan = self.plan(found.stats, records, full=full, allow_mass_delete=allow_mass_delete,
@@ -128,6 +135,7 @@ class Syncer:
             self.store.refresh_indexes()
         report.status = "partial" if report.failed or plan.mass_delete_blocked else "ok"
         self.state.set_docs_root(real_root(self.settings.docs_dir))
+        self.state.set_chunking(chunking)
 
     def _close_interrupted_runs(self, version_now: int | None) -> None:
         """Record syncs whose process died (kill -9, power loss) as failed; this run finishes their work.
