@@ -135,8 +135,7 @@ class Applier:
             try:
                 doc = load_document(st.path, self.settings.docs_dir, base_url=self.settings.docs_base_url,
                                     max_bytes=self.settings.max_file_bytes)
-                chunks = chunk_document(doc, embedder.token_offsets, sizing,
-                                        model_max_tokens=embedder.passage_token_limit)  # room for its prompt
+                chunks = chunk_document(doc, embedder.token_offsets, sizing, model_max_tokens=embedder.max_seq_length)
                 if not chunks:
                     raise DocumentError(st.rel_path, "no text to index")
             except Exception as err:  # a parser bug must not stop the other files either
