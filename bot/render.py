@@ -83,7 +83,8 @@ def _place(place: Place) -> str:
     if where and is_web_link(place.link):
         where = link(place.link, place.location)
     quote = f"“{safe_text(place.evidence)}”" if place.evidence else ""
-    return " — ".join(part for part in (where, quote) if part)
+    shared = f"_{safe_text(place.shared)}_" if place.shared else ""  # GROUP_DUPLICATES: not the only source
+    return " — ".join(part for part in (where, quote, shared) if part)
 
 
 def feedback_value(question: str, citations: Sequence[Citation], mode: str) -> str:

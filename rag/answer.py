@@ -22,6 +22,23 @@ def format_location(section: str, pages: tuple[int, int] | None) -> str:
 
 
 @dataclass(frozen=True)
+class DocumentRef:
+    """A document named but not cited: one that holds the same text as a cited passage."""
+
+    title: str
+    rel_path: str
+    link: str
+
+
+@dataclass(frozen=True)
+class SharedText:
+    """A cited passage's near-identical copies in other documents (GROUP_DUPLICATES, rag/duplicates.py)."""
+
+    documents: tuple[DocumentRef, ...]  # the other documents holding it, best-ranked first
+    named: bool  # the question named the cited document: it is the source, the others are "also in"
+
+
+@dataclass(frozen=True)
 class Passage:
     """One cited place in a document: its section and pages, a link there, and the words that support the answer."""
 
@@ -30,6 +47,7 @@ class Passage:
     link: str  # points at the place: file.pdf#page=N, or the section anchor
     text: str  # the passage given to the model
     evidence: str = ""  # its sentence that best matches the answer, trimmed; "" when the answer quotes it
+    shared: SharedText | None = None  # the same text in other documents: the answer must not claim one source
 
     @property
     def location(self) -> str:

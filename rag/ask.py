@@ -21,6 +21,7 @@ from rag.citations import (
     row_modified,
     row_pages,
 )
+from rag.duplicates import shared_text, with_shared
 from rag.evidence import sentence_spans
 from rag.figures import check_figures, mark_in_text
 from rag.generate import GenerationError, OllamaGenerator
@@ -67,6 +68,7 @@ def prompt_sources(hits: list[Candidate]) -> list[PromptSource]:
         PromptSource(
             number=i, title=str(h.row.get("title") or h.doc_path), section=str(h.row.get("section") or ""),
             pages=row_pages([h.row]), modified=row_modified(h.row), text=str(h.row["text"]),
+            shared=shared_text(h),
         )
         for i, h in enumerate(hits, start=1)
     ]
@@ -112,7 +114,7 @@ def extractive_answer(question: str, retrieval: Retrieval, reason: str) -> Answe
         quoted.setdefault(hit.doc_path, []).append(CitedChunk(row=hit.row, quote=quote))
         number = list(quoted).index(hit.doc_path) + 1
         lines.append("\n".join(f"> {line}" for line in quote.splitlines()) + f" [{number}]")
-    citations = [make_citation(i, chunks) for i, chunks in enumerate(quoted.values(), start=1)]
+    citations = [with_shared(make_citation(i, chunks), hits) for i, chunks in enumerate(quoted.values(), start=1)]
     return Answer(
         question=question, text="\n".join(lines).strip(), citations=citations, mode="extractive",
         notice=fallback_notice(question), unavailable_reason=reason, sources_given=len(retrieval.hits),
@@ -165,8 +167,9 @@ def generated_answer(
         log.warning("dropped citation markers %s: only %d sources were given", resolved.dropped, len(given))
     claims = cited_sentences(result.text)
     citations = [
-        make_citation(i, [CitedChunk(row=hits_by_number[n].row, claims=tuple(claims.get(n, ()))) for n in group],
-                      fallback_claim=question)
+        with_shared(make_citation(i, [CitedChunk(row=hits_by_number[n].row, claims=tuple(claims.get(n, ())))
+                                      for n in group], fallback_claim=question),
+                    [hits_by_number[n] for n in group])  # GROUP_DUPLICATES: the other documents with its text
         for i, group in enumerate(resolved.groups, start=1)
     ]
     answer = Answer(

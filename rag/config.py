@@ -61,6 +61,8 @@ class RagSettings(BaseSettings):
     max_chunks_per_doc: int = Field(3, alias="MAX_CHUNKS_PER_DOC", ge=1)  # bench/quality/README.md
     relevance_floor: float = Field(0.41, alias="RELEVANCE_FLOOR", ge=0, le=1)  # bench/quality/README.md
     retrieval_mode: str = Field("hybrid", alias="RETRIEVAL_MODE")
+    # Near-identical passages of several documents take one slot and list them (rag/duplicates.py)
+    group_duplicates: bool = Field(True, alias="GROUP_DUPLICATES")
 
     # Generation
     ollama_host: str = Field("http://127.0.0.1:11434", alias="OLLAMA_HOST")

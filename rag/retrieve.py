@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from rag import duplicates
 from rag.query import CJK_RE, CJK_RUN_RE, query_terms, stop_marks, text_query
 from rag.readable import cjk_share, model_can_read
 from rag.scope import Scope
@@ -58,6 +59,9 @@ class Candidate:
     fused: float = 0.0
     coverage: float = 0.0  # share of the query's terms present in the chunk
     relevance: float = 0.0  # comparable across queries: the floor applies to this
+    # GROUP_DUPLICATES (rag/duplicates.py): near-identical passages of other documents this one stands for
+    duplicates: list[Candidate] = field(default_factory=list)
+    named: bool = False  # with duplicates: the question names this document, so it is *the* source
 
     @property
     def doc_path(self) -> str:
@@ -125,6 +129,11 @@ def fuse(
     return sorted(merged.values(), key=lambda c: c.fused, reverse=True)
 
 
+def title_match(row: dict[str, Any], terms: list[str]) -> float:
+    """How far the question names this chunk's document: the share of its terms in the title or path."""
+    return term_coverage(terms, f"{row.get('title') or ''}\n{row.get('doc_path') or ''}")
+
+
 def boost_named_documents(candidates: list[Candidate], terms: list[str], weight: float) -> list[Candidate]:
     """Raise chunks of documents whose title or path contains the question's terms, re-sorted.
 
@@ -135,8 +144,7 @@ def boost_named_documents(candidates: list[Candidate], terms: list[str], weight:
     if not terms or weight <= 0:
         return candidates
     for cand in candidates:
-        title = f"{cand.row.get('title') or ''}\n{cand.row.get('doc_path') or ''}"
-        cand.fused += weight * term_coverage(terms, title)
+        cand.fused += weight * title_match(cand.row, terms)
     return sorted(candidates, key=lambda c: c.fused, reverse=True)
 
 
@@ -249,6 +257,7 @@ def retrieve(
     candidates_per_retriever: int | None = None,
     analyse_query: bool = True,
     keep_decisive: bool = False,
+    group_duplicates: bool = False,
 ) -> Retrieval:
     """Find the top-k chunks for `question`; `below_floor` says the index holds nothing relevant.
 
@@ -291,7 +300,10 @@ def retrieve(
             fused = keep_decisive_wins(fused, vector_hits, text_hits, vector_weight, text_weight)
     search_ms = (time.perf_counter() - started) * 1000 - embed_ms
     trust_vectors = vector_weight >= text_weight
-    top = cap_per_document(fused, top_k, per_doc)
+    if group_duplicates:  # GROUP_DUPLICATES: copies of one clause in several documents take one slot
+        top = duplicates.group_duplicates(fused, top_k, per_doc, lambda row: title_match(row, terms))
+    else:
+        top = cap_per_document(fused, top_k, per_doc)
     # Only these are floored, prompted or evaluated (`ragbot eval` asks with top_k = its depth): scoring all
     # ~160 fused candidates cost 7.4 of 34 ms at 10k chunks. The rest keep relevance 0.
     score_relevance(top, question, terms, trust_vectors)

@@ -146,6 +146,7 @@ class RagService:
             question, store=self.store, embed_query=self.query_embedder.encode_query,
             multilingual_model=is_multilingual(s.embedding_model), top_k=top_k or s.top_k,
             per_doc=s.max_chunks_per_doc, floor=s.relevance_floor, scope=scope, mode=mode or s.retrieval_mode,
+            group_duplicates=s.group_duplicates,  # GROUP_DUPLICATES (rag/duplicates.py)
         )
 
     def ask(

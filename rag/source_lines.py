@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rag.answer import Citation
+from rag.answer import Citation, SharedText
+from rag.duplicates import capped
 from rag.freshness import aware, humanize_age, is_stale
 
 
@@ -17,6 +18,7 @@ class Place:
     location: str  # "3. Annual leave › 3.2 Carry-over, p. 3", without the document's title; may be ""
     link: str  # to the place: section anchor or #page=N
     evidence: str  # the supporting sentence, trimmed; "" when the answer quotes the passage itself
+    shared: str = ""  # "appears in 5 documents: A, B, …" / "also in: B, C" (GROUP_DUPLICATES); "" when not shared
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,24 @@ class SourceLine:
     stale: bool
 
 
+# The other documents holding a cited text (rag/duplicates.py): all of them, or the others when the
+# question named the cited one. Names are capped (rag.duplicates.capped), the rest counted.
+_SHARED = {
+    "en": {"all": "appears in {n} documents: {names}", "also": "also in: {names}", "sep": ", ",
+           "more": " and {k} more"},
+    "zh": {"all": "同一段文字見於 {n} 份文件：{names}", "also": "亦見於：{names}", "sep": "、",
+           "more": " 及另外 {k} 份"},
+}
+
+
+def shared_note(title: str, shared: SharedText, lang: str = "en") -> str:
+    words = _SHARED.get(lang, _SHARED["en"])
+    others = [d.title or d.rel_path for d in shared.documents]
+    names, more = capped(others if shared.named else [title, *others])
+    listed = words["sep"].join(names) + (words["more"].format(k=more) if more else "")
+    return words["also" if shared.named else "all"].format(n=len(others) + 1, names=listed)
+
+
 def source_line(citation: Citation, *, now: datetime, stale_after_days: int, lang: str = "en") -> SourceLine:
     title = citation.title or citation.rel_path
     places = []
@@ -39,8 +59,9 @@ def source_line(citation: Citation, *, now: datetime, stale_after_days: int, lan
             location = location[len(title) + 3:]
         elif location == title:
             location = ""
-        if location or passage.evidence:
-            places.append(Place(location=location, link=passage.link, evidence=passage.evidence))
+        shared = shared_note(title, passage.shared, lang) if passage.shared else ""
+        if location or passage.evidence or shared:
+            places.append(Place(location=location, link=passage.link, evidence=passage.evidence, shared=shared))
     modified = aware(citation.modified)
     return SourceLine(
         number=citation.number, title=title, link=citation.doc_link or citation.link, places=tuple(places),

@@ -36,6 +36,8 @@ def print_sources(answer: Answer, stale_after_days: int) -> None:
             quote = f"“{place.evidence}”" if place.evidence else ""
             typer.echo("    › " + " — ".join(part for part in (place.location, quote) if part))
             typer.echo(f"      {place.link}")
+            if place.shared:  # the same text in other documents (GROUP_DUPLICATES)
+                typer.echo(f"      {place.shared}")
         if not line.places:
             typer.echo(f"    {line.link}")
 
@@ -94,7 +96,8 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
         "citations": [
             {"n": c.number, "title": c.title, "path": c.rel_path, "section": c.section, "pages": c.pages,
              "modified": c.modified.isoformat(), "link": c.link,
-             "places": [{"section": p.section, "pages": p.pages, "link": p.link, "evidence": p.evidence}
+             "places": [{"section": p.section, "pages": p.pages, "link": p.link, "evidence": p.evidence,
+                         "also_in": [d.rel_path for d in p.shared.documents] if p.shared else []}
                         for p in c.passages]}
             for c in answer.citations
         ],
