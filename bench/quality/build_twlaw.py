@@ -25,7 +25,9 @@ made from one article by a fixed template (see `question_for`): a number before 
 becomes 多少罰鍰, `X，指Y` becomes X是指什麼, a `下列` list becomes 哪些, the enactment and commencement
 boilerplate become 依據什麼規定訂定 / 何時施行; otherwise the article's first clause is asked with 有何規定.
 `本法/本辦法/本細則…` is kept in the plain `question` (a user who does not name the regulation) and the
-scoped form names it: `依「<name>」，<question>` (like PolicyQA's `question_scoped`). Gold: the document and
+scoped form names it the way a user would, by its distinctive part without the generic tail (`short_name`:
+保險業資產管理自律規範管理辦法 → 保險業資產管理自律規範, 消防法施行細則 → 消防法細則):
+`依<short name>，<question>` (like PolicyQA's `question_scoped`). Gold: the document and
 the character span of the article's text. A share of the questions (BOILERPLATE_SHARE) is drawn from
 articles whose text (with 本法/本辦法… unified) recurs in at least BOILERPLATE_MIN_DOCS selected
 documents: only the regulation's name tells them apart.
@@ -160,6 +162,20 @@ def render(law: Law) -> tuple[str, dict[str, tuple[int, int]]]:
     return "".join(parts), spans
 
 
+_GENERIC_TAILS = ("收支保管及運用辦法", "管理辦法", "實施辦法", "處理辦法", "設置辦法", "作業辦法", "收費標準",
+                  "辦法", "規則", "準則", "標準", "條例", "規程")
+
+
+def short_name(name: str) -> str:
+    """How a user names a regulation: without its generic tail, when enough is left to identify it."""
+    if name.endswith("施行細則") and len(name) > 6:
+        return name[:-4] + "細則"
+    for tail in _GENERIC_TAILS:
+        if name.endswith(tail) and len(name) - len(tail) >= 4:
+            return name[: -len(tail)]
+    return name
+
+
 def unified(text: str) -> str:
     return _SHORT_FORMS.sub("本X", re.sub(r"\s+", "", text))
 
@@ -242,11 +258,11 @@ def build_questions(laws: list[Law], spans: dict[str, dict[str, tuple[int, int]]
             if question is None:
                 continue
             start, end = spans[law.pcode][label]
-            prefix = rng.choice(("依「{}」，", "在{}中，", "{}規定："))
+            prefix = rng.choice(("依{}，", "{}裡，", "關於{}："))
             out.append({
                 "qid": f"twlaw-{law.pcode}-{label.replace(' ', '')}",
                 "question": question,
-                "question_scoped": prefix.format(law.name) + question,
+                "question_scoped": prefix.format(short_name(law.name)) + question,
                 "gold_doc_ids": [law.pcode],
                 "gold_spans": [{"doc_id": law.pcode, "start": start, "end": end}],
                 "answers": [],
