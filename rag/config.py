@@ -7,6 +7,7 @@ the environment variable, never deep inside a request.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -50,6 +51,12 @@ class RagSettings(BaseSettings):
     embedding_backend: str = Field("torch", alias="EMBEDDING_BACKEND")  # rag/embedding/base.py BACKENDS
     embedding_device: str = Field("auto", alias="EMBEDDING_DEVICE")  # cpu, cuda, auto
     embedding_cache_dir: Path | None = Field(None, alias="EMBEDDING_CACHE_DIR")  # ONNX exports; default STATE_DIR/onnx
+    # Prompts before questions / chunks when the model declares none (rag/embedding/model_info.py); unset: the
+    # model family's default (E5: "query: " / "passage: "); "" for none
+    embedding_query_prefix: str | None = Field(None, alias="EMBEDDING_QUERY_PREFIX")
+    embedding_passage_prefix: str | None = Field(None, alias="EMBEDDING_PASSAGE_PREFIX")
+    # Languages the model reads (en,zh …), when its model card does not say; decides the vector side's trust on CJK
+    embedding_languages: Annotated[tuple[str, ...] | None, NoDecode] = Field(None, alias="EMBEDDING_LANGUAGES")
     chunk_tokens: int = Field(180, alias="CHUNK_TOKENS", ge=16)
     chunk_overlap_tokens: int = Field(30, alias="CHUNK_OVERLAP_TOKENS", ge=0)
     # auto: text the embedding model cannot read (CJK, English-only model) is sized in characters (rag/chunking)
@@ -164,6 +171,26 @@ class RagSettings(BaseSettings):
         if not hostport.rsplit("]", 1)[-1].count(":"):  # bare host, as OLLAMA_HOST allows: Ollama's port
             hostport += ":11434"
         return f"http://{hostport}{slash}{path}"
+
+    @field_validator("embedding_query_prefix", "embedding_passage_prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 200 or any(not c.isprintable() for c in value)):
+            raise ValueError("must be one line of at most 200 printable characters (quote it to keep a trailing "
+                             "space, e.g. \"query: \")")
+        return value
+
+    @field_validator("embedding_languages", mode="before")
+    @classmethod
+    def _languages(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()] or None
+        if value is not None:
+            for tag in value:
+                if not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*|multilingual", str(tag)):
+                    raise ValueError(f"{tag!r} is not a language code: use ISO 639 codes such as en,zh,ja "
+                                     "(or multilingual)")
+        return value
 
     @field_validator("embedding_backend", "embedding_device")
     @classmethod

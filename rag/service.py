@@ -26,7 +26,7 @@ from rag.state import StateDB, with_remembered_docs_root
 # start in a fraction of a second (lancedb alone takes 1.5 s to import, torch seconds more), and
 # `ragbot ask` must not import the document parsers that only a sync needs.
 if TYPE_CHECKING:
-    from rag.embeddings import Embedder
+    from rag.embeddings import Embedder, ModelInfo
     from rag.generate import OllamaGenerator, OllamaHealth
     from rag.question_log import QuestionLog
     from rag.retrieve import Retrieval
@@ -50,6 +50,7 @@ class RagService:
     def __init__(self, settings: RagSettings) -> None:
         self.settings = with_remembered_docs_root(settings)  # never the sample folder by accident
         self._lock = threading.Lock()
+        self._model_info: ModelInfo | None = None
         self._embedder: Embedder | None = None
         self._query_embedder: Embedder | None = None
         self._store: ChunkStore | None = None
@@ -60,14 +61,24 @@ class RagService:
 
     # -- components (lazy, once) -----------------------------------------------------------------------
     @property
+    def model_info(self) -> ModelInfo:
+        """The embedding model's prompts and languages, read from its folder without loading it."""
+        if self._model_info is None:
+            from rag.embeddings import model_info
+
+            self._model_info = model_info(self.settings)
+        return self._model_info
+
+    @property
     def embedder(self) -> Embedder:
+        info = self.model_info
         with self._lock:
             if self._embedder is None:
                 from rag.embeddings import load_embedder
 
                 s = self.settings
                 self._embedder = load_embedder(s.embedding_model, s.embedding_backend, device=s.embedding_device,
-                                               cache_root=s.resolved_embedding_cache_dir)
+                                               cache_root=s.resolved_embedding_cache_dir, info=info)
             return self._embedder
 
     @property
@@ -78,7 +89,8 @@ class RagService:
 
             s = self.settings
             found = load_query_embedder(s.embedding_model, BACKENDS[s.embedding_backend].vector_space,
-                                        cache_root=s.resolved_embedding_cache_dir, fallback=lambda: self.embedder)
+                                        cache_root=s.resolved_embedding_cache_dir, fallback=lambda: self.embedder,
+                                        info=self.model_info)
             with self._lock:
                 self._query_embedder = self._query_embedder or found
         return self._query_embedder
@@ -91,6 +103,7 @@ class RagService:
 
             # Opening an existing index needs no model (its size is recorded); only a new table asks.
             dim = _KNOWN_DIMS.get(self.settings.embedding_model) or (lambda: self.query_embedder.dim)
+            prompts = self.model_info.prompts.record()
             with self._lock:
                 if self._store is None:
                     self._store = ChunkStore(
@@ -99,6 +112,7 @@ class RagService:
                         vector_index_min_rows=self.settings.vector_index_min_rows,
                         backend=self.settings.embedding_backend,
                         vector_space=BACKENDS[self.settings.embedding_backend].vector_space,
+                        prompts=prompts,
                     )
         return self._store
 
@@ -137,14 +151,13 @@ class RagService:
     # -- asking ----------------------------------------------------------------------------------------
     def search(self, question: str, *, scope: Scope | None = None, mode: str | None = None,
                top_k: int | None = None) -> Retrieval:
-        from rag.embeddings import is_multilingual
         from rag.retrieve import retrieve
 
         s = self.settings
         self.store.table()  # no index, or another model's: said before the model loads (seconds)
         return retrieve(
             question, store=self.store, embed_query=self.query_embedder.encode_query,
-            multilingual_model=is_multilingual(s.embedding_model), top_k=top_k or s.top_k,
+            multilingual_model=self.model_info.reads("cjk"), top_k=top_k or s.top_k,
             per_doc=s.max_chunks_per_doc, floor=s.relevance_floor, scope=scope, mode=mode or s.retrieval_mode,
             group_duplicates=s.group_duplicates,  # GROUP_DUPLICATES (rag/duplicates.py)
         )
@@ -263,7 +276,8 @@ class RagService:
 
         s = self.settings
         try:
-            prepare_query_export(s.embedding_model, s.resolved_embedding_cache_dir, lambda: self.embedder)
+            prepare_query_export(s.embedding_model, s.resolved_embedding_cache_dir, lambda: self.embedder,
+                                 self.model_info)
         except Exception:  # the index is fine without it: questions use torch
             log.exception("ONNX export of the embedding model failed")
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rag.embedding.model_info import Prompts, model_reads
+
 if TYPE_CHECKING:  # numpy is imported on first use: rag.config reads BACKENDS, and `ragbot sources` must start fast
     import numpy as np
 
@@ -52,24 +54,37 @@ class Embedder(ABC):
     """A loaded model: encodes texts and measures them in the model's own tokens.
 
     Chunk sizes are counted with the model's tokenizer because the model silently
-    drops everything past `max_seq_length`.
+    drops everything past `max_seq_length`. Chunks are embedded with the passage prompt
+    and questions with the query prompt (`prompts`), in every backend.
     """
 
     model_name: str
     backend: BackendSpec
     dim: int
     max_seq_length: int
+    prompts: Prompts = Prompts()
+    languages: frozenset[str] | None = None  # from its card or EMBEDDING_LANGUAGES; None: unknown
 
     @abstractmethod
     def _tokenize_for_counting(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         """Token ids and character offsets of `text`, without special tokens and without truncation."""
 
     @abstractmethod
-    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray: ...
+    def _encode(self, texts: list[str], batch_size: int, prompt: str) -> np.ndarray:
+        """Vectors of `prompt + text` for each text (the backend decides how the prompt goes in)."""
 
     @abstractmethod
-    def _encode_one(self, text: str) -> np.ndarray:
+    def _encode_one(self, text: str, prompt: str) -> np.ndarray:
         """One text on one intra-op thread: a question must not fight a running sync for the cores."""
+
+    def reads(self, script_or_language: str) -> bool:
+        """Whether this model can read text in a script ("cjk") or a language ("zh"): `model_reads`."""
+        return model_reads(self.languages, script_or_language)
+
+    @property
+    def passage_token_limit(self) -> int:
+        """Tokens a chunk (title, section and text) may use: the model's limit less the passage prompt's."""
+        return self.max_seq_length - self.count_tokens(self.prompts.passage)
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenize_for_counting(text)[0])
@@ -78,17 +93,19 @@ class Embedder(ABC):
         """Character span of each model token in `text` (any length: we cut, the model does not see it)."""
         return self._tokenize_for_counting(text)[1]
 
-    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+    def encode(self, texts: list[str], *, batch_size: int = 64, queries: bool = False) -> np.ndarray:
+        """Passages (chunks) by default; `queries=True` embeds a batch of questions."""
         import numpy as np
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.asarray(self._encode(texts, batch_size), dtype=np.float32)
+        prompt = self.prompts.query if queries else self.prompts.passage
+        return np.asarray(self._encode(texts, batch_size, prompt), dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
         import numpy as np
 
-        return np.asarray(self._encode_one(text), dtype=np.float32)
+        return np.asarray(self._encode_one(text, self.prompts.query), dtype=np.float32)
 
 
 def normalise(vectors: Any) -> np.ndarray:

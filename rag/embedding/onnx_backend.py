@@ -103,7 +103,8 @@ class OnnxEmbedder(Embedder):
         (vectors,) = self._session(kind).run(None, self._feed(texts))
         return normalise(vectors)
 
-    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def _encode(self, texts: list[str], batch_size: int, prompt: str) -> np.ndarray:
+        texts = [prompt + t for t in texts]  # as sentence-transformers does (the exporter refuses prompt-less pooling)
         # Longest first, like sentence-transformers: similar lengths share a batch, so little padding is computed.
         lengths = [len(e.ids) for e in self._counting.encode_batch(texts, add_special_tokens=False)]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])
@@ -113,5 +114,5 @@ class OnnxEmbedder(Embedder):
             out[idx] = self._run("batch", [texts[i] for i in idx])
         return out
 
-    def _encode_one(self, text: str) -> np.ndarray:
-        return self._run("query", [text])[0]
+    def _encode_one(self, text: str, prompt: str) -> np.ndarray:
+        return self._run("query", [prompt + text])[0]

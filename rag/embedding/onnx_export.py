@@ -107,6 +107,8 @@ def _pooling_mode(model: Any) -> tuple[str, bool]:
     if names[:2] != ["Transformer", "Pooling"] or any(n not in _SUPPORTED_MODULES for n in names):
         raise ValueError(f"modules {names} (only Transformer, Pooling, Normalize are exported)")
     pooling = model[1]
+    if not getattr(pooling, "include_prompt", True):
+        raise ValueError("its pooling leaves the prompt out (include_prompt=False), which the export cannot")
     mode = getattr(pooling, "pooling_mode", None) or ("mean" if pooling.pooling_mode_mean_tokens else "cls")
     if mode not in ("mean", "cls"):
         raise ValueError(f"pooling mode {mode!r} (only mean and cls are exported)")
@@ -152,8 +154,8 @@ def export(embedder: Any, target: Path) -> dict[str, Any]:
     raw.unlink()
     tokenizer.backend_tokenizer.save(str(target / "tokenizer.json"))
 
-    reference = np.asarray(model.encode(CHECK_TEXTS, normalize_embeddings=True, convert_to_numpy=True,
-                                        show_progress_bar=False))
+    reference = np.asarray(model.encode(CHECK_TEXTS, prompt="", normalize_embeddings=True, convert_to_numpy=True,
+                                        show_progress_bar=False))  # "": no default_prompt_name (checked raw)
     manifest: dict[str, Any] = {
         "model_name": embedder.model_name, "dim": embedder.dim, "max_seq_length": embedder.max_seq_length,
         "do_lower_case": bool(getattr(model[0], "do_lower_case", False)), "inputs": inputs,

@@ -55,28 +55,30 @@ class TorchEmbedder(Embedder):
             return self._torch.autocast(device_type=self.device, dtype=self._torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _run(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def _run(self, texts: list[str], batch_size: int, prompt: str) -> np.ndarray:
+        # The prompt goes through sentence-transformers, which leaves it out of pooling where the model says so
+        # (include_prompt=False); an explicit "" also stops its default_prompt_name from applying twice.
         with self._precision():
             vectors = self.model.encode(
-                texts, batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True,
+                texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True,
                 show_progress_bar=False,
             )
         return vectors.float().cpu().numpy()
 
-    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def _encode(self, texts: list[str], batch_size: int, prompt: str) -> np.ndarray:
         # A thread that first runs torch adopts the last global thread count: a query's 1 must not stick here.
         if self._torch.get_num_threads() != self._batch_threads:
             self._torch.set_num_threads(self._batch_threads)
-        return self._run(texts, batch_size)
+        return self._run(texts, batch_size, prompt)
 
-    def _encode_one(self, text: str) -> np.ndarray:
+    def _encode_one(self, text: str, prompt: str) -> np.ndarray:
         if self.device != "cpu":
-            return self._run([text], 1)[0]
+            return self._run([text], 1, prompt)[0]
         torch = self._torch
         previous = torch.get_num_threads()
         torch.set_num_threads(1)  # per calling thread once initialised (OpenMP ICV); restored for the global default
         try:
-            return self._run([text], 1)[0]
+            return self._run([text], 1, prompt)[0]
         finally:
             torch.set_num_threads(previous)
 

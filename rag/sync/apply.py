@@ -54,7 +54,8 @@ class _Batch:
 
 def chunk_sizing(settings: RagSettings) -> Sizing:
     """How this configuration sizes chunks; a sync re-chunks everything when its signature changes."""
-    return Sizing.from_settings(settings, multilingual_model=is_multilingual(settings.embedding_model))
+    return Sizing.from_settings(settings, multilingual_model=is_multilingual(settings.embedding_model,
+                                                                                settings.embedding_languages))
 
 
 def _same_content(before: FileRecord | None, after: FileRecord) -> bool:
@@ -135,7 +136,8 @@ class Applier:
             try:
                 doc = load_document(st.path, self.settings.docs_dir, base_url=self.settings.docs_base_url,
                                     max_bytes=self.settings.max_file_bytes)
-                chunks = chunk_document(doc, embedder.token_offsets, sizing, model_max_tokens=embedder.max_seq_length)
+                chunks = chunk_document(doc, embedder.token_offsets, sizing,
+                                        model_max_tokens=embedder.passage_token_limit)  # room for its prompt
                 if not chunks:
                     raise DocumentError(st.rel_path, "no text to index")
             except Exception as err:  # a parser bug must not stop the other files either
