@@ -30,7 +30,7 @@ from rag import duplicates
 from rag.query import CJK_RE, CJK_RUN_RE, query_terms, stop_marks, text_query
 from rag.readable import cjk_share, model_can_read
 from rag.scope import Scope
-from rag.store import ChunkStore, SearchHit
+from rag.store import ID_COLUMNS, SCOPE_COLUMNS, ChunkStore, SearchHit
 from rag.textnorm import normalize
 
 __all__ = ["CJK_RE", "Candidate", "Retrieval", "Scope", "cjk_share", "query_terms", "retrieve",
@@ -243,6 +243,11 @@ def score_relevance(cands: list[Candidate], question: str, terms: list[str], tru
         cand.relevance = (cosine + cand.coverage) / 2 if trust_vectors else cand.coverage
 
 
+def _without(candidates: list[Candidate], gone: set[str]) -> list[Candidate]:
+    """The candidates whose chunks are still in the index (`ChunkStore.complete_rows` found the others gone)."""
+    return [c for c in candidates if c.row["chunk_id"] not in gone] if gone else candidates
+
+
 def retrieve(
     question: str,
     *,
@@ -258,13 +263,18 @@ def retrieve(
     analyse_query: bool = True,
     keep_decisive: bool = False,
     group_duplicates: bool = False,
+    ids_first: bool = True,
 ) -> Retrieval:
     """Find the top-k chunks for `question`; `below_floor` says the index holds nothing relevant.
 
     `analyse_query` exists to measure each step alone (bench/quality); `keep_decisive` is off: it cost
-    PolicyQA 1.7 points doc R@1 and gained nothing on DRCD (bench/quality/README.md).
+    PolicyQA 1.7 points doc R@1 and gained nothing on DRCD (bench/quality/README.md). `ids_first` off
+    reads whole rows for every candidate, as before (bench/bench_retrieval.py compares the two).
     """
     where = scope.where() if scope else None
+    # Ids first: the searches read only what fusion, the cap, the title boost and the scope check use;
+    # the other columns are fetched for the few candidates kept (rag/store/search.py).
+    columns = (SCOPE_COLUMNS if scope is not None else ID_COLUMNS) if ids_first else None
     limit = candidates_per_retriever or max(80, top_k * 8)
     asked = question
     question = normalize(question)  # the form chunks were indexed and embedded in (rag.textnorm)
@@ -280,10 +290,10 @@ def retrieve(
     # Not the embedding: torch already uses both cores, and sharing them made it 15 ms instead of 7.
     fts = text_query(question) if analyse_query else None
     text_future = _SEARCH_POOL.submit(
-        store.search_text, fts.text if fts else question, limit, where, fts.phrases if fts else (),
+        store.search_text, fts.text if fts else question, limit, where, fts.phrases if fts else (), columns,
     ) if mode in ("hybrid", "fts") else None
     if vec is not None:
-        vector_hits = store.search_vector(vec, limit, where)
+        vector_hits = store.search_vector(vec, limit, where, columns)
     text_hits = text_future.result() if text_future else []
     if mode == "vector":
         vector_weight, text_weight = 1.0, 0.0
@@ -301,9 +311,14 @@ def retrieve(
     search_ms = (time.perf_counter() - started) * 1000 - embed_ms
     trust_vectors = vector_weight >= text_weight
     if group_duplicates:  # GROUP_DUPLICATES: copies of one clause in several documents take one slot
+        # It reads the text of every candidate (copies of a chosen passage anywhere in the list): one take.
+        fused = _without(fused, store.complete_rows(c.row for c in fused))
         top = duplicates.group_duplicates(fused, top_k, per_doc, lambda row: title_match(row, terms))
     else:
         top = cap_per_document(fused, top_k, per_doc)
+        while gone := store.complete_rows(c.row for c in top):  # deleted by a sync since the search: rare
+            fused = _without(fused, gone)
+            top = cap_per_document(fused, top_k, per_doc)
     # Only these are floored, prompted or evaluated (`ragbot eval` asks with top_k = its depth): scoring all
     # ~160 fused candidates cost 7.4 of 34 ms at 10k chunks. The rest keep relevance 0.
     score_relevance(top, question, terms, trust_vectors)
