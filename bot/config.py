@@ -55,6 +55,8 @@ class BotSettings(BaseSettings):
     thread_history_messages: int = Field(10, alias="THREAD_HISTORY_MESSAGES", ge=0, le=100)
     # Follow-through (bot/followthrough.py): posted answers are watched this long for changed documents
     answer_watch_days: float = Field(30.0, alias="ANSWER_WATCH_DAYS", ge=0)
+    # ...and how often a replica looks for index versions written elsewhere (CLI, sync writer, other replicas)
+    answer_check_seconds: float = Field(60.0, alias="ANSWER_CHECK_SECONDS", ge=0.5, le=3600)
     # Where admin digests go (falls back to SYNC_REPORT_CHANNEL), and when the weekly gaps digest is posted
     admin_channel: str | None = Field(None, alias="ADMIN_CHANNEL")
     gaps_digest_cron: str | None = Field(None, alias="GAPS_DIGEST_CRON")

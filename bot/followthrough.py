@@ -5,10 +5,14 @@ The answer stays as it was written; a context block above it says what happened
 current version"), in Traditional Chinese for answers to Chinese questions.
 
 - `record` (after the final message is delivered) puts the answer in the ledger
-  (bot/ledger.py) with the version of each document it cites.
-- `after_sync` (the bot's own syncs) and `check_new_runs` (a scheduler job each
-  minute, for syncs run by the CLI or another process) compare the ledger with the
-  state DB and queue the answers to mark.
+  (bot/ledger.py: SQLite, or Redis with REDIS_URL) with the indexed version of each
+  document it cites (the index row's hash, so replicas without a sync manifest of
+  their own record it right too).
+- `after_sync` (the bot's own syncs) and `check_index` (a scheduler job every
+  ANSWER_CHECK_SECONDS, for syncs run by the CLI, the sync writer or another replica:
+  the index's version moved) compare the ledger with the documents as indexed now and
+  queue the answers to mark. Every replica does it; the ledger's atomic claims queue
+  each change once, and a replica that dies mid-way leaves the rest to the others.
 - A courier thread edits them with `chat.update` (Tier 3), within the optional share
   of the method's budget that bot/pacing keeps, so answers being delivered keep
   theirs; a `ratelimited` answer (its Retry-After is in the pacer) or another
@@ -22,16 +26,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 
-from bot.ledger import LEDGER_FILE, AnswerLedger, CitedDocument, Notice, PostedAnswer
+from bot.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer, open_ledger
 from bot.mrkdwn import SECTION_LIMIT, safe_text
 from bot.pacing import Pacer, pacer_for
 from bot.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage, is_chinese
 from bot.slack_calls import RetryPolicy, SlackCaller
+from rag.state import FileRecord
 
 if TYPE_CHECKING:
     from rag.answer import Answer
@@ -87,13 +91,15 @@ class FollowThrough:
     """One per bot process: records answers, marks them after syncs, edits them in the background."""
 
     def __init__(self, client: WebClient, rag: RagService, *, watch_days: float = 30.0,
-                 pacer: Pacer | None = None, policy: RetryPolicy | None = None) -> None:
+                 pacer: Pacer | None = None, policy: RetryPolicy | None = None,
+                 ledger: AnswerLedger | None = None) -> None:
         self.rag = rag
         self.watch_days = watch_days
-        self.ledger = AnswerLedger(rag.settings.resolved_state_dir / LEDGER_FILE, watch_days=watch_days)
+        self.ledger = ledger or open_ledger(rag.settings.resolved_state_dir, rag.settings.redis_url,
+                                            watch_days=watch_days)
         self.slack = SlackCaller(client, pacer or pacer_for(client), policy or RetryPolicy())
         self.marked = 0  # answers edited with a notice by this process
-        self._seen_run: int | None = None
+        self._seen_version: int | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,18 +107,13 @@ class FollowThrough:
 
     # -- recording -------------------------------------------------------------------------------------
     def record(self, *, channel: str, thread_ts: str | None, ts: str | None, message: SlackMessage,
-               answer: Answer, asked_at: datetime) -> None:
+               answer: Answer) -> None:
         """Watch a delivered answer; never raises (the answer is already in Slack)."""
         if not ts or not answer.citations or self.watch_days <= 0:
             return
         try:
-            cited = []
-            for citation in answer.citations:
-                rec = self.rag.state.get_file(citation.rel_path)
-                # a document a sync rewrote while this answer was written: which version it used is unknown
-                known = rec is not None and not rec.withdrawn and (rec.last_synced is None
-                                                                    or rec.last_synced <= asked_at)
-                cited.append(CitedDocument(citation.rel_path, rec.sha256 if known and rec else "", citation.title))
+            # the version each passage was read from, as the index row said
+            cited = [CitedDocument(c.rel_path, c.doc_sha256, c.title) for c in answer.citations]
             self.ledger.record(channel=channel, ts=ts, thread_ts=thread_ts, text=message.text,
                                blocks=message.blocks, lang="zh" if is_chinese(answer.question) else "en",
                                cited=cited)
@@ -121,9 +122,9 @@ class FollowThrough:
 
     # -- after syncs -----------------------------------------------------------------------------------
     def after_sync(self) -> int:
-        """Queue every watched answer whose cited documents changed; how many were queued."""
+        """Queue every watched answer whose cited documents changed; how many this process queued."""
         try:
-            queued = self.ledger.mark(self.rag.state.files())
+            queued = self.ledger.mark(indexed_files(self.rag))
         except Exception:
             log.exception("follow-through after the sync failed")
             return 0
@@ -132,18 +133,26 @@ class FollowThrough:
             self.wake()
         return len(queued)
 
-    def check_new_runs(self) -> int:
-        """Scheduler job: follow through on syncs this process did not run (CLI, other replicas)."""
+    def check_index(self) -> int:
+        """Scheduler job: follow through on index versions this process did not write (CLI, sync writer,
+        other replicas), and take over edits a dead replica left queued."""
+        queued = 0
         try:
-            runs = self.rag.state.runs(limit=5)
+            store = self.rag.store
+            version = int(store.table().version) if store.exists() else None
         except Exception:
-            log.exception("cannot read the sync history")
-            return 0
-        finished = [r.id for r in runs if r.report.status != "running"]
-        if not finished or finished[0] == self._seen_run:
-            return 0
-        self._seen_run = finished[0]
-        return self.after_sync()
+            log.exception("cannot read the index version")
+            version = None
+        if version is not None and version != self._seen_version:
+            queued = self.after_sync()
+            self._seen_version = version
+        try:
+            due = self.ledger.next_due()
+        except Exception:
+            due = None
+        if due is not None and due <= time.time():
+            self.wake()
+        return queued
 
     # -- the courier -----------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -199,7 +208,7 @@ class FollowThrough:
                                      blocks=message.blocks)
             failure = result.failure
             if failure is None:
-                self.ledger.done(answer.id)
+                self.ledger.done(answer)
                 self.marked += 1
             elif failure.code in GONE:
                 log.info("answer %s in %s can no longer be edited (%s); no longer watched", answer.ts,
@@ -211,10 +220,21 @@ class FollowThrough:
             else:
                 log.warning("could not mark answer %s in %s (%s); giving up", answer.ts, answer.channel,
                             failure.code)
-                self.ledger.done(answer.id)
+                self.ledger.done(answer)
         except Exception:
             log.exception("marking answer %s in %s failed", answer.ts, answer.channel)
             try:
                 self.ledger.retry_later(answer.id, BACKOFF_MAX_S)
             except Exception:
                 log.exception("follow-through queue unwritable")
+
+
+def indexed_files(rag: RagService) -> dict[str, FileRecord]:
+    """The documents as the index holds them now: what every replica sees, with or without a sync manifest."""
+    files = {}
+    for path, doc in rag.store.document_summaries().items():
+        files[path] = FileRecord(rel_path=path, size=0, mtime_ns=0, sha256=str(doc.get("doc_sha256") or ""),
+                                 kind=str(doc.get("kind") or ""), format=str(doc.get("format") or ""),
+                                 title=str(doc.get("title") or path), link=str(doc.get("link") or ""),
+                                 modified=doc.get("modified"), chunk_ids=list(doc["chunk_ids"]))
+    return files

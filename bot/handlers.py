@@ -116,7 +116,6 @@ class Handlers:
         """
         if self.rt.durable is not None and self.rt.durable.skip(question, job):
             return
-        asked_at = datetime.now(UTC)
         reply.start()
         try:
             if not self.rt.warm.wait(0):  # just started: the ack went out, the answer waits for the model
@@ -135,8 +134,7 @@ class Handlers:
             self.rt.answered += 1
             if self.rt.followthrough is not None:  # watched, to be marked if a cited document changes
                 self.rt.followthrough.record(channel=question.channel, thread_ts=question.thread_ts,
-                                             ts=reply.final_ts, message=messages[-1], answer=answer,
-                                             asked_at=asked_at)
+                                             ts=reply.final_ts, message=messages[-1], answer=answer)
         except Exception as err:
             log.exception("answering %s in %s failed", question.ts, question.channel)
             try:

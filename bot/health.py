@@ -35,6 +35,11 @@ def health_checks(src: HealthSources) -> dict[str, dict[str, Any]]:
     }
     try:
         documents = src.rag.document_count()
+        if documents == 0 and src.rag.store.exists():
+            # a replica whose own sync manifest (STATE_DIR) is empty, reading an index other ones write (S3)
+            chunks = src.rag.store.count()
+            if chunks:
+                documents = len(src.rag.store.chunk_counts())
         checks["index"] = {"ok": documents > 0, "documents": documents}
         if documents == 0:
             checks["index"]["detail"] = "no documents indexed: check DOCS_DIR and run a sync"

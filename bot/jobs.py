@@ -15,13 +15,12 @@ if TYPE_CHECKING:
 
 FOLLOW_THROUGH_JOB = "follow-through"
 DIGEST_JOB = "gaps-digest"
-CHECK_RUNS_EVERY_S = 60  # a sync run by the CLI or another process is followed through within a minute
 
 
 def add_bot_jobs(scheduler: Any, runtime: BotRuntime) -> None:
-    if runtime.followthrough is not None:
-        scheduler.add_job(runtime.followthrough.check_new_runs, IntervalTrigger(seconds=CHECK_RUNS_EVERY_S,
-                                                                                timezone=UTC),
+    if runtime.followthrough is not None:  # a sync run elsewhere is followed through within ANSWER_CHECK_SECONDS
+        every = runtime.settings.answer_check_seconds
+        scheduler.add_job(runtime.followthrough.check_index, IntervalTrigger(seconds=every, timezone=UTC),
                           id=FOLLOW_THROUGH_JOB, replace_existing=True)
     cron = runtime.settings.gaps_digest_cron
     if cron:

@@ -65,6 +65,7 @@ class Citation:
     modified: datetime  # the date the document states, else its file's mtime
     doc_link: str  # the document itself
     passages: tuple[Passage, ...]
+    doc_sha256: str = ""  # the indexed version the answer was written from (bot/followthrough.py watches it)
 
     @property
     def link(self) -> str:

@@ -199,4 +199,5 @@ def make_citation(number: int, chunks: Sequence[CitedChunk], fallback_claim: str
         number=number, title=str(first.get("title") or first["doc_path"]), rel_path=str(first["doc_path"]),
         kind=str(first.get("kind") or "document"), modified=row_modified(first),
         doc_link=str(first.get("link") or ""), passages=tuple(p for p, _ in places.values()),
+        doc_sha256=str(first.get("doc_sha256") or ""),
     )

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import redis_url, s3_endpoint  # noqa: F401  (fixtures: real redis-server, moto's S3)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

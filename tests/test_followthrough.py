@@ -9,7 +9,9 @@ very message that was posted.
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from typer.testing import CliRunner
 
 from bot.followthrough import marked_message, notice_line
 from bot.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer, count_affected
+from bot.ledger_sqlite import SqliteLedger
 from rag.state import FileRecord
 from rag.sync.roots import real_root
 from tests import test_bot_http
@@ -110,10 +113,11 @@ def test_withdrawn_document_synced_from_the_cli_is_noticed_by_the_bot(make_bot):
     assert "withdrawn" not in text_of(message(bot, answer.ts))  # the CLI has no Slack client
 
     assert bot.runtime.followthrough is not None
-    assert bot.runtime.followthrough.check_new_runs() == 1  # the scheduler's job: a run this process did not do
+    time.sleep(bot.rag.settings.read_consistency_seconds)  # the bot's reader sees the CLI's index version by now
+    assert bot.runtime.followthrough.check_index() == 1  # the scheduler's job: an index version it did not write
     marked = wait_marked(bot, answer.ts, r"\*Leave policy\* was withdrawn on \d{4}-\d\d-\d\d, after this answer")
     assert "carry over up to" in text_of(marked)
-    assert bot.runtime.followthrough.check_new_runs() == 0  # the same run is not followed through twice
+    assert bot.runtime.followthrough.check_index() == 0  # the same version is not followed through twice
 
 
 def test_answer_deleted_in_slack_does_not_break_the_sync(make_bot):
@@ -174,41 +178,135 @@ def record(rel_path: str, sha: str, *, withdrawn: bool = False) -> FileRecord:
                       chunk_ids=[] if withdrawn else ["c1"], withdrawn=withdrawn)
 
 
-def test_ledger_marks_each_change_once_follows_a_move_and_shares_its_queue_between_processes(tmp_path: Path):
-    path = tmp_path / "answers.sqlite3"
-    first, second = AnswerLedger(path), AnswerLedger(path)  # two bot processes on one host
-    first.record(channel="C1", ts="1.1", thread_ts=None, text="a", blocks=[], lang="en",
-                 cited=[CitedDocument("p/leave.md", "v1", "Leave"), CitedDocument("p/travel.md", "t1", "Travel")])
+@pytest.fixture(params=["sqlite", "redis"])
+def ledgers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., AnswerLedger]]:
+    """Ledgers sharing one store, as bot processes do: one SQLite file on a host, or one Redis for replicas."""
+    made: list[AnswerLedger] = []
+
+    def make(**kwargs: object) -> AnswerLedger:
+        if request.param == "sqlite":
+            ledger: AnswerLedger = SqliteLedger(tmp_path / "answers.sqlite3", **kwargs)  # type: ignore[arg-type]
+        else:
+            import redis
+
+            from bot.ledger_redis import RedisLedger
+
+            url = request.getfixturevalue("redis_url")
+            ledger = RedisLedger(redis.Redis.from_url(url), **kwargs)  # type: ignore[arg-type]
+        made.append(ledger)
+        return ledger
+
+    yield make
+    for ledger in made:
+        ledger.close()
+
+
+def posted(ledger: AnswerLedger, ts: str, *docs: tuple[str, str]) -> None:
+    ledger.record(channel="C1", ts=ts, thread_ts=None, text=f"answer {ts}", blocks=[{"type": "divider"}],
+                  lang="en", cited=[CitedDocument(path, sha, path.title()) for path, sha in docs])
+
+
+def test_ledger_marks_each_change_once_follows_a_move_and_shares_its_queue_between_processes(ledgers):
+    first, second = ledgers(), ledgers()  # two bot processes
+    posted(first, "1.1", ("p/leave.md", "v1"), ("p/travel.md", "t1"))
     files = {"p/leave.md": record("p/leave.md", "v1"), "p/travel.md": record("p/travel.md", "t1")}
     assert first.mark(files) == []  # unchanged documents touch nothing
 
     files = {"p/leave.md": record("p/leave.md", "v2"), "p/travel.md": record("p/travel.md", "t1")}
-    assert count_affected(tmp_path, files, watch_days=30) == 1  # what `ragbot sync` reports
-    assert second.mark(files) == [1] and first.mark(files) == []  # marked once, whoever looks first
+    assert second.affected(files) == 1  # what `ragbot sync` reports
+    (answer_id,) = second.mark(files)
+    assert first.mark(files) == []  # marked once, whoever looks first
     (claimed,) = first.claim_due()
+    assert claimed.id == answer_id and claimed.ts == "1.1" and claimed.blocks == [{"type": "divider"}]
     assert second.claim_due() == []  # claimed by the other process
     assert [(n.kind, n.path) for n in claimed.notices] == [("changed", "p/leave.md")]
-    first.done(claimed.id)
+    first.done(claimed)
 
     moved = {"p/leave.md": record("p/leave.md", "v2"), "hr/travel.md": record("hr/travel.md", "t1")}
-    assert first.mark(moved) == [1]
+    assert first.mark(moved) == [answer_id]
     (claimed,) = first.claim_due()
     assert [(n.kind, n.new_path) for n in claimed.notices] == [("changed", None), ("moved", "hr/travel.md")]
-    first.done(claimed.id)
+    first.done(claimed)
     assert first.mark(moved) == []  # watched under its new path now
 
     gone = {"p/leave.md": record("p/leave.md", "v2", withdrawn=True), "hr/travel.md": record("hr/travel.md", "t1")}
-    assert first.mark(gone) == [1]
+    assert first.mark(gone) == [answer_id]
     (claimed,) = first.claim_due()
     assert {n.kind for n in claimed.notices} == {"withdrawn", "moved"}  # one notice per document, the latest
     first.drop(claimed.id)
     assert first.watched() == 0 and first.pending_count() == 0
 
 
-def test_ledger_forgets_answers_after_answer_watch_days(tmp_path: Path):
+def test_replicas_marking_at_once_queue_each_change_once_and_a_dead_courier_leaves_its_answers(ledgers):
     now = [1_000_000.0]
-    ledger = AnswerLedger(tmp_path / "answers.sqlite3", watch_days=30, clock=lambda: now[0])
-    ledger.record(channel="C1", ts="1.1", thread_ts=None, text="a", blocks=[], lang="en",
-                  cited=[CitedDocument("p/leave.md", "v1", "Leave")])
+    replicas = [ledgers(claim_seconds=60, clock=lambda: now[0]) for _ in range(3)]
+    for i in range(30):  # answers posted through every replica
+        posted(replicas[i % 3], f"{i}.0", ("p/leave.md", "v1"), ("p/travel.md", "t1" if i % 2 else "t0"))
+    changed = {"p/leave.md": record("p/leave.md", "v2"), "p/travel.md": record("p/travel.md", "t1")}
+    start = threading.Barrier(3)
+    queued: list[list[int]] = [[] for _ in replicas]
+
+    def mark(i: int) -> None:
+        start.wait()
+        queued[i] = replicas[i].mark(changed)
+
+    threads = [threading.Thread(target=mark, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len({a for q in queued for a in q}) == 30 == replicas[0].pending_count()  # every answer queued, once
+    assert all(r.mark(changed) == [] for r in replicas)  # and never again for the same change
+
+    dead = replicas[0].claim_due(limit=5)  # a courier claims five answers, then its process dies
+    assert len(dead) == 5
+    alive = [a for r in replicas[1:] for a in r.claim_due(limit=50)]
+    assert len(alive) == 25 and not {a.id for a in alive} & {a.id for a in dead}
+    for answer in alive:
+        replicas[1].done(answer)
+    assert replicas[2].claim_due(limit=50) == []  # still claimed by the dead one
+    now[0] += 61  # its claim ran out: the others take the answers over, notices and all
+    taken = replicas[2].claim_due(limit=50)
+    assert sorted(a.id for a in taken) == sorted(a.id for a in dead)
+    for answer in taken:  # each with its own notices: both documents changed for the even ones
+        i = int(answer.ts.split(".")[0])
+        assert {n.path for n in answer.notices} == {"p/leave.md"} | ({"p/travel.md"} if i % 2 == 0 else set())
+    for answer in taken:
+        replicas[2].done(answer)
+    assert all(r.pending_count() == 0 for r in replicas)
+
+
+def test_a_change_during_an_edit_keeps_the_answer_queued_for_its_new_notice(ledgers):
+    first, second = ledgers(), ledgers()
+    posted(first, "1.1", ("p/leave.md", "v1"), ("p/travel.md", "t1"))
+    first.mark({"p/leave.md": record("p/leave.md", "v2"), "p/travel.md": record("p/travel.md", "t1")})
+    (editing,) = first.claim_due()  # being edited with one notice...
+    assert second.mark({"p/leave.md": record("p/leave.md", "v2"), "p/travel.md": record("p/travel.md", "t2")})
+    assert second.claim_due() == []  # ...no second editor while the first one works
+    first.done(editing)  # the first edit lacks the new notice: the answer stays queued, free at once
+    (again,) = second.claim_due()
+    assert {n.path for n in again.notices} == {"p/leave.md", "p/travel.md"}
+    second.done(again)
+    assert first.pending_count() == 0
+
+
+def test_ragbot_sync_counts_affected_answers_from_the_bots_ledger(tmp_path: Path, redis_url: str):
+    import redis
+
+    from bot.ledger_redis import RedisLedger
+
+    files = {"p/leave.md": record("p/leave.md", "v2")}
+    assert count_affected(tmp_path, files, watch_days=30) == 0  # no bot ever recorded an answer: nothing made
+    assert not (tmp_path / "answers.sqlite3").exists()
+    posted(RedisLedger(redis.Redis.from_url(redis_url)), "1.1", ("p/leave.md", "v1"))
+    assert count_affected(tmp_path, files, watch_days=30, redis_url=redis_url) == 1
+    posted(SqliteLedger(tmp_path / "answers.sqlite3"), "1.1", ("p/leave.md", "v2"), ("p/other.md", "o1"))
+    assert count_affected(tmp_path, files, watch_days=30) == 1  # p/other.md is gone from the index
+
+
+def test_ledger_forgets_answers_after_answer_watch_days(ledgers):
+    now = [1_000_000.0]
+    ledger = ledgers(watch_days=30, clock=lambda: now[0])
+    posted(ledger, "1.1", ("p/leave.md", "v1"))
     now[0] += 31 * 86400
     assert ledger.mark({"p/leave.md": record("p/leave.md", "v2")}) == [] and ledger.watched() == 0

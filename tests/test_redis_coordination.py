@@ -1,18 +1,17 @@
-"""Three bot replicas sharing a real Redis (REDIS_URL): questions, retries, syncs and kill -9.
+"""Three bot replicas as on three hosts: Redis (REDIS_URL) and the index on S3 are all they share.
 
-A real `redis-server` (Debian's package; .ci/run installs it) on a free loopback port
-with its files in a temporary folder, three `python -m bot` processes in HTTP mode
-behind the fake Slack and the fake Ollama. Skipped, saying why, only when the
+A real `redis-server` (Debian's package; .ci/run installs it) and moto's S3 server on loopback
+(tests/servers.py), three `python -m bot` processes in HTTP mode behind the fake Slack and the
+fake Ollama, each with its own STATE_DIR (sync manifest, SQLite files). Questions, retries, syncs,
+answers marked after a document changes, and kill -9. Skipped, saying why, only when the
 redis-server binary is absent.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
+import re
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,41 +20,16 @@ import pytest
 from bot.jobqueue import RESTART_NOTE
 from tests.fakes.fake_ollama import FakeOllama
 from tests.fakes.fake_slack import FakeSlack
-from tests.test_durable_questions import GENERAL, MODEL, BotProc, answers, free_port, reply, write_docs
+from tests.test_durable_questions import GENERAL, MODEL, BotProc, answers, reply, write_docs
 
 pytestmark = pytest.mark.timeout(300)
 
 ADMIN = "U0ADMIN"
 LEASE = 3
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
-    port = free_port()
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(10)
+READ_CONSISTENCY = 1  # seconds: a replica sees an index version another one wrote within this
+LEAVE = ("# Leave policy\n\n## Carry-over\n\nUp to 5 unused days of annual leave carry over to the next year; "
+         "they must be taken by 31 March.\n")
+LEAVE_NOTICE = re.compile(r"\*Leave policy\* changed on \d{4}-\d\d-\d\d, after this answer")
 
 
 def more_docs(root: Path, count: int) -> None:
@@ -67,14 +41,21 @@ def more_docs(root: Path, count: int) -> None:
         (folder / f"procedure-{i}.md").write_text(f"# Procedure {i}\n\n{body}\n", encoding="utf-8")
 
 
-def test_three_replicas_answer_once_sync_once_and_survive_kill_9(tmp_path: Path, redis_url: str):
+def edits(slack: FakeSlack, ts: str) -> int:
+    (msg,) = [m for m in slack.bot_messages(GENERAL) if m.ts == ts]
+    return msg.edits
+
+
+def test_three_replicas_answer_once_sync_once_and_survive_kill_9(tmp_path: Path, redis_url: str, s3_endpoint: str):
     write_docs(tmp_path)
     env = {"REDIS_URL": redis_url, "JOB_LEASE_SECONDS": str(LEASE), "SYNC_LOCK_LEASE_SECONDS": str(LEASE),
-           "ADMIN_USER_IDS": ADMIN, "WORKER_THREADS": "3"}
+           "ADMIN_USER_IDS": ADMIN, "WORKER_THREADS": "3", "LANCEDB_URI": "s3://ragbot/index",
+           "READ_CONSISTENCY_SECONDS": str(READ_CONSISTENCY), "ANSWER_CHECK_SECONDS": "1"}
     with FakeOllama(models=[MODEL], reply=reply) as ollama, FakeSlack() as slack:
-        # each replica's own SQLite files apart, as on separate hosts: only Redis is shared between them
-        bots = [BotProc(tmp_path, slack, ollama, f"replica{i}", **env, DEDUP_DB=str(tmp_path / f"dedup{i}.db"),
-                        JOBS_DB=str(tmp_path / f"jobs{i}.db")).start() for i in range(3)]
+        # each replica's own state folder (sync manifest, SQLite files), as on separate hosts: only Redis and
+        # the index on S3 (AWS_* from the s3_endpoint fixture) are shared between them
+        bots = [BotProc(tmp_path, slack, ollama, f"replica{i}", **env, STATE_DIR=str(tmp_path / f"state{i}")).start()
+                for i in range(3)]
         try:
             for bot in bots:
                 bot.wait_healthy(timeout=180)
@@ -103,6 +84,8 @@ def test_three_replicas_answer_once_sync_once_and_survive_kill_9(tmp_path: Path,
 
             # two /rag-resync at once on two replicas: one sync runs, the other is told it is running
             more_docs(tmp_path, 40)
+            leave = tmp_path / "docs" / "policies" / "leave-policy.md"
+            leave.write_text(LEAVE, encoding="utf-8")
             with ThreadPoolExecutor(2) as pool:
                 acks = list(pool.map(lambda b: b.sender.command("/rag-resync", user_id=ADMIN,
                                                                 response_url=slack.response_url()), bots[:2]))
@@ -113,6 +96,35 @@ def test_three_replicas_answer_once_sync_once_and_survive_kill_9(tmp_path: Path,
             said = texts() + [a.body.decode() for a in acks]
             assert sum("Sync report" in t for t in texts()) == 1, said
             assert any("already running" in t for t in said), said
+
+            # every replica answers from the new version once READ_CONSISTENCY_SECONDS have passed
+            time.sleep(READ_CONSISTENCY)
+            leave_q = "how many days of annual leave carry over?"
+            asked_leave = [slack.add_message(GENERAL, f"<@U0BOT> {leave_q}", user="U0ASKER") for _ in bots]
+            for bot, ts in zip(bots, asked_leave, strict=True):
+                assert bot.sender.mention(GENERAL, ts, leave_q).status == 200
+            leave_answers = [slack.wait_for(lambda ts=ts: answers(slack, GENERAL, ts), timeout=60)[0]
+                             for ts in asked_leave]
+            assert all("Leave policy" in a.text + json.dumps(a.blocks) for a in leave_answers), leave_answers
+
+            # the leave policy changes, one replica syncs: each answer citing it, whichever replica posted it,
+            # is edited once with a notice, though every replica looks; the travel answers are left alone
+            travel_answers = [answers(slack, GENERAL, ts)[0] for ts in asked[:6]]
+            travel_edits = [edits(slack, a.ts) for a in travel_answers]
+            leave_edits = [edits(slack, a.ts) for a in leave_answers]
+            leave.write_text(LEAVE.replace("Up to 5", "Up to 3"), encoding="utf-8")
+            before = len(slack.responses)
+            assert bots[2].sender.command("/rag-resync", user_id=ADMIN,
+                                          response_url=slack.response_url()).status == 200
+            slack.wait_for(lambda: any("Sync report" in json.dumps(x.body) for x in slack.responses[before:]),
+                           timeout=120)
+            for a in leave_answers:
+                slack.wait_for(lambda a=a: LEAVE_NOTICE.search(json.dumps(
+                    [m.blocks for m in slack.bot_messages(GENERAL) if m.ts == a.ts], ensure_ascii=False)),
+                    timeout=30)
+            time.sleep(READ_CONSISTENCY + 3)  # every replica's check has seen the new version by now
+            assert [edits(slack, a.ts) - n for a, n in zip(leave_answers, leave_edits, strict=True)] == [1, 1, 1]
+            assert [edits(slack, a.ts) for a in travel_answers] == travel_edits
 
             # kill -9 the replica that is answering: another one answers, once, within the lease
             ollama.script.mode, ollama.script.fault_after, ollama.script.stall_seconds = "stall", 3, 120

@@ -102,7 +102,7 @@ def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False
         from bot.ledger import count_affected
 
         report.answers_marked = count_affected(svc.settings.resolved_state_dir, svc.state.files(),
-                                               watch_days=answer_watch_days())
+                                               watch_days=answer_watch_days(), redis_url=svc.settings.redis_url)
     print_report(report)
     if not report.succeeded:
         raise typer.Exit(EXIT_FAILED)
