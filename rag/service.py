@@ -138,9 +138,13 @@ class RagService:
             return self._generator
 
     def syncer(self) -> Syncer:
+        from rag.background import LowPriorityEmbedder
         from rag.sync import Syncer
 
-        return Syncer(self.settings, self.store, self.state, lambda: self.embedder, self._sync_lock)
+        def embedder() -> Embedder:  # batches at a lower CPU priority: questions keep their speed (rag/background.py)
+            return LowPriorityEmbedder(lambda: self.embedder)  # type: ignore[return-value]
+
+        return Syncer(self.settings, self.store, self.state, embedder, self._sync_lock)
 
     def warm_up(self) -> None:
         """Load the model and open the index now rather than on the first question."""
