@@ -186,10 +186,14 @@ def test_the_off_switch_restores_one_slot_per_copy(service, contracts: tuple[Pat
         load_settings(group_duplicates="sometimes")
 
 
+def party(name: str, short: str) -> str:
+    return EN_CONFIDENTIALITY.replace("Each party", f"{name} and the Customer each").replace("the other party", short)
+
+
 @pytest.mark.parametrize(("a", "b", "one_text"), [
-    (EN_CONFIDENTIALITY, EN_CONFIDENTIALITY.replace("Each party", "Acme Ltd and the Customer each")
-     .replace("the other party", "Acme"), True),  # other party names: 0.80
-    (ZH_CONFIDENTIALITY, ZH_CONFIDENTIALITY.replace("雙方", "甲方華新公司與乙方"), True),  # 0.92
+    (party("Acme Ltd", "Acme"), party("Globex Inc.", "Globex"), True),  # other party names: 0.80
+    (ZH_CONFIDENTIALITY.replace("雙方", "甲方華新公司與乙方"), ZH_CONFIDENTIALITY.replace("雙方", "甲方東亞公司與乙方"),
+     True),  # 0.92
     (EN_CONFIDENTIALITY, EN_CONFIDENTIALITY + " Public information is not confidential information.", True),
     (EN_CONFIDENTIALITY, EN_CONFIDENTIALITY.replace("three (3) years", "five (5) years"), False),  # 0.91, figures
     (ZH_CONFIDENTIALITY, ZH_CONFIDENTIALITY.replace("三年", "五年"), False),
