@@ -120,6 +120,33 @@ def test_withdrawn_document_synced_from_the_cli_is_noticed_by_the_bot(make_bot):
     assert bot.runtime.followthrough.check_index() == 0  # the same version is not followed through twice
 
 
+
+def test_an_edit_another_process_claimed_and_never_made_is_taken_over(make_bot):
+    from bot.followthrough import indexed_files
+    from bot.ledger import LEDGER_FILE
+
+    bot = start(make_bot)
+    ts, _ = bot.ask(LEAVE_Q)
+    answer = bot.wait_answer(GENERAL, ts)
+    edits = answer.edits
+    leave_file(bot).write_text(leave_file(bot).read_text().replace("Up to 5 unused days", "Up to 3 unused days"))
+    result = CliRunner().invoke(
+        __import__("ragbot.cli", fromlist=["app"]).app,
+        ["--index", str(bot.rag.settings.lancedb_uri), "--docs-dir", str(bot.tmp / "docs"), "sync"])
+    assert result.exit_code == 0, result.output
+
+    # another bot process on the host notices the sync first, claims the edit, and is killed before making it
+    time.sleep(bot.rag.settings.read_consistency_seconds)
+    other = SqliteLedger(bot.rag.settings.resolved_state_dir / LEDGER_FILE, claim_seconds=1)
+    assert len(other.mark(indexed_files(bot.rag))) == 1 and len(other.claim_due()) == 1
+    followthrough = bot.runtime.followthrough
+    assert followthrough is not None
+    assert followthrough.check_index() == 0  # nothing left to claim: the change is the dead process's
+    time.sleep(1.1)  # its claim runs out
+    followthrough.check_index()  # the scheduler's next look takes the edit over
+    marked = wait_marked(bot, answer.ts, NOTICE)
+    assert len(NOTICE.findall(text_of(marked))) == 1 and marked.edits == edits + 1
+
 def test_answer_deleted_in_slack_does_not_break_the_sync(make_bot):
     bot = start(make_bot)
     ts, _ = bot.ask(LEAVE_Q)

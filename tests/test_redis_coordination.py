@@ -83,7 +83,7 @@ def test_three_replicas_answer_once_sync_once_and_survive_kill_9(tmp_path: Path,
             assert not [m for m in over if m in ("chat.startStream", "chat.stopStream")], over
 
             # two /rag-resync at once on two replicas: one sync runs, the other is told it is running
-            more_docs(tmp_path, 40)
+            more_docs(tmp_path, 20)
             leave = tmp_path / "docs" / "policies" / "leave-policy.md"
             leave.write_text(LEAVE, encoding="utf-8")
             with ThreadPoolExecutor(2) as pool:
@@ -146,7 +146,7 @@ def test_three_replicas_answer_once_sync_once_and_survive_kill_9(tmp_path: Path,
             import redis
 
             r = redis.Redis.from_url(redis_url)
-            more_docs(tmp_path, 80)
+            more_docs(tmp_path, 40)
             before = len(slack.responses)
             assert bots[0].sender.command("/rag-resync", "full", user_id=ADMIN,
                                           response_url=slack.response_url()).status == 200
