@@ -1,6 +1,8 @@
-"""The public evaluation sets in `../shared/eval/`, as documents on disk plus questions.
+"""The evaluation sets, as documents on disk plus questions.
 
-Nothing is copied into the repository: the corpus folders are ingested where
+`policyqa` and `drcd` are the public sets in `../shared/eval/` (EVAL_DATA); `twlaw` is the Traditional
+Chinese contract-like set kept in the repository (bench/quality/data/twlaw, made by build_twlaw.py).
+Nothing of ../shared/eval is copied into the repository: the corpus folders are ingested where
 they are, and subsets (the quick run's slice of DRCD, the refusal run's corpus
 with held-out documents) are folders of copies under `bench/.work/`, made at
 bench time. Copies keep the files' modification times so an index built from
@@ -18,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = Path(os.environ.get("EVAL_DATA", ROOT.parent / "shared" / "eval"))
+IN_REPO = Path(__file__).resolve().parent / "data"  # sets built from public data and kept here (CI has no network)
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,13 @@ class Dataset:
         return [q for q in self.queries if set(q.doc_ids) <= doc_ids]
 
 
-LANGUAGES = {"policyqa": "English", "drcd": "Traditional Chinese"}
+LANGUAGES = {"policyqa": "English", "drcd": "Traditional Chinese",
+             "twlaw": "Traditional Chinese, regulations, template-built questions"}
+SCOPED_AT_DOC_LEVEL = frozenset({"policyqa", "twlaw"})  # generic or boilerplate questions: the name disambiguates
 
 
 def load(name: str, data: Path = DEFAULT_DATA) -> Dataset:
-    folder = data / name
+    folder = IN_REPO / name if (IN_REPO / name).is_dir() else data / name
     corpus = folder / "corpus"
     if not corpus.is_dir():
         raise SystemExit(f"evaluation data not found: {corpus} (set EVAL_DATA to the folder holding {name}/)")
@@ -74,7 +79,7 @@ def load(name: str, data: Path = DEFAULT_DATA) -> Dataset:
                 answers=tuple(a for a in raw.get("answers", []) if a),
             ))
     return Dataset(name=name, language=LANGUAGES.get(name, "?"), corpus=corpus, doc_ids=doc_ids,
-                   queries=tuple(queries), doc_level_scoped=name == "policyqa")
+                   queries=tuple(queries), doc_level_scoped=name in SCOPED_AT_DOC_LEVEL)
 
 
 def sample(items: list[Query], n: int | None, seed: int) -> list[Query]:
