@@ -148,14 +148,15 @@ def test_fake_slack_refuses_modals_slack_would_refuse():
 
 
 def test_sync_counts_posted_answers_within_answer_watch_days(index_copy: Path, monkeypatch: pytest.MonkeyPatch):
-    from bot.ledger import LEDGER_FILE, AnswerLedger, CitedDocument
+    from bot.ledger import LEDGER_FILE, CitedDocument
+    from bot.ledger_sqlite import SqliteLedger
     from rag.config import load_settings
     from rag.service import RagService
 
     settings = load_settings(docs_dir=SAMPLE_DOCS, lancedb_uri=str(index_copy), ollama_host=UNREACHABLE_OLLAMA)
     path = next(iter(RagService(settings).state.files()))
     five_days_ago = time.time() - 5 * 86400
-    ledger = AnswerLedger(settings.resolved_state_dir / LEDGER_FILE, clock=lambda: five_days_ago)
+    ledger = SqliteLedger(settings.resolved_state_dir / LEDGER_FILE, clock=lambda: five_days_ago)
     ledger.record(channel="C1", ts="1.1", thread_ts=None, text="a", blocks=[], lang="en",
                   cited=[CitedDocument(path, "an-older-version", "Doc")])
     ledger.close()
