@@ -48,21 +48,25 @@ def code_fingerprint() -> str:
 # -- ours --------------------------------------------------------------------------------------------
 @contextmanager
 def normalisation_off() -> Iterator[None]:
-    """Index and ask as before `rag.textnorm` existed (raw text everywhere), for the ablation row."""
+    """Index and ask as before `rag.textnorm` existed (raw text everywhere), for the ablation row: every
+    loaded `rag` module that bound `rag.textnorm.normalize` gets the identity instead, while this runs."""
+    import sys
+
     import rag.chunking
     import rag.query
     import rag.retrieve
-    import rag.store
+    import rag.store  # noqa: F401  (loads the modules that normalise, so they are patched too)
+    from rag.textnorm import normalize
 
-    modules = (rag.chunking, rag.query, rag.retrieve, rag.store)
-    saved = [m.normalize for m in modules]
+    modules = [m for name, m in list(sys.modules.items())
+               if name.startswith("rag.") and name != "rag.textnorm" and getattr(m, "normalize", None) is normalize]
     for m in modules:
         m.normalize = _unchanged  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        for m, fn in zip(modules, saved, strict=True):
-            m.normalize = fn  # type: ignore[attr-defined]
+        for m in modules:
+            m.normalize = normalize  # type: ignore[attr-defined]
 
 
 def _unchanged(text: str) -> str:
