@@ -139,7 +139,9 @@ class FollowThrough:
         queued = 0
         try:
             store = self.rag.store
-            version = int(store.table().version) if store.exists() else None
+            # a version in the middle of a sync may show a moved document gone: wait for the sync to end
+            running = self.rag.sync_running_since() is not None
+            version = int(store.table().version) if store.exists() and not running else None
         except Exception:
             log.exception("cannot read the index version")
             version = None
