@@ -172,16 +172,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help=f"write the output here too (--full: {RESULTS})")
     parser.add_argument("--work", type=Path, default=WORK, help="index and document cache (default bench/.work)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a gated target is missed (for CI)")
+    parser.add_argument("--questions", type=int, help="a seeded sample of this many questions per set instead")
     parser.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=None,
                         help="the ablation and change rows (default: with --full only)")
     args = parser.parse_args(argv)
     plan = plans()["full" if args.full else "quick"]
     if args.ablations is not None:
         plan = dataclasses.replace(plan, ablations=args.ablations)
+    if args.questions:
+        plan = dataclasses.replace(plan, questions={name: args.questions for name in plan.questions})
     out = Out()
     started = time.perf_counter()
     d = defaults()
-    out(f"# ragbot retrieval quality ({plan.name}): `python -m bench.quality.run --{plan.name}`")
+    asked = " ".join(sys.argv[1:] if argv is None else argv) or "--quick"
+    out(f"# ragbot retrieval quality ({plan.name}): `python -m bench.quality.run {asked}`")
     out(f"embedding model {pipelines.MODEL} (the only one loadable offline here); defaults: TOP_K {d.top_k}, "
         f"MAX_CHUNKS_PER_DOC {d.max_chunks_per_doc}, CHUNK_TOKENS {d.chunk_tokens}/{d.chunk_overlap_tokens}, "
         f"RELEVANCE_FLOOR {d.relevance_floor}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
