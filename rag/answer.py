@@ -101,6 +101,7 @@ class Answer:
     unavailable_reason: str | None = None  # the technical reason generation failed: for the operator, never Slack
     sources_given: int = 0
     retrieval_ms: float = 0.0
+    rerank_ms: float = 0.0  # of retrieval_ms: the cross-encoder (RERANK_MODEL), 0 when off
     generation_ms: float = 0.0
     dropped_markers: list[int] = field(default_factory=list)  # [n] the model invented, never shown
     figures_checked: int = 0  # figures of the answer looked up in its sources (rag/figures.py)

@@ -118,7 +118,7 @@ def extractive_answer(question: str, retrieval: Retrieval, reason: str) -> Answe
     return Answer(
         question=question, text="\n".join(lines).strip(), citations=citations, mode="extractive",
         notice=fallback_notice(question), unavailable_reason=reason, sources_given=len(retrieval.hits),
-        retrieval_ms=retrieval.embed_ms + retrieval.search_ms,
+        retrieval_ms=retrieval.elapsed_ms, rerank_ms=retrieval.rerank_ms,
     )
 
 
@@ -174,7 +174,7 @@ def generated_answer(
     ]
     answer = Answer(
         question=question, text=resolved.text, citations=citations, mode="generated",
-        sources_given=len(given), retrieval_ms=retrieval.embed_ms + retrieval.search_ms,
+        sources_given=len(given), retrieval_ms=retrieval.elapsed_ms, rerank_ms=retrieval.rerank_ms,
         generation_ms=generation_ms, dropped_markers=resolved.dropped,
     )
     if not citations:
@@ -218,5 +218,5 @@ def mark_figures(answer: Answer, sources: list[str]) -> None:
 def no_answer(question: str, retrieval: Retrieval, surface: str = "slack") -> Answer:
     return Answer(
         question=question, text=no_answer_text(question, surface), mode="no_answer",
-        retrieval_ms=retrieval.embed_ms + retrieval.search_ms,
+        retrieval_ms=retrieval.elapsed_ms, rerank_ms=retrieval.rerank_ms,
     )

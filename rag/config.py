@@ -68,6 +68,9 @@ class RagSettings(BaseSettings):
     max_chunks_per_doc: int = Field(3, alias="MAX_CHUNKS_PER_DOC", ge=1)  # bench/quality/README.md
     relevance_floor: float = Field(0.41, alias="RELEVANCE_FLOOR", ge=0, le=1)  # bench/quality/README.md
     retrieval_mode: str = Field("hybrid", alias="RETRIEVAL_MODE")
+    # Cross-encoder reranking of the fused shortlist (rag/rerank.py); blank = off
+    rerank_model: str | None = Field(None, alias="RERANK_MODEL")
+    rerank_candidates: int = Field(20, alias="RERANK_CANDIDATES", ge=2, le=100)  # CPU cost grows with it
     # Near-identical passages of several documents take one slot and list them (rag/duplicates.py)
     group_duplicates: bool = Field(True, alias="GROUP_DUPLICATES")
 
@@ -202,6 +205,13 @@ class RagSettings(BaseSettings):
         if value not in allowed:
             raise ValueError("must be one of " + ", ".join(allowed))
         return value
+
+    @field_validator("rerank_model", mode="before")
+    @classmethod
+    def _rerank_model(cls, value: object) -> object:
+        from rag.rerank import check_rerank_model  # the one rule for RERANK_MODEL; loads nothing
+
+        return check_rerank_model(value) if isinstance(value, str) else value
 
     @field_validator("retrieval_mode")
     @classmethod

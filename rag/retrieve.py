@@ -29,6 +29,7 @@ import numpy as np
 from rag import duplicates
 from rag.query import CJK_RE, CJK_RUN_RE, query_terms, stop_marks, text_query
 from rag.readable import cjk_share, model_can_read
+from rag.rerank import CrossEncoderReranker, rerank_shortlist
 from rag.scope import Scope
 from rag.store import ID_COLUMNS, SCOPE_COLUMNS, ChunkStore, SearchHit
 from rag.textnorm import normalize
@@ -59,6 +60,7 @@ class Candidate:
     fused: float = 0.0
     coverage: float = 0.0  # share of the query's terms present in the chunk
     relevance: float = 0.0  # comparable across queries: the floor applies to this
+    rerank_score: float | None = None  # the cross-encoder's (RERANK_MODEL): it orders, it never floors
     # GROUP_DUPLICATES (rag/duplicates.py): near-identical passages of other documents this one stands for
     duplicates: list[Candidate] = field(default_factory=list)
     named: bool = False  # with duplicates: the question names this document, so it is *the* source
@@ -80,6 +82,13 @@ class Retrieval:
     search_ms: float = 0.0
     # everything fused, best first, for diagnostics/eval; relevance is scored for the capped top_k only
     candidates: list[Candidate] = field(default_factory=list)
+    rerank_ms: float = 0.0  # RERANK_MODEL: scoring the shortlist (rag/rerank.py)
+    reranked: int = 0  # candidates the cross-encoder scored; 0 when off or when it failed
+    rerank_error: str | None = None  # why the fused order was kept
+
+    @property
+    def elapsed_ms(self) -> float:
+        return self.embed_ms + self.search_ms + self.rerank_ms
 
 
 def term_coverage(terms: list[str], text: str) -> float:
@@ -262,6 +271,7 @@ def retrieve(
     candidates_per_retriever: int | None = None,
     analyse_query: bool = True,
     keep_decisive: bool = False,
+    reranker: CrossEncoderReranker | None = None,
     group_duplicates: bool = False,
     ids_first: bool = True,
 ) -> Retrieval:
@@ -309,6 +319,11 @@ def retrieve(
         if keep_decisive:
             fused = keep_decisive_wins(fused, vector_hits, text_hits, vector_weight, text_weight)
     search_ms = (time.perf_counter() - started) * 1000 - embed_ms
+    # RERANK_MODEL: the cross-encoder reorders the first RERANK_CANDIDATES; the floor below keeps
+    # using cosine and coverage, whose scale does not depend on which reranking model is set.
+    reranked = rerank_shortlist(question, fused, reranker) if reranker is not None else None
+    if reranked is not None:
+        fused = reranked.candidates
     trust_vectors = vector_weight >= text_weight
     if group_duplicates:  # GROUP_DUPLICATES: copies of one clause in several documents take one slot
         # It reads the text of every candidate (copies of a chosen passage anywhere in the list): one take.
@@ -327,4 +342,6 @@ def retrieve(
         question=asked, hits=kept, best_relevance=best,
         below_floor=below, vector_weight=vector_weight, text_weight=text_weight,
         embed_ms=embed_ms, search_ms=search_ms, candidates=fused,
+        rerank_ms=reranked.ms if reranked else 0.0, reranked=reranked.scored if reranked else 0,
+        rerank_error=reranked.error if reranked else None,
     )

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rag.embeddings import Embedder, ModelInfo
     from rag.generate import OllamaGenerator, OllamaHealth
     from rag.question_log import QuestionLog
+    from rag.rerank import CrossEncoderReranker
     from rag.retrieve import Retrieval
     from rag.store import ChunkStore
     from rag.sync import Progress, Syncer
@@ -57,6 +58,7 @@ class RagService:
         self._store: ChunkStore | None = None
         self._state: StateDB | None = None
         self._generator: OllamaGenerator | None = None
+        self._reranker: CrossEncoderReranker | None = None
         self._sync_lock = sync_lock_for(settings.resolved_state_dir, settings.redis_url,
                                         lease_seconds=settings.sync_lock_lease_seconds)
 
@@ -138,6 +140,18 @@ class RagService:
                 )
             return self._generator
 
+    @property
+    def reranker(self) -> CrossEncoderReranker | None:
+        """RERANK_MODEL's cross-encoder (None when off); its model loads on first use, once."""
+        s = self.settings
+        if self._reranker is None and s.rerank_model:
+            from rag.rerank import CrossEncoderReranker
+
+            with self._lock:
+                self._reranker = self._reranker or CrossEncoderReranker(
+                    s.rerank_model, candidates=s.rerank_candidates, device=s.embedding_device)
+        return self._reranker
+
     def syncer(self) -> Syncer:
         from rag.background import LowPriorityEmbedder
         from rag.sync import Syncer
@@ -152,6 +166,8 @@ class RagService:
         self.query_embedder.encode_query("warm up")
         if self.store.exists():
             self.store.table()
+        if self.reranker is not None:
+            self.reranker.warm_up()
 
     # -- asking ----------------------------------------------------------------------------------------
     def search(self, question: str, *, scope: Scope | None = None, mode: str | None = None,
@@ -164,6 +180,7 @@ class RagService:
             question, store=self.store, embed_query=self.query_embedder.encode_query,
             multilingual_model=self.model_info.reads("cjk"), top_k=top_k or s.top_k,
             per_doc=s.max_chunks_per_doc, floor=s.relevance_floor, scope=scope, mode=mode or s.retrieval_mode,
+            reranker=self.reranker,
             group_duplicates=s.group_duplicates,  # GROUP_DUPLICATES (rag/duplicates.py)
         )
 

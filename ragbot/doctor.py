@@ -67,6 +67,8 @@ def doctor(
     ]
     if not skip_model:
         checks.append(("embedding model", lambda: check_embedding_model(svc)))
+        if s.rerank_model:
+            checks.append(("reranking model", lambda: check_reranking_model(svc)))
     for what, run in checks:
         try:
             report(run())
@@ -213,3 +215,11 @@ def check_embedding_model(svc: Any) -> Check:
     """Loads the model (torch): the one slow check."""
     emb = svc.embedder
     return Check("ok", "embedding model", f"{emb.model_name} (dim {emb.dim}, max {emb.max_seq_length} tokens)")
+
+
+def check_reranking_model(svc: Any) -> Check:
+    """RERANK_MODEL loads and scores a pair (torch); a failure here is what questions would log each time."""
+    reranker = svc.reranker
+    reranker.score("doctor", ["doctor"])
+    return Check("ok", "reranking model", f"{reranker.model_name} (max {reranker.cross_encoder.max_seq_length} "
+                                          f"tokens), the first {reranker.candidates} candidates of each question")

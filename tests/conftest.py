@@ -29,7 +29,8 @@ UNREACHABLE_OLLAMA = "http://127.0.0.1:9"
 # Keep developer .env files out of the tests.
 for _name in ("DOCS_DIR", "LANCEDB_URI", "OLLAMA_HOST", "OLLAMA_MODEL", "EMBEDDING_MODEL", "EMBEDDING_BACKEND",
               "EMBEDDING_DEVICE", "TOP_K", "STATE_DIR",
-              "DOCS_BASE_URL", "RELEVANCE_FLOOR", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+              "DOCS_BASE_URL", "RELEVANCE_FLOOR", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET",
+              "RERANK_MODEL", "RERANK_CANDIDATES"):
     os.environ.pop(_name, None)
 
 

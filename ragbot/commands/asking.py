@@ -87,7 +87,8 @@ def ask(
         typer.echo(answer.text)
     print_sources(answer, svc.settings.stale_after_days)
     if Options.verbose:
-        typer.echo(f"\n(retrieval {answer.retrieval_ms:.0f} ms, generation {answer.generation_ms:.0f} ms)")
+        rerank = f" of which reranking {answer.rerank_ms:.0f} ms" if answer.rerank_ms else ""
+        typer.echo(f"\n(retrieval {answer.retrieval_ms:.0f} ms{rerank}, generation {answer.generation_ms:.0f} ms)")
 
 
 def _answer_json(answer: Answer) -> dict[str, Any]:
@@ -102,5 +103,6 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
             for c in answer.citations
         ],
         "figures_checked": answer.figures_checked, "unsupported_figures": answer.unsupported_figures,
-        "retrieval_ms": round(answer.retrieval_ms, 1), "generation_ms": round(answer.generation_ms, 1),
+        "retrieval_ms": round(answer.retrieval_ms, 1), "rerank_ms": round(answer.rerank_ms, 1),
+        "generation_ms": round(answer.generation_ms, 1),
     }
