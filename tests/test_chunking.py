@@ -166,6 +166,15 @@ def test_english_text_and_multilingual_models_keep_the_token_budget(embedder):
     assert _sizing("auto", multilingual=True).signature == _sizing("tokens").signature  # nothing to re-chunk
 
 
+def test_whether_the_model_reads_chinese_comes_from_its_languages_as_for_retrieval():
+    from rag.sync.apply import chunk_sizing
+
+    chinese = _zh_paragraph(0)
+    assert chunk_sizing(load_settings()).in_chars(chinese)  # all-MiniLM-L6-v2's card: English only
+    assert not chunk_sizing(load_settings()).in_chars("Unused days carry over with approval.")
+    assert not chunk_sizing(load_settings(embedding_languages=("en", "zh"))).in_chars(chinese)
+
+
 def test_an_unknown_chunk_sizing_is_refused_at_start_naming_the_variable(monkeypatch):
     monkeypatch.setenv("CHUNK_SIZING", "characters")
     with pytest.raises(ConfigError, match="CHUNK_SIZING"):
