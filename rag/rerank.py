@@ -17,6 +17,7 @@ question time costs that question its reranking, never its answer (`rerank_short
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -162,6 +163,8 @@ def rerank_shortlist(question: str, candidates: list[Candidate], reranker: Cross
         scores = reranker.score(question, [pair_passage(c.row) for c in shortlist])
         if len(scores) != len(shortlist):
             raise RerankModelError(f"{len(scores)} scores for {len(shortlist)} passages")
+        if not all(math.isfinite(s) for s in scores):  # NaN sorts anywhere: an order from it is noise
+            raise RerankModelError(f"RERANK_MODEL={reranker.model_name} gave scores that are not numbers")
     except Exception as err:  # the answer matters more than its order
         reason = _first_line(err)
         log.warning("reranking skipped, answering in the fused order: %s", reason)

@@ -192,3 +192,19 @@ def test_doctor_loads_the_reranking_model_and_says_in_one_line_when_it_cannot(sa
     assert len(outputs["good"]) == 1 and outputs["good"][0].startswith("ok ")
     assert len(outputs["broken"]) == 1 and outputs["broken"][0].startswith("FAIL")
     assert f"RERANK_MODEL={broken} cannot be loaded" in outputs["broken"][0]
+
+
+def test_a_model_that_scores_nan_leaves_the_fused_order(sample_index, tiny_model, tmp_path, caplog):
+    """A damaged model can load and still output NaN; sorting by NaN would shuffle the sources at random."""
+    from safetensors.torch import load_file, save_file
+
+    nan_model = Path(shutil.copytree(tiny_model, tmp_path / "nan"))
+    weights = load_file(nan_model / "model.safetensors")
+    weights["classifier.bias"].fill_(float("nan"))
+    save_file(weights, nan_model / "model.safetensors", metadata={"format": "pt"})
+    fused = _service(sample_index).search(QUESTION).candidates
+    with caplog.at_level(logging.WARNING, logger="rag.rerank"):
+        retrieval = _service(sample_index, rerank_model=str(nan_model)).search(QUESTION)
+    assert _ids(retrieval.candidates) == _ids(fused)
+    assert retrieval.reranked == 0 and "not numbers" in (retrieval.rerank_error or "")
+    assert len([r for r in caplog.records if r.name == "rag.rerank"]) == 1
