@@ -108,7 +108,7 @@ def main() -> None:
             t0 = time.perf_counter()
             embedder.encode_query(q)
             single.append((time.perf_counter() - t0) * 1000)
-        qvec = embedder.encode(questions, batch_size=64)
+        qvec = embedder.encode(questions, batch_size=64, queries=True)  # the query prompt, for models that have one
         results[backend] = {"vectors": vectors, "qvec": qvec, "rate": rate, "query_ms": statistics.median(single),
                             "load": os.getloadavg()[0]}
         print(f"{backend}: {rate:.1f} chunks/s", flush=True)
