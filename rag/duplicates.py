@@ -29,7 +29,6 @@ listed as "also in".
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -53,6 +52,12 @@ ANCHORS, ANCHOR_CHARS, ANCHORS_NEEDED = 8, 12, 3
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _NOT_ALNUM_ASCII = re.compile(r"[^0-9a-z]+")
 _WORDS = re.compile(r"[^\W_]+(?: [^\W_]+)*")  # letters and digits, single spaces between them
+# Characters that rag.textnorm changes *inside* runs of letters and digits: compatibility ideographs, full-width
+# letters and digits, half-width kana, ligatures, invisible characters. A candidate without any is compared
+# with the anchors as it is: NFKC of a whole Chinese passage (for its full-width punctuation, which no anchor
+# holds) cost more than all the rest. One this misses (a superscript, a circled digit) only loses anchors.
+_CHANGED_IN_WORDS = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff\u2f00-\u2fdf\u3200-\u33ff\uf900-\ufaff"
+                               "\ufb00-\ufb4f\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\uff9f\U0002f800-\U0002fa1f]")
 
 
 def plain_text(text: str) -> str:
@@ -105,72 +110,60 @@ def same_figures(a: str, b: str) -> bool:
     return figure_values(only_a) == figure_values(only_b)
 
 
-def _holds(text: str, pieces: Sequence[str], needed: int) -> bool:
-    """Whether `text` contains at least `needed` of `pieces`, stopping as soon as that is decided."""
-    hits, misses_left = 0, len(pieces) - needed
-    for piece in pieces:
-        if piece in text:
-            hits += 1
-            if hits >= needed:
-                return True
-        else:
-            misses_left -= 1
-            if misses_left < 0:
-                return False
-    return hits >= needed
-
-
 class _Text:
-    """One candidate's text; its normalised forms, shingles and anchors made only when a comparison needs them."""
+    """One candidate's text; its normalised forms and shingles made only when a comparison needs them."""
 
-    __slots__ = ("_anchors", "_lowered", "_plain", "_shingles", "raw")
+    __slots__ = ("_lowered", "_plain", "_shingles", "anchors", "needed", "raw", "size")
 
     def __init__(self, raw: str) -> None:
-        self.raw = raw
+        self.raw, self.size = raw, len(raw)
         self._lowered: str | None = None
         self._plain: str | None = None
         self._shingles: frozenset[str] | None = None
-        self._anchors: tuple[str, ...] | None = None
+        self.anchors: tuple[str, ...] = ()  # set by `choose`, for the chosen passages only
+        self.needed = 0
 
     @property
     def lowered(self) -> str:
-        """Lower-cased, spaces collapsed; normalised only when NFKC would change it (a quick check)."""
+        """Lower-cased, spaces collapsed; normalised only when that changes letters or digits (a quick check)."""
         if self._lowered is None:
-            raw = self.raw if unicodedata.is_normalized("NFKC", self.raw) else normalize(self.raw)
+            raw = normalize(self.raw) if _CHANGED_IN_WORDS.search(self.raw) else self.raw
             self._lowered = " ".join(raw.lower().split())
         return self._lowered
 
     @property
-    def plain(self) -> str:
-        if self._plain is None:
-            self._plain = plain_text(self.raw)
-        return self._plain
-
-    @property
     def shingles(self) -> frozenset[str]:
         if self._shingles is None:
-            self._shingles = _shingles(self.plain)
+            self._plain = self._plain or plain_text(self.raw)
+            self._shingles = _shingles(self._plain)
         return self._shingles
 
-    @property
-    def anchors(self) -> tuple[str, ...]:
-        if self._anchors is None:
-            text = " ".join(normalize(self.raw).lower().split())
-            pieces = [run[i:i + ANCHOR_CHARS] for run in _WORDS.findall(text)
-                      for i in range(0, len(run) - ANCHOR_CHARS + 1, ANCHOR_CHARS)]
-            self._anchors = tuple(pieces[::max(1, len(pieces) // ANCHORS)][:ANCHORS])
-        return self._anchors
+    def choose(self) -> _Text:
+        """Made a group's passage: cut the pieces other candidates are first checked against."""
+        pieces = [run[i:i + ANCHOR_CHARS] for run in _WORDS.findall(self.lowered)
+                  for i in range(0, len(run) - ANCHOR_CHARS + 1, ANCHOR_CHARS)]
+        self.anchors = tuple(pieces[::max(1, len(pieces) // ANCHORS)][:ANCHORS])
+        self.needed = min(ANCHORS_NEEDED, len(self.anchors))
+        return self
 
-    def one_text_with(self, chosen: _Text, threshold: float) -> bool:
-        """Near-identical words (resemblance >= threshold) and the same figures."""
-        if self.raw == chosen.raw:
-            return bool(self.raw.strip())
-        small, large = sorted((len(self.raw), len(chosen.raw)))
-        if small < 0.5 * large:  # far apart in length (a generous bound: spacing differs): cannot be one text
-            return False
-        if not _holds(self.lowered, chosen.anchors, min(ANCHORS_NEEDED, len(chosen.anchors))):
-            return False  # cannot reach the threshold: not normalised, no shingles cut
-        return near_duplicates(self.shingles, chosen.shingles, threshold) and same_figures(self.raw, chosen.raw)
+    def copy_of(self, chosen: Sequence[_Text], threshold: float) -> int | None:
+        """The index of the chosen passage this one is a copy of: near-identical words, the same figures.
+
+        The loop is the hot path of grouping (every candidate against every chosen passage): cheap tests first.
+        """
+        lowered = None
+        for i, other in enumerate(chosen):
+            if self.raw == other.raw:
+                return i if self.raw.strip() else None
+            if self.size < 0.5 * other.size or other.size < 0.5 * self.size:  # generous: spacing may differ
+                continue
+            if lowered is None:
+                lowered = self.lowered
+            if (sum(map(lowered.__contains__, other.anchors)) >= other.needed
+                    and near_duplicates(self.shingles, other.shingles, threshold)
+                    and same_figures(self.raw, other.raw)):
+                return i
+        return None
 
 
 def group_duplicates(
@@ -192,7 +185,7 @@ def group_duplicates(
     per: dict[str, int] = {}
     for cand in candidates:
         text = _Text(str(cand.row.get("text") or ""))
-        home = next((i for i, other in enumerate(chosen) if text.one_text_with(other, threshold)), None)
+        home = text.copy_of(chosen, threshold)
         if home is not None:
             if all(c.doc_path != cand.doc_path for c in groups[home]):
                 groups[home].append(cand)
@@ -200,7 +193,7 @@ def group_duplicates(
         if len(groups) >= top_k or per.get(cand.doc_path, 0) >= per_doc:
             continue
         groups.append([cand])
-        chosen.append(text)
+        chosen.append(text.choose())
         per[cand.doc_path] = per.get(cand.doc_path, 0) + 1
     return [_represent(group, title_score) for group in groups]
 
