@@ -321,6 +321,8 @@ def retrieve(
     search_ms = (time.perf_counter() - started) * 1000 - embed_ms
     # RERANK_MODEL: the cross-encoder reorders the first RERANK_CANDIDATES; the floor below keeps
     # using cosine and coverage, whose scale does not depend on which reranking model is set.
+    if reranker is not None:  # it reads the shortlist's text
+        fused = _without(fused, store.complete_rows(c.row for c in fused[:reranker.candidates]))
     reranked = rerank_shortlist(question, fused, reranker) if reranker is not None else None
     if reranked is not None:
         fused = reranked.candidates
