@@ -75,7 +75,7 @@ def defaults() -> RagSettings:
 def plans() -> dict[str, Plan]:
     d = defaults()
     return {
-        "quick": Plan("quick", {"policyqa": 60, "drcd": 60, "twlaw": 40}, {"policyqa": None, "drcd": 40, "twlaw": 30},
+        "quick": Plan("quick", {"policyqa": 60, "drcd": 60, "twlaw": 30}, {"policyqa": None, "drcd": 40, "twlaw": 24},
                       (d.chunk_tokens,), (d.max_chunks_per_doc,), refusal_questions=40, ablations=False),
         "full": Plan("full", {"policyqa": 200, "drcd": 200, "twlaw": None}, {"policyqa": None, "drcd": None,
                                                                            "twlaw": None},
