@@ -122,3 +122,20 @@ def test_vector_index_is_built_only_once_the_table_is_large_enough(tmp_path: Pat
 def test_scope_by_kind_ignores_case(service):
     result = service.search("What are the steps when a data breach happens?", scope=Scope(kinds=("sop",)))
     assert result.candidates and {h.row["kind"] for h in result.candidates} == {"SOP"}
+
+
+def test_chinese_question_words_scattered_over_a_long_chunk_do_not_pass_for_an_answer():
+    """A 400-character chunk (CHUNK_SIZING auto) is judged on passage-sized stretches: the question's
+    words spread over unrelated sentences must not add up to the coverage of a passage that answers it."""
+    from rag.retrieve import query_terms, question_coverage
+
+    question = "員工出差住宿費每晚上限是多少？"
+    filler = "本公司依法辦理各項業務，並定期檢討相關規定之執行情形。" * 4
+    scattered = f"員工應遵守{filler}出差前{filler}住宿須{filler}費用每晚{filler}上限另訂。"
+    answering = "員工出差住宿費每晚上限為新臺幣兩千元，超過部分自行負擔。"
+    terms = query_terms(question)
+    assert len(scattered) <= 480  # about a CHUNK_CHARS=400 chunk with its overlap
+    assert question_coverage(question, terms, answering) > 0.9
+    assert question_coverage(question, terms, scattered) < 0.41  # below the default floor: declined
+    # the title and section belong to every stretch of their chunk
+    assert question_coverage(question, terms, filler * 4 + answering + filler * 4, header="差旅費報銷辦法") > 0.9
