@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from bot.render import answer_messages
 from rag.config import ConfigError, load_settings
 from rag.duplicates import figure_values, near_duplicates, resemblance, shingles
 from rag.service import RagService
@@ -28,9 +26,9 @@ from tests.duplicates_corpus import (
     write_contracts,
 )
 from tests.fakes.fake_ollama import FakeOllama
+from tests.slack_rendering import slack_text
 
 MODEL = "llama3.2:3b"
-NOW = datetime(2026, 11, 30, tzinfo=UTC)
 EN_TITLES = [f"{p} supply agreement" for p in EN_PARTIES]
 ZH_TITLES = [f"{p}採購合約" for p in ZH_PARTIES]
 # (question about the shared clause, a few words of it, the heading of its section, every contract's title)
@@ -72,16 +70,6 @@ def cite(needle: str) -> Callable[[dict], str]:
                 return f"The clause says so [{number}]."
         raise AssertionError(f"no source holds {needle!r}")
     return reply
-
-
-def slack_text(answer) -> str:
-    out = []
-    for message in answer_messages(answer, now=NOW, stale_after_days=365):
-        for block in message.blocks:
-            if isinstance(block.get("text"), dict):
-                out.append(block["text"]["text"])
-            out += [el["text"] for el in block.get("elements") or [] if el.get("type") == "mrkdwn"]
-    return "\n".join(out)
 
 
 def shared_hits(retrieval, section: str) -> list:

@@ -6,28 +6,16 @@ nobody in Slack can open; the promised "link to the place in the file" must not 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.render import answer_messages
 from rag.answer import Passage
 from rag.config import load_settings
 from rag.links import is_web_link
 from rag.service import Answer, Citation, RagService
 from tests.conftest import SAMPLE_DOCS, UNREACHABLE_OLLAMA
+from tests.slack_rendering import NOW, slack_text
 
-NOW = datetime(2026, 11, 30, tzinfo=UTC)
 NOTE = "links: not configured (an admin can set DOCS_BASE_URL)"
-
-
-def _texts(answer: Answer) -> str:
-    out = []
-    for message in answer_messages(answer, now=NOW, stale_after_days=365):
-        for block in message.blocks:
-            if isinstance(block.get("text"), dict):
-                out.append(block["text"]["text"])
-            out += [el["text"] for el in block.get("elements") or [] if el.get("type") == "mrkdwn"]
-    return "\n".join(out)
 
 
 def test_only_web_links_can_be_opened_by_readers():
@@ -43,7 +31,7 @@ def test_without_docs_base_url_an_answer_in_slack_says_links_are_not_configured(
                              ollama_connect_timeout_seconds=1.0)
     answer = RagService(settings).ask("How many days of annual leave can I carry over?")
     assert answer.citations and answer.citations[0].doc_link.startswith("file://")  # what the index holds
-    text = _texts(answer)
+    text = slack_text(answer)
     assert NOTE in text and text.count(NOTE) == 1
     assert "file://" not in text  # never offered as a link nobody can open
 
@@ -53,7 +41,8 @@ def test_zh_answers_say_it_in_chinese():
                         doc_link="file:///docs/policies/travel.md",
                         passages=(Passage(section="住宿", pages=None, link="file:///docs/policies/travel.md#zhu-su",
                                           text="每晚上限 3,000 元"),))
-    text = _texts(Answer(question="出差住宿費每晚的上限是多少？", text="每晚上限 3,000 元 [1]", citations=[citation]))
+    answer = Answer(question="出差住宿費每晚的上限是多少？", text="每晚上限 3,000 元 [1]", citations=[citation])
+    text = slack_text(answer)
     assert "連結：未設定" in text and "DOCS_BASE_URL" in text
 
 
@@ -63,6 +52,6 @@ def test_with_docs_base_url_sources_are_linked_and_there_is_no_note():
                         modified=NOW, doc_link=f"{base}/policies/leave-policy.md",
                         passages=(Passage(section="3.2 Carry-over", pages=None,
                                           link=f"{base}/policies/leave-policy.md#32-carry-over", text="5 days"),))
-    text = _texts(Answer(question="How many days carry over?", text="Five [1].", citations=[citation]))
+    text = slack_text(Answer(question="How many days carry over?", text="Five [1].", citations=[citation]))
     assert f"<{base}/policies/leave-policy.md|Leave policy>" in text
     assert NOTE not in text
