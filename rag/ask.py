@@ -26,7 +26,8 @@ from rag.evidence import sentence_spans
 from rag.figures import check_figures, mark_in_text
 from rag.generate import GenerationError, OllamaGenerator
 from rag.prompt import PromptSource, build_messages
-from rag.retrieve import CJK_RE, Candidate, Retrieval, query_terms, term_coverage
+from rag.relevance import term_coverage
+from rag.retrieve import CJK_RE, Candidate, Retrieval, query_terms
 from rag.thinking import ThinkingProgress
 
 log = logging.getLogger(__name__)

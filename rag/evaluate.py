@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.retrieve import apply_floor, cap_per_document
+from rag.relevance import apply_floor
+from rag.retrieve import cap_per_document
 
 RECALL_KS = (1, 5, 10)
 MRR_DEPTH = 10

@@ -127,7 +127,8 @@ def test_scope_by_kind_ignores_case(service):
 def test_chinese_question_words_scattered_over_a_long_chunk_do_not_pass_for_an_answer():
     """A 400-character chunk (CHUNK_SIZING auto) is judged on passage-sized stretches: the question's
     words spread over unrelated sentences must not add up to the coverage of a passage that answers it."""
-    from rag.retrieve import query_terms, question_coverage
+    from rag.relevance import question_coverage
+    from rag.retrieve import query_terms
 
     question = "員工出差住宿費每晚上限是多少？"
     filler = "本公司依法辦理各項業務，並定期檢討相關規定之執行情形。" * 4
