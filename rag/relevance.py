@@ -53,13 +53,12 @@ def question_coverage(question: str, terms: list[str], text: str, *, header: str
     lowered = f"{header}\n{text}".lower()
     words = [t for t in terms if not CJK_RE.search(t)]
     words_found = sum(1 for w in words if w in lowered)
-    runs = [run for run in CJK_RUN_RE.findall(normalize(question)) if len(run) >= 2]
+    runs = [(run, stop_marks(run)) for run in CJK_RUN_RE.findall(normalize(question)) if len(run) >= 2]
     best = 0.0
     for window in _windows(text, COVERAGE_WINDOW_CHARS) if runs else [text]:
         found, total = words_found, len(words)
-        for run in runs:
+        for run, stop in runs:
             covered = [False] * len(run)
-            stop = stop_marks(run)
             for i in range(len(run) - 1):
                 bigram = run[i:i + 2]
                 if not (stop[i] and stop[i + 1]) and (bigram in window or bigram in header):
