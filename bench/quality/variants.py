@@ -17,7 +17,7 @@ from bench.quality import pipelines
 from bench.quality.pipelines import OurIndex, OurProbe
 from rag.config import RagSettings
 from rag.evaluate import RankedChunk
-from rag.readable import cjk_share
+from rag.readable import model_can_read
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def ablations(probes: Sequence[OurProbe], texts: Sequence[str], cap: int, caps: 
     ranked = pipelines.ranked_chunks
     rows: dict[str, list[list[RankedChunk]]] = {
         "ablation: RRF, CJK vector weight 0.15 (previous)": [
-            ranked(pipelines.rrf(p.vector_hits, p.text_hits, 0.15 if cjk_share(t) > 0.3 else 1.0, 1.0), cap)
+            ranked(pipelines.rrf(p.vector_hits, p.text_hits, 1.0 if model_can_read(t, False) else 0.15, 1.0), cap)
             for p, t in zip(probes, texts, strict=True)],
         "ablation: hybrid without the title boost": [
             ranked(pipelines.without_title_boost(p, t), cap) for p, t in zip(probes, texts, strict=True)],
