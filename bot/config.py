@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from rag.config import ConfigError
+from rag.config import ConfigError, check_web_url, problem_message
 from rag.service import Scope
 
 
@@ -24,6 +24,7 @@ class BotConfigError(ConfigError):
 
 
 SlackMode = Literal["socket", "http"]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class BotSettings(BaseSettings):
@@ -87,13 +88,23 @@ class BotSettings(BaseSettings):
     @field_validator("gaps_digest_cron")
     @classmethod
     def _digest_cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            from apscheduler.triggers.cron import CronTrigger
+        from rag.cron import check_crontab  # the one rule, APScheduler's own parser (SYNC_CRON too)
 
-            try:
-                CronTrigger.from_crontab(value)
-            except ValueError:
-                raise ValueError("must be a crontab line of 5 fields, e.g. '0 8 * * mon' (blank: off)") from None
+        return check_crontab(value) if value is not None else None
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = {"WARN": "WARNING"}.get(value.strip().upper(), value.strip().upper())
+        if value not in LOG_LEVELS:
+            raise ValueError("must be one of " + ", ".join(LOG_LEVELS))
+        return value
+
+    @field_validator("feedback_log", "dedup_db", "jobs_db")
+    @classmethod
+    def _a_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.is_dir():
+            raise ValueError("is a folder; it must be a file path (blank: inside the index's state folder)")
         return value
 
     @property
@@ -125,16 +136,17 @@ class BotSettings(BaseSettings):
     def _api_url_slash(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if "://" not in value:
-            raise ValueError("must be a URL such as https://slack.com/api/")
+        check_web_url(value, "Slack's Web API, e.g. https://slack.com/api/ (blank: slack.com)")
+        value = value.strip()
         return value if value.endswith("/") else value + "/"
 
     @property
     def mode(self) -> SlackMode:
-        """Socket Mode when an app-level token is configured, unless SLACK_MODE says otherwise."""
+        """SLACK_MODE when set; else Socket Mode (the documented default), or HTTP when only the signing secret
+        (HTTP mode's credential) is there and no app-level token."""
         if self.slack_mode_setting:
             return self.slack_mode_setting
-        return "socket" if self.slack_app_token else "http"
+        return "http" if self.slack_signing_secret and not self.slack_app_token else "socket"
 
     def scope_for(self, channel_id: str | None) -> Scope | None:
         """The channel's configured restriction; `*` is the default for channels not listed."""
@@ -153,9 +165,9 @@ class BotSettings(BaseSettings):
         if self.mode == "socket":
             app = _secret(self.slack_app_token)
             if not app:
-                problems.append("SLACK_APP_TOKEN is not set (Socket Mode needs the app-level token, xapp-…, "
-                                "from Basic Information › App-Level Tokens, scope connections:write); "
-                                "or set SLACK_MODE=http")
+                problems.append("SLACK_APP_TOKEN is not set (Socket Mode, the default, needs the app-level token, "
+                                "xapp-…, from Basic Information › App-Level Tokens, scope connections:write); "
+                                "or set SLACK_MODE=http with SLACK_SIGNING_SECRET")
             elif not app.startswith("xapp-"):
                 problems.append("SLACK_APP_TOKEN does not look like an app-level token "
                                 "(it should start with xapp-)")
@@ -218,8 +230,7 @@ def describe_error(err: ValidationError) -> str:
         field = BotSettings.model_fields.get(name)
         if field is not None and field.alias:
             name = field.alias
-        message = str(problem.get("msg", "invalid value"))
-        lines.append(f"{name}: {message}")
+        lines.append(f"{name}: {problem_message(problem)}")
     return "; ".join(lines)
 
 

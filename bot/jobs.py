@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.digest import post_gaps_digest
+from rag.cron import cron_trigger
 
 if TYPE_CHECKING:
     from bot.app import BotRuntime
@@ -24,5 +24,5 @@ def add_bot_jobs(scheduler: Any, runtime: BotRuntime) -> None:
                           id=FOLLOW_THROUGH_JOB, replace_existing=True)
     cron = runtime.settings.gaps_digest_cron
     if cron:
-        scheduler.add_job(post_gaps_digest, CronTrigger.from_crontab(cron, timezone=UTC), args=(runtime,),
+        scheduler.add_job(post_gaps_digest, cron_trigger(cron), args=(runtime,),
                           id=DIGEST_JOB, replace_existing=True)

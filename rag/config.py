@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag.ollama_params import keep_alive_seconds, parse_think
@@ -21,6 +21,21 @@ DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 class ConfigError(Exception):
     """A configuration value is missing or invalid; the message names the variable."""
+
+
+def check_web_url(value: str, what: str) -> str:
+    """An absolute http(s) URL with a host and a valid port, else ValueError saying what is expected."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value.strip())
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number or out of range
+        parts, port_ok = None, False
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok \
+            or any(c.isspace() for c in value.strip()):
+        raise ValueError(f"must be an http(s) URL with a host: {what}")
+    return value
 
 
 class RagSettings(BaseSettings):
@@ -83,9 +98,16 @@ class RagSettings(BaseSettings):
     ollama_think: bool | str = Field(False, alias="OLLAMA_THINK")  # false, true, low, medium, high, max
     ollama_num_ctx: int = Field(8192, alias="OLLAMA_NUM_CTX", ge=512)
     answer_max_tokens: int = Field(768, alias="ANSWER_MAX_TOKENS", ge=32)
+    # Which API generates answers (rag/generation.py): Ollama's own, or any OpenAI-compatible server (vLLM,
+    # llama.cpp, LM Studio, TGI) at LLM_BASE_URL serving LLM_MODEL. OLLAMA_TIMEOUT_SECONDS, OLLAMA_CONNECT_TIMEOUT_
+    # SECONDS, OLLAMA_NUM_CTX, OLLAMA_THINK and ANSWER_MAX_TOKENS apply to both.
+    llm_api: Literal["ollama", "openai"] = Field("ollama", alias="LLM_API")
+    llm_base_url: str | None = Field(None, alias="LLM_BASE_URL")
+    llm_model: str | None = Field(None, alias="LLM_MODEL")
+    llm_api_key: SecretStr | None = Field(None, alias="LLM_API_KEY")
 
     # Sync
-    sync_interval_minutes: float | None = Field(30.0, alias="SYNC_INTERVAL_MINUTES")
+    sync_interval_minutes: float | None = Field(30.0, alias="SYNC_INTERVAL_MINUTES", gt=0)  # off: None
     sync_cron: str | None = Field(None, alias="SYNC_CRON")
     mass_delete_fraction: float = Field(0.5, alias="MASS_DELETE_FRACTION", gt=0, le=1)
     keep_versions_hours: float = Field(24.0, alias="KEEP_VERSIONS_HOURS", ge=0)
@@ -131,6 +153,38 @@ class RagSettings(BaseSettings):
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("sync_cron")
+    @classmethod
+    def _sync_cron(cls, value: str | None) -> str | None:
+        from rag.cron import check_crontab  # the one rule, APScheduler's own parser (GAPS_DIGEST_CRON too)
+
+        return check_crontab(value) if value is not None else None
+
+    @field_validator("docs_base_url")
+    @classmethod
+    def _docs_base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_web_url(value, "where people open the documents, e.g. https://files.example.com/docs "
+                                 "(Slack links only web addresses; blank: no links)")
+        return value.strip() if value is not None else None
+
+    @field_validator("lancedb_uri")
+    @classmethod
+    def _index_uri(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank: a folder (data/index) or s3://bucket/prefix")
+        if "://" not in value and Path(value).is_file():
+            raise ValueError("is a file; it must be a folder (data/index) or s3://bucket/prefix")
+        return value
+
+    @field_validator("state_dir", "embedding_cache_dir")
+    @classmethod
+    def _a_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and value.is_file():
+            raise ValueError("is a file; it must be a folder")
+        return value
+
     @field_validator("sync_interval_minutes", mode="before")
     @classmethod
     def _interval_off(cls, value: object) -> object:
@@ -164,16 +218,61 @@ class RagSettings(BaseSettings):
 
         return check_redis_url(value) if isinstance(value, str) else value
 
+    @field_validator("llm_api", mode="before")
+    @classmethod
+    def _llm_api(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("llm_base_url", "llm_model", "llm_api_key", mode="before")
+    @classmethod
+    def _llm_blank(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from urllib.parse import urlparse
+
+        value = value.strip().rstrip("/")
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("must be the server's API root, e.g. http://127.0.0.1:8000/v1")
+        return value
+
+    @model_validator(mode="after")
+    def _llm_openai_complete(self) -> RagSettings:
+        if self.llm_api == "openai" and not self.llm_base_url:
+            raise ValueError("LLM_BASE_URL is required with LLM_API=openai (e.g. http://127.0.0.1:8000/v1)")
+        if self.llm_api == "openai" and not self.llm_model:
+            raise ValueError("LLM_MODEL is required with LLM_API=openai (the model name the server serves)")
+        return self
+
+    @property
+    def llm_model_name(self) -> str:
+        """The model that writes answers, whichever API serves it."""
+        return (self.llm_model or "") if self.llm_api == "openai" else self.ollama_model
+
+    @property
+    def llm_host(self) -> str:
+        return (self.llm_base_url or "") if self.llm_api == "openai" else self.ollama_host
+
     @field_validator("ollama_host")
     @classmethod
     def _host_has_scheme(cls, value: str) -> str:
         value = value.strip().rstrip("/")
-        if "://" in value:  # a full URL means what it says (a TLS proxy on 443, say)
-            return value
-        hostport, slash, path = value.partition("/")
-        if not hostport.rsplit("]", 1)[-1].count(":"):  # bare host, as OLLAMA_HOST allows: Ollama's port
-            hostport += ":11434"
-        return f"http://{hostport}{slash}{path}"
+        if not value:
+            raise ValueError("is blank: set it to the Ollama server, e.g. http://127.0.0.1:11434 (or remove the "
+                             "line for that default)")
+        if "://" not in value:
+            hostport, slash, path = value.partition("/")
+            if not hostport.rsplit("]", 1)[-1].count(":"):  # bare host, as OLLAMA_HOST allows: Ollama's port
+                hostport += ":11434"
+            value = f"http://{hostport}{slash}{path}"
+        # a full URL means what it says (a TLS proxy on 443, say)
+        check_web_url(value, "the Ollama server, e.g. http://127.0.0.1:11434")
+        return value
 
     @field_validator("embedding_query_prefix", "embedding_passage_prefix")
     @classmethod
@@ -260,8 +359,13 @@ def describe_validation_error(err: ValidationError) -> str:
     for problem in err.errors():
         loc = problem.get("loc") or ()
         name = str(loc[0]) if loc else "configuration"
-        lines.append(f"{name}: {problem.get('msg', 'invalid value')}")
+        lines.append(f"{name}: {problem_message(problem)}")
     return "; ".join(lines)
+
+
+def problem_message(problem: Any) -> str:
+    """Pydantic's message for one problem, without its "Value error, " prefix (our validators say it all)."""
+    return str(problem.get("msg") or "invalid value").removeprefix("Value error, ")
 
 
 def load_settings(**overrides: object) -> RagSettings:

@@ -24,6 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from rag.catalog import SyncAlreadyRunning, SyncReport, failed_report
 from rag.config import RagSettings
+from rag.cron import cron_trigger
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class Syncable(Protocol):
 def sync_trigger(cron: str | None, interval_minutes: float | None) -> CronTrigger | IntervalTrigger | None:
     """SYNC_CRON wins over SYNC_INTERVAL_MINUTES; neither means no periodic sync."""
     if cron:
-        return CronTrigger.from_crontab(cron, timezone=UTC)
+        return cron_trigger(cron)  # checked at start (rag/cron.py): the same rule
     if interval_minutes:
         return IntervalTrigger(seconds=interval_minutes * 60, timezone=UTC)
     return None

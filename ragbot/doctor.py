@@ -52,18 +52,26 @@ def doctor(
         failed = failed or check.status == "FAIL"
         typer.echo(f"{check.status:<4} {check.what}: {check.detail}")
 
+    # The same validation `ragbot serve` and `python -m bot` run at start: the core's settings, then the bot's.
     try:
         s = load_settings(**Options.settings_overrides)
     except ConfigError as err:
         report(Check("FAIL", "config", str(err)))
         raise typer.Exit(EXIT_FAILED) from None
-    report(Check("ok", "config", f"DOCS_DIR={s.docs_dir} LANCEDB_URI={s.lancedb_uri} OLLAMA_HOST={s.ollama_host}"))
+    from bot.config import load_bot_settings
     from rag.service import RagService
 
-    svc = RagService(s)
+    svc = RagService(s)  # its settings hold the docs root sync and serve use (maybe the index's own folder)
+    try:
+        bot: Any = load_bot_settings()
+    except ConfigError as err:
+        bot = err
+        report(Check("FAIL", "config", str(err)))
+    else:
+        report(Check("ok", "config", describe_config(s, svc.settings)))
     checks: list[tuple[str, Callable[[], Check]]] = [
         ("documents", lambda: check_documents(svc.settings)), ("index", lambda: check_index(svc)),
-        ("links", lambda: check_links(s)), ("ollama", lambda: check_ollama(svc)), ("slack", check_slack),
+        ("links", lambda: check_links(s)), ("ollama", lambda: check_ollama(svc)), ("slack", lambda: check_slack(bot)),
     ]
     if not skip_model:
         checks.append(("embedding model", lambda: check_embedding_model(svc)))
@@ -77,6 +85,16 @@ def doctor(
         except Exception as err:  # a check that breaks is a finding, not a traceback
             report(Check("FAIL", what, (str(err).strip() or type(err).__name__).splitlines()[0]))
     raise typer.Exit(EXIT_FAILED if failed else 0)
+
+
+def describe_config(given: RagSettings, effective: RagSettings) -> str:
+    """The settings every other line depends on; the docs root is the one sync and serve use (`effective`:
+    without DOCS_DIR, the folder the index was built from), so this line and `documents:` agree."""
+    docs = effective.docs_dir
+    origin = ""
+    if not given.docs_dir_explicit:
+        origin = " (the index's own folder)" if docs != given.docs_dir else " (default: the bundled sample)"
+    return f"DOCS_DIR={docs}{origin} LANCEDB_URI={effective.lancedb_uri} OLLAMA_HOST={effective.ollama_host}"
 
 
 def _uid() -> str:
@@ -143,10 +161,7 @@ def check_links(s: RagSettings) -> Check:
         return Check("warn", "links", "DOCS_BASE_URL is not set: answers in Slack name their sources without links "
                                       "(file paths open only on this machine); set it to where people open the "
                                       "documents, e.g. https://files.example.com/docs")
-    scheme = urlparse(s.docs_base_url).scheme.lower()
-    if scheme not in ("http", "https"):
-        return Check("FAIL", "links", f"DOCS_BASE_URL={s.docs_base_url} is not an http(s) URL; Slack links only "
-                                      "web addresses")
+    # an address that is not http(s) is refused with the other settings (rag/config.py)
     return Check("ok", "links", f"citations link to {s.docs_base_url.rstrip('/')}/<path>")
 
 
@@ -156,6 +171,10 @@ def check_ollama(svc: Any) -> Check:
     health = svc.ollama_health()
     if not health.reachable:
         return Check("FAIL", "ollama", f"{health.message} (answers fall back to quoted passages)")
+    if s.llm_api == "openai":  # an OpenAI-compatible server (rag/generate_openai.py): its own words say it all
+        status = "ok" if health.model_pulled else "FAIL"
+        return Check(status, "llm model", health.message + ("" if health.model_pulled else
+                                                            " (until then answers are quoted passages)"))
     if not health.model_pulled:
         pull = f"ollama pull {s.ollama_model}"
         if urlparse(s.ollama_host).hostname == "ollama":  # the compose service
@@ -165,11 +184,10 @@ def check_ollama(svc: Any) -> Check:
     return Check("ok", "ollama model", f"'{s.ollama_model}' on {s.ollama_host}")
 
 
-def check_slack() -> Check:
+def check_slack(bot: Any) -> Check:
     """The tokens the chosen mode needs, then Slack's own word on them when Slack can be reached."""
-    from bot.config import load_bot_settings
-
-    bot = load_bot_settings()
+    if isinstance(bot, Exception):
+        return Check("skip", "slack", "the Slack settings are invalid (see config)")
     if bot.slack_bot_token is None:
         return Check("skip", "slack", "SLACK_BOT_TOKEN is not set (the CLI and the scheduled sync need no Slack)")
     bot.check_can_start()  # raises BotConfigError naming the variables, never their values

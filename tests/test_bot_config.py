@@ -39,8 +39,14 @@ def test_missing_tokens_refuse_to_start_naming_the_variable():
     with pytest.raises(BotConfigError, match="SLACK_APP_TOKEN") as err:
         BotSettings(SLACK_BOT_TOKEN=BOT, SLACK_MODE="socket").check_can_start()
     assert "SLACK_BOT_TOKEN" not in str(err.value)  # only what is actually missing
-    with pytest.raises(BotConfigError, match="SLACK_SIGNING_SECRET"):
+    with pytest.raises(BotConfigError, match="SLACK_SIGNING_SECRET is not set"):
+        BotSettings(SLACK_BOT_TOKEN=BOT, SLACK_MODE="http").check_can_start()
+    # only the bot token: Socket Mode is the documented default, so the app-level token is what is missing
+    with pytest.raises(BotConfigError) as only_bot:
         BotSettings(SLACK_BOT_TOKEN=BOT).check_can_start()
+    assert str(only_bot.value).startswith("cannot start the Slack bot in socket mode: SLACK_APP_TOKEN is not set "
+                                          "(Socket Mode, the default, needs the app-level token")
+    assert "SLACK_SIGNING_SECRET is not set" not in str(only_bot.value)
     with pytest.raises(BotConfigError, match="SLACK_BOT_TOKEN is not set"):
         BotSettings(SLACK_APP_TOKEN=APP).check_can_start()
     BotSettings(SLACK_BOT_TOKEN=BOT, SLACK_APP_TOKEN=APP).check_can_start()

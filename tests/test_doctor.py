@@ -61,8 +61,9 @@ def test_no_docs_base_url_is_a_warning_and_a_base_url_that_slack_cannot_link_fai
     monkeypatch.setenv("DOCS_BASE_URL", "https://git.example.com/handbook/-/blob/main")
     assert _line(_doctor(tmp_path).output, "links").startswith(
         "ok   links: citations link to https://git.example.com/handbook/-/blob/main/<path>")
-    monkeypatch.setenv("DOCS_BASE_URL", "file:///srv/docs")
-    assert _line(_doctor(tmp_path).output, "links").startswith("FAIL links: DOCS_BASE_URL=file:///srv/docs")
+    monkeypatch.setenv("DOCS_BASE_URL", "file:///srv/docs")  # checked with the rest of the settings at start
+    assert _line(_doctor(tmp_path).output, "config").startswith("FAIL config: invalid configuration: DOCS_BASE_URL: "
+                                                                 "must be an http(s) URL")
 
 
 def _slack_env(monkeypatch: pytest.MonkeyPatch, slack: FakeSlack, **overrides: str) -> None:
@@ -188,3 +189,22 @@ def test_an_index_built_from_another_folder_is_named_and_the_remembered_folder_i
                                      "doctor", "--skip-model"])  # no DOCS_DIR: the index's own folder
     assert _line(remembered.output, "documents").startswith(f"ok   documents: {own.resolve()} readable")
     assert _line(remembered.output, "index").startswith("ok   index: 1 documents")
+
+
+def test_the_config_line_names_the_docs_root_sync_and_serve_use(tmp_path: Path):
+    """Without DOCS_DIR the index's own folder is used: `config:` says so, and agrees with `documents:`."""
+    from rag.config import load_settings
+    from rag.service import RagService
+
+    own = tmp_path / "company-docs"
+    own.mkdir()
+    (own / "leave.md").write_text("# Leave\n\nUp to five days of annual leave carry over.\n")
+    settings = load_settings(docs_dir=own, lancedb_uri=str(tmp_path / "index"), ollama_host=UNREACHABLE_OLLAMA)
+    assert RagService(settings).sync(full=True).status == "ok"
+
+    result = runner.invoke(app, ["--index", str(tmp_path / "index"), "--ollama-host", UNREACHABLE_OLLAMA,
+                                 "doctor", "--skip-model"])
+    config, documents = _line(result.output, "config"), _line(result.output, "documents")
+    assert config.startswith(f"ok   config: DOCS_DIR={own.resolve()} (the index's own folder) LANCEDB_URI=")
+    assert documents.startswith(f"ok   documents: {own.resolve()} readable")
+    assert "examples/docs" not in result.output
