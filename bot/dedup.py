@@ -14,7 +14,13 @@ dropped (the TTL, at least 15 minutes, outlives that window); a new `/rag-resync
 has a new trigger_id and runs.
 
 SQLite in WAL mode on local disk is shared safely by all bot processes on the
-host and survives restarts.
+host and survives restarts; Redis (bot/redis_coord.py) when REDIS_URL is set.
+
+When the store cannot answer (Redis frozen or cut off, a broken disk), a request
+Slack marks as a retry (`X-Slack-Retry-Num` > 0, Socket Mode's `retry_attempt`) is
+acked and dropped: its first delivery reached a replica and is being answered, and
+answering it again is what made one question get three answers. A first delivery
+is handled: an answer without de-duplication beats none.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ from slack_bolt.response import BoltResponse
 from rag.sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)
+
+
+class DedupUnavailable(Exception):
+    """The dedup store did not answer (the message says which, never how to reach it)."""
 
 
 class DedupStore:
@@ -56,7 +66,10 @@ class DedupStore:
         if not keys:
             return True
         with self._claim_lock:  # threads queue here, not in SQLite's busy handler (which sleeps ms steps)
-            return self._claim(keys)
+            try:
+                return self._claim(keys)
+            except sqlite3.Error as err:
+                raise DedupUnavailable(f"SQLite: {err}") from None
 
     def _claim(self, keys: tuple[str, ...]) -> bool:
         now = self._clock()
@@ -148,15 +161,32 @@ class DedupMiddleware(Middleware):
             return next()
         try:
             fresh = self.store.claim(*keys)
-        except sqlite3.Error:
-            log.exception("dedup store unavailable; handling the event anyway")
+        except DedupUnavailable as err:
+            retry = retry_number(req)
+            if retry:  # fail closed: the first delivery is being answered somewhere
+                self.dropped += 1
+                log.warning("dedup store unavailable (%s); Slack's retry %s of %s acked and dropped", err, retry,
+                            body.get("event_id") or body.get("command") or body.get("type"))
+                return BoltResponse(status=200, body="")
+            log.warning("dedup store unavailable (%s); handling %s without de-duplication", err,
+                        body.get("event_id") or body.get("command") or body.get("type"))
             return next()
         if fresh:
             return next()
         self.dropped += 1
         if body.get("event_id"):
-            retry = (req.headers.get("x-slack-retry-num") or [None])[0]
+            retry = retry_number(req)
             log.info("duplicate event %s dropped (retry %s)", body.get("event_id"), retry)
         else:
             log.warning("replayed %s dropped (trigger_id already used)", body.get("command") or body.get("type"))
         return BoltResponse(status=200, body="")
+
+
+def retry_number(req: BoltRequest) -> int:
+    """Which re-delivery this is: Slack's `X-Slack-Retry-Num` (Bolt sets it from Socket Mode's `retry_attempt`
+    too), 0 for a first delivery or when absent or not a number."""
+    raw = (req.headers.get("x-slack-retry-num") or [""])[0]
+    try:
+        return max(0, int(str(raw).strip()))
+    except ValueError:
+        return 0

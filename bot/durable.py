@@ -1,11 +1,14 @@
 """Wiring the durable questions and the shared stores into the bot (see bot/jobqueue.py for the why).
 
 `shared_stores` picks SQLite next to the index (one host, the default) or Redis
-(REDIS_URL: several hosts) for the dedup claims and the job queue, and on Redis
-also gives the Slack client a rate budget shared by all replicas. `DurableAnswers`
-is what the handlers call around an answer: mark the final message, skip a question
-the thread shows answered already, add the restart note, and forget the job only
-once the answer (or the reason there is none) is posted.
+(REDIS_URL: several hosts) for the dedup claims, the job queue and the answers ledger,
+and on Redis also gives the Slack client a rate budget shared by all replicas; every
+store that can hold what people asked gets the one privacy rule (rag/privacy.py), and
+on Redis every record the bot acts on is signed (bot/records.py). `DurableAnswers`
+is what the handlers call around an answer: record that a worker started it (how a
+poison question is told from the innocent ones beside it, bot/jobqueue.py), mark the
+final message, skip a question the thread shows answered already, add the restart
+note, and forget the job only once the answer (or the reason there is none) is posted.
 """
 
 from __future__ import annotations
@@ -20,19 +23,15 @@ from slack_sdk.errors import SlackClientError
 
 from bot.config import BotConfigError, BotSettings
 from bot.dedup import DedupStore
-from bot.jobqueue import (
-    MAX_ATTEMPTS,
-    Job,
-    JobQueue,
-    SqliteJobQueue,
-    answer_marker,
-    job_id_for,
-    read_thread,
-    with_restart_note,
-)
+from bot.feedback import FeedbackLog
+from bot.jobqueue import Job, JobQueue, answer_marker, job_id_for, read_thread, with_restart_note
+from bot.jobqueue_sqlite import SqliteJobQueue
+from bot.ledger import AnswerLedger, open_ledger
 from bot.render import SlackMessage
+from rag.privacy import PrivacyRule
 
 if TYPE_CHECKING:
+    from bot.app import BotRuntime
     from bot.questions import Question
     from bot.reply import ThreadReply
     from rag.service import RagService
@@ -44,7 +43,29 @@ log = logging.getLogger(__name__)
 class SharedStores:
     dedup: Any  # DedupStore or RedisDedupStore: claim(*keys), purge(), close()
     jobs: JobQueue
+    ledger: AnswerLedger  # posted answers watched for changes to what they cite (bot/followthrough.py)
+    feedback: FeedbackLog
     where: str  # "sqlite" or "redis", for the start-up log line
+
+
+def apply_privacy_rule(runtime: BotRuntime) -> None:
+    """LOG_QUESTIONS and QUESTION_RETENTION_DAYS applied to everything the bot keeps (a scheduler job, at start
+    and every few hours: bot/jobs.py); never raises."""
+    stores = [("feedback log", runtime.feedback), ("gaps log", runtime.rag.question_log),
+              ("answers ledger", runtime.followthrough.ledger if runtime.followthrough else None),
+              ("question queue", runtime.durable.jobs if runtime.durable else None)]
+    for name, store in stores:
+        prune = getattr(store, "prune", None)
+        if prune is None:
+            continue
+        try:
+            changed = prune()
+        except Exception as err:  # the next run tries again; nothing here may stop the bot
+            log.warning("could not apply the privacy rule to the %s: %s", name, type(err).__name__)
+            continue
+        if changed:
+            log.info("privacy rule (LOG_QUESTIONS, QUESTION_RETENTION_DAYS): %d entries removed or redacted in the "
+                     "%s", changed, name)
 
 
 def shared_stores(rag: RagService, settings: BotSettings, client: WebClient) -> SharedStores:
@@ -52,26 +73,77 @@ def shared_stores(rag: RagService, settings: BotSettings, client: WebClient) -> 
     state_dir = rag.settings.resolved_state_dir
     url = rag.settings.redis_url
     ttl = settings.dedup_ttl_minutes * 60
+    rule = PrivacyRule.from_settings(rag.settings)
+    feedback = FeedbackLog(settings.feedback_log or state_dir / "feedback.jsonl", rule)
+    watch = settings.answer_watch_days
     if not url:
         return SharedStores(
             dedup=DedupStore(settings.dedup_db or state_dir / "slack_dedup.sqlite3", ttl_seconds=ttl),
             jobs=SqliteJobQueue(settings.jobs_db or state_dir / "questions.sqlite3",
-                                lease_seconds=settings.job_lease_seconds),
-            where="sqlite")
+                                lease_seconds=settings.job_lease_seconds, max_age_seconds=rule.retention_seconds),
+            ledger=open_ledger(state_dir, None, watch_days=watch, rule=rule), feedback=feedback, where="sqlite")
     import redis
 
     from bot.jobqueue_redis import RedisJobQueue
     from bot.pacing import use_pacer
-    from bot.redis_coord import RedisDedupStore, RedisPacer, connect
+    from bot.records import signer_from
+    from bot.redis_coord import RedisDedupStore, RedisPacer
+    from rag.redis_client import connect, describe, secrets_of
+    from rag.secrets import register_secrets
 
+    register_secrets(*secrets_of(url))  # the password in REDIS_URL is scrubbed like every other secret
+    try:
+        signer = signer_from(record_secret=_secret(getattr(settings, "redis_record_secret", None)),
+                             signing_secret=_secret(settings.slack_signing_secret),
+                             bot_token=_secret(settings.slack_bot_token))
+    except ValueError as err:
+        raise BotConfigError(str(err)) from None
     conn = connect(url)
     try:
-        conn.ping()
+        _reachable(conn)
     except redis.RedisError as err:
-        raise BotConfigError(f"REDIS_URL: cannot reach Redis ({type(err).__name__}: {err})") from None
+        raise BotConfigError(f"REDIS_URL: cannot reach Redis at {describe(url)} ({type(err).__name__}: "
+                             f"{_reason(err)})") from None
     use_pacer(client, RedisPacer(conn))
-    return SharedStores(dedup=RedisDedupStore(conn, ttl_seconds=ttl),
-                        jobs=RedisJobQueue(conn, lease_seconds=settings.job_lease_seconds), where="redis")
+    from bot.ledger_redis import RedisLedger
+
+    return SharedStores(
+        dedup=RedisDedupStore(conn, ttl_seconds=ttl),
+        jobs=RedisJobQueue(conn, lease_seconds=settings.job_lease_seconds, signer=signer,
+                           max_age_seconds=rule.retention_seconds),
+        ledger=RedisLedger(conn, watch_days=watch, rule=rule, signer=signer), feedback=feedback, where="redis")
+
+
+START_TRIES = 5  # a Redis just started, or a TLS handshake on a busy host, may miss one 200 ms window
+
+
+def _reachable(conn: Any) -> None:
+    """PING, a few times over ~10 s (each try within the one time-out policy), before the bot gives up."""
+    import redis
+
+    from rag.redis_client import COOLDOWN_S
+
+    for attempt in range(START_TRIES):
+        try:
+            conn.ping()
+            return
+        except (redis.ConnectionError, redis.TimeoutError):
+            if attempt == START_TRIES - 1:
+                raise
+            import time
+
+            time.sleep(COOLDOWN_S)
+
+
+def _reason(err: BaseException) -> str:
+    """redis-py's message (host and port, never the password), on one line."""
+    from rag.secrets import scrub
+
+    return scrub(" ".join(str(err).split()))[:200] or type(err).__name__
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value().strip() if value is not None else None
 
 
 class DurableAnswers:
@@ -89,7 +161,12 @@ class DurableAnswers:
         reply.metadata = answer_marker(self.job_id(question))
 
     def skip(self, question: Question, job: Job | None) -> bool:
-        """True (and the job forgotten) when a takeover finds the answer already in the thread."""
+        """True (and the job forgotten) when a takeover finds the answer already in the thread.
+
+        Called by the worker as it starts on a question, so it also records the start in the queue:
+        a death from here on counts against this question (alone, when it is a suspect run alone).
+        """
+        self.started(question, job)
         if job is None or not job.resumed:
             return False
         answered, leftovers = read_thread(self.client, question.channel, question.thread_ts, self.job_id(question),
@@ -104,6 +181,13 @@ class DurableAnswers:
             except SlackClientError as err:
                 log.warning("could not remove an unfinished message in %s: %s", question.channel, err)
         return False
+
+    def started(self, question: Question, job: Job | None) -> None:
+        try:
+            self.jobs.start(self.job_id(question), alone=job is not None and job.suspect)
+        except Exception as err:  # the queue is down: the answer goes on, without the count
+            log.warning("could not record the start of question %s in the queue: %s", question.ts,
+                        type(err).__name__)
 
     def final(self, question: Question, job: Job | None, messages: list[SlackMessage]) -> list[SlackMessage]:
         return with_restart_note(messages) if job is not None and job.resumed else messages
@@ -123,7 +207,8 @@ class DurableAnswers:
 
     @staticmethod
     def exhausted(job: Job) -> bool:
-        return job.attempts > MAX_ATTEMPTS
+        """Give up on it: too many takes, or it killed its process while answered alone (the poison)."""
+        return job.exhausted
 
 
 def capacity_of(pool: Any) -> Callable[[], int]:

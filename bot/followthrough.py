@@ -13,6 +13,10 @@ current version"), in Traditional Chinese for answers to Chinese questions.
   the index's version moved) compare the ledger with the documents as indexed now and
   queue the answers to mark. Every replica does it; the ledger's atomic claims queue
   each change once, and a replica that dies mid-way leaves the rest to the others.
+- The edit only ever puts the bot's notice above the answer as the bot recorded it (on
+  Redis, signed: bot/records.py). Every file-derived string in a notice is escaped, and a
+  document moved where the answer's channel may not look (CHANNEL_SCOPES) is said to have
+  "moved out of this channel's documents", never where to.
 - A courier thread edits them with `chat.update` (Tier 3), within the optional share
   of the method's budget that bot/pacing keeps, so answers being delivered keep
   theirs; a `ratelimited` answer (its Retry-After is in the pacer) or another
@@ -26,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
@@ -35,10 +40,12 @@ from bot.mrkdwn import SECTION_LIMIT, safe_text
 from bot.pacing import Pacer, pacer_for
 from bot.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage, is_chinese
 from bot.slack_calls import RetryPolicy, SlackCaller
+from rag.privacy import PrivacyRule
 from rag.state import FileRecord
 
 if TYPE_CHECKING:
     from rag.answer import Answer
+    from rag.scope import Scope
     from rag.service import RagService
 
 log = logging.getLogger(__name__)
@@ -57,24 +64,37 @@ NOTICES = {
                      "version",
         "moved": ":warning: *{title}* moved to `{new_path}` on {date}, after this answer — ask again for a "
                  "working link",
+        "moved_away": ":warning: *{title}* moved out of this channel's documents on {date}, after this answer — "
+                      "ask again",
     },
     "zh": {
         "changed": ":warning: *{title}* 已於 {date} 更新（在此回答之後）— 請重新提問以取得最新版本",
         "withdrawn": ":warning: *{title}* 已於 {date} 撤下（在此回答之後）— 請重新提問以取得最新版本",
         "moved": ":warning: *{title}* 已於 {date} 移至 `{new_path}` — 請重新提問以取得有效連結",
+        "moved_away": ":warning: *{title}* 已於 {date} 移出此頻道可查閱的文件（在此回答之後）— 請重新提問",
     },
 }
 
 
-def notice_line(notice: Notice, lang: str) -> str:
-    template = NOTICES.get(lang, NOTICES["en"])[notice.kind]
-    return template.format(title=safe_text(notice.title or notice.path), date=notice.at.date().isoformat(),
-                           new_path=safe_text(notice.new_path or ""))
+def notice_line(notice: Notice, lang: str, scope: Scope | None = None) -> str:
+    """One notice; `scope` is the answer's channel's (CHANNEL_SCOPES): a move it may not see names no path."""
+    kind: str = notice.kind
+    if kind == "moved" and scope is not None and not scope.admits(notice.new_path or "", notice.new_kind or ""):
+        kind = "moved_away"
+    template = NOTICES.get(lang, NOTICES["en"])[kind]
+    return template.format(title=_inline(notice.title or notice.path), date=notice.at.date().isoformat(),
+                           new_path=_inline(notice.new_path or "").replace("`", "'"))
 
 
-def marked_message(answer: PostedAnswer) -> SlackMessage:
+def _inline(text: str) -> str:
+    """A file-derived string inside one line of mrkdwn: escaped (no mention, broadcast or link survives), on
+    one line, its `*` unable to end the bold around it."""
+    return safe_text(" ".join(text.split())).replace("*", "∗")
+
+
+def marked_message(answer: PostedAnswer, scope: Scope | None = None) -> SlackMessage:
     """The answer's final message as it was posted, with its notices in a context block above it."""
-    lines = [notice_line(n, answer.lang)[:SECTION_LIMIT] for n in answer.notices][:10]  # ≤ 10 context elements
+    lines = [notice_line(n, answer.lang, scope)[:SECTION_LIMIT] for n in answer.notices][:10]  # ≤ 10 elements
     base = list(answer.blocks)
     if len(base) + 1 > MAX_BLOCKS:  # a full message gives up its divider for the notice
         base = [b for i, b in enumerate(base) if not (b.get("type") == "divider" and i == _first_divider(base))]
@@ -92,11 +112,13 @@ class FollowThrough:
 
     def __init__(self, client: WebClient, rag: RagService, *, watch_days: float = 30.0,
                  pacer: Pacer | None = None, policy: RetryPolicy | None = None,
-                 ledger: AnswerLedger | None = None) -> None:
+                 ledger: AnswerLedger | None = None,
+                 scope_for: Callable[[str | None], Scope | None] | None = None) -> None:
         self.rag = rag
         self.watch_days = watch_days
+        self.scope_for = scope_for or (lambda channel: None)
         self.ledger = ledger or open_ledger(rag.settings.resolved_state_dir, rag.settings.redis_url,
-                                            watch_days=watch_days)
+                                            watch_days=watch_days, rule=PrivacyRule.from_settings(rag.settings))
         self.slack = SlackCaller(client, pacer or pacer_for(client), policy or RetryPolicy())
         self.marked = 0  # answers edited with a notice by this process
         self._seen_version: int | None = None
@@ -204,7 +226,10 @@ class FollowThrough:
         return True
 
     def _edit(self, answer: PostedAnswer) -> None:
-        message = marked_message(answer)
+        if not answer.notices:  # only notices someone else wrote, now dropped: nothing of ours to add
+            self.ledger.done(answer)
+            return
+        message = marked_message(answer, self.scope_for(answer.channel))
         try:
             result = self.slack.once(METHOD, channel=answer.channel, ts=answer.ts, text=message.text,
                                      blocks=message.blocks)

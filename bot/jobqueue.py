@@ -11,23 +11,35 @@ checks the thread for an answer already posted for it (a `metadata` marker on ev
 final message, read back with `conversations.replies`), and answers it with a short
 note that it was delayed by a restart.
 
-Two stores, one interface: `SqliteJobQueue` (a file next to the index, shared by the
-processes on a host, the default) and `bot.jobqueue_redis.RedisJobQueue` (REDIS_URL,
+Two stores, one interface: `bot.jobqueue_sqlite.SqliteJobQueue` (a file next to the index, shared by
+the processes on a host, the default) and `bot.jobqueue_redis.RedisJobQueue` (REDIS_URL,
 for replicas on several hosts).
+
+A poison question (one whose answering kills the process: a parser or model blow-up,
+an OOM kill) must not take innocent questions down with it, again and again, on every
+replica. Each job records, in the store, that a worker is answering it (`start`) and
+whether it ran alone in its process; a takeover of a job whose holder died while
+answering it counts a crash for *that* job only. A job with a crash is answered alone
+(bot/workers.py: no other answer runs beside it in that process), so a second death
+while it runs is its own doing: after `MAX_ALONE_CRASHES` of those it is given up with
+"couldn't answer after N tries", while the questions that merely shared a worker pool
+with it are answered. Counts live with the job, so they add up across replicas.
+
+Privacy: the stored event holds the question and the asker's id until the answer is
+posted. `done` deletes it, and the SQLite file overwrites deleted rows and checkpoints
+its WAL (rag/sqlite_file.py), so nothing of it stays on disk; a job older than the
+retention (rag/privacy.py) is dropped unanswered.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from slack_bolt.middleware import Middleware
@@ -37,14 +49,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.render import SlackMessage
-from rag.sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)
 
 MARKER_EVENT = "ragbot_answer"  # metadata.event_type on every final message the bot posts for a question
 RESTART_NOTE = "(answered after a restart)"
 MAX_ATTEMPTS = 5  # takes of one job before the asker is told it cannot be answered
+MAX_ALONE_CRASHES = 2  # deaths of its process while it was answered alone: the job is the poison
 THREAD_PAGES = 5
+RUNNING_ALONE, RUNNING_SHARED = "alone", "shared"
 
 
 @dataclass(frozen=True)
@@ -52,10 +65,21 @@ class Job:
     id: str  # "<channel>:<ts>" of the asking message
     record: dict[str, Any]  # {"body": the Slack event envelope, "bot_user_id": …, "bot_id": …}
     attempts: int  # 1 when first taken; more after a takeover or a failed delivery
+    crashes: int = 0  # times its process died while answering it, on any replica
+    alone_crashes: int = 0  # of those, while it was the only answer running in that process
 
     @property
     def resumed(self) -> bool:
         return self.attempts > 1
+
+    @property
+    def suspect(self) -> bool:
+        """Its process died while answering it: answer it alone, so a second death is its own."""
+        return self.crashes > 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.attempts > MAX_ATTEMPTS or self.alone_crashes >= MAX_ALONE_CRASHES
 
 
 class JobQueue(Protocol):
@@ -64,6 +88,9 @@ class JobQueue(Protocol):
 
     def put(self, job_id: str, record: dict[str, Any]) -> bool:
         """Store a new job leased to this process; False when it is already there (a duplicate)."""
+
+    def start(self, job_id: str, *, alone: bool) -> None:
+        """A worker of this process begins answering the job (`alone`: no other answer runs beside it)."""
 
     def done(self, job_id: str) -> None:
         """Forget the job: its answer or its reason for none is posted."""
@@ -75,7 +102,8 @@ class JobQueue(Protocol):
         """Extend the lease of every job this process holds."""
 
     def take_expired(self, limit: int) -> list[Job]:
-        """Lease up to `limit` jobs whose holder stopped renewing (died) to this process."""
+        """Lease up to `limit` jobs whose holder stopped renewing (died) to this process; a job that was being
+        answered when its holder died has a crash counted (an alone crash when it ran alone)."""
 
     def holds(self, job_id: str) -> bool:
         """Whether this process still holds the job's lease."""
@@ -96,87 +124,6 @@ def event_job_id(body: dict[str, Any]) -> str | None:
     event = body.get("event") or {}
     channel, ts = event.get("channel"), event.get("ts")
     return job_id_for(str(channel), str(ts)) if channel and ts else None
-
-
-class SqliteJobQueue:
-    """Jobs in a SQLite file (WAL) next to the index: shared by every process on the host, survives restarts."""
-
-    def __init__(self, path: Path, *, lease_seconds: float, owner: str | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.path = path
-        self.lease_seconds = lease_seconds
-        self.owner = owner or new_owner()
-        self._clock = clock
-        self._held: set[str] = set()
-        self._lock = threading.Lock()
-        # an acked question must survive a power cut too (synchronous FULL); rag/sqlite_file.py
-        self._db = SqliteFile(path, timeout_s=10.0, row_factory=False)
-        self._conn = self._db.conn
-        conn = self._conn()
-        conn.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, record TEXT NOT NULL, owner TEXT NOT NULL,"
-                     " lease_until REAL NOT NULL, attempts INTEGER NOT NULL, created REAL NOT NULL)")
-        conn.execute("CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (lease_until)")
-
-    def put(self, job_id: str, record: dict[str, Any]) -> bool:
-        now = self._clock()
-        inserted = self._conn().execute(
-            "INSERT OR IGNORE INTO jobs (id, record, owner, lease_until, attempts, created) VALUES (?, ?, ?, ?, 1, ?)",
-            (job_id, json.dumps(record), self.owner, now + self.lease_seconds, now)).rowcount
-        if inserted:
-            with self._lock:
-                self._held.add(job_id)
-        return bool(inserted)
-
-    def done(self, job_id: str) -> None:
-        self._conn().execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-        with self._lock:
-            self._held.discard(job_id)
-
-    def release(self, job_id: str, delay: float) -> None:
-        self._conn().execute("UPDATE jobs SET lease_until = ? WHERE id = ? AND owner = ?",
-                             (self._clock() + delay, job_id, self.owner))
-        with self._lock:
-            self._held.discard(job_id)
-
-    def renew(self) -> None:
-        with self._lock:
-            held = list(self._held)
-        conn = self._conn()
-        until = self._clock() + self.lease_seconds
-        for job_id in held:
-            if not conn.execute("UPDATE jobs SET lease_until = ? WHERE id = ? AND owner = ?",
-                                (until, job_id, self.owner)).rowcount:
-                with self._lock:
-                    self._held.discard(job_id)  # done elsewhere, or taken over after a stall
-
-    def take_expired(self, limit: int) -> list[Job]:
-        if limit <= 0:
-            return []
-        now = self._clock()
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            rows = conn.execute("SELECT id, record, attempts FROM jobs WHERE lease_until <= ? ORDER BY created LIMIT ?",
-                                (now, limit)).fetchall()
-            for job_id, _, _ in rows:
-                conn.execute("UPDATE jobs SET owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?",
-                             (self.owner, now + self.lease_seconds, job_id))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        jobs = [Job(job_id, json.loads(record), attempts + 1) for job_id, record, attempts in rows]
-        with self._lock:
-            self._held.update(job.id for job in jobs)
-        return jobs
-
-    def holds(self, job_id: str) -> bool:
-        row = self._conn().execute("SELECT owner FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return bool(row and row[0] == self.owner)
-
-    def close(self) -> None:
-        self._db.close()
 
 
 class JobKeeper:
@@ -227,8 +174,9 @@ class DurableQuestionsMiddleware(Middleware):
         record = {"body": body, "bot_user_id": req.context.bot_user_id, "bot_id": req.context.bot_id}
         try:
             fresh = self.jobs.put(job_id, record)
-        except Exception:  # never refuse a question because the queue is down: answer it, not durably
-            log.exception("job queue unavailable; answering %s without a durable record", job_id)
+        except Exception as err:  # never refuse a question because the queue is down: answer it, not durably
+            log.warning("job queue unavailable (%s); answering %s without a durable record", type(err).__name__,
+                        job_id)
             return next()
         if fresh:
             return next()

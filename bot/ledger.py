@@ -17,21 +17,31 @@ them for `claim_seconds`, so no two processes edit one answer at once.
 
 Two stores, one set of rules (this module): SQLite next to the index's state (one host,
 `bot/ledger_sqlite.py`) or Redis when REDIS_URL is set (replicas on several hosts,
-`bot/ledger_redis.py`). Answers older than ANSWER_WATCH_DAYS are forgotten. No Slack here:
+`bot/ledger_redis.py`, every record signed: bot/records.py). Answers older than
+ANSWER_WATCH_DAYS (and never past QUESTION_RETENTION_DAYS) are forgotten. No Slack here:
 `ragbot sync` counts affected answers with it too.
+
+Privacy (rag/privacy.py): a posted answer's 👍/👎 buttons carry its question, so the blocks are
+kept with that question removed unless LOG_QUESTIONS keeps every question (`all`); `prune`
+applies the same rule to what is already kept.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from rag.privacy import PrivacyRule
 from rag.state import FileRecord
+
+if TYPE_CHECKING:
+    from bot.records import RecordSigner
 
 LEDGER_FILE = "answers.sqlite3"
 CLAIM_SECONDS = 120.0  # a claimed answer not edited by then (its process died) is free again
@@ -53,6 +63,7 @@ class Notice:
     title: str
     at: datetime  # when the document changed (its stated date when after the answer), or was seen gone
     new_path: str | None = None
+    new_kind: str | None = None  # the moved document's kind, to tell whether the answer's channel may see it
 
 
 @dataclass(frozen=True)
@@ -89,16 +100,33 @@ class Change:
     title: str
     at: float
     new_path: str | None = None
+    new_kind: str | None = None
+    sha256: str = ""  # the version cited (a moved citation keeps it under its new path)
 
 
 class AnswerLedger(ABC):
     """The rules, once; a store gives the records and the atomic steps (`_claim_change` above all)."""
 
     def __init__(self, *, watch_days: float = 30.0, claim_seconds: float = CLAIM_SECONDS,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.watch_seconds = watch_days * 86400
+                 clock: Callable[[], float] = time.time, rule: PrivacyRule | None = None) -> None:
+        self.rule = rule or PrivacyRule()
+        self.watch_seconds = self.rule.capped(watch_days * 86400)
         self.claim_seconds = claim_seconds
         self._clock = clock
+
+    def record(self, *, channel: str, ts: str, thread_ts: str | None, text: str, blocks: list[dict], lang: str,
+               cited: list[CitedDocument]) -> None:
+        """Watch a posted answer (its final message) for changes to the documents it cites, keeping of its
+        question only what the privacy rule allows."""
+        if cited:
+            self._record(channel=channel, ts=ts, thread_ts=thread_ts, text=text,
+                         blocks=kept_blocks(blocks, self.rule), lang=lang, cited=cited)
+
+    def prune(self) -> int:
+        """The rule applied to what is kept: answers past the watch window (or the retention) forgotten, the
+        question removed from kept blocks where the policy no longer allows it; how many answers changed."""
+        self._prune(self._clock())
+        return self._redact()
 
     # -- after a sync ----------------------------------------------------------------------------------
     def changes(self, files: Mapping[str, FileRecord]) -> list[Change]:
@@ -116,7 +144,7 @@ class AnswerLedger(ABC):
         return sorted({c.answer_id for c in self._changes(files, now) if self._claim_change(c, now)})
 
     def _changes(self, files: Mapping[str, FileRecord], now: float) -> list[Change]:
-        live = {r.sha256: p for p, r in files.items() if not r.withdrawn and r.chunk_ids}
+        live = {r.sha256: r for r in files.values() if not r.withdrawn and r.chunk_ids}
         changes = []
         for cited in self._watched(now - self.watch_seconds):
             change = change_of(cited, files.get(cited.path), live, now)
@@ -126,9 +154,13 @@ class AnswerLedger(ABC):
 
     # -- what a store provides -------------------------------------------------------------------------
     @abstractmethod
-    def record(self, *, channel: str, ts: str, thread_ts: str | None, text: str, blocks: list[dict], lang: str,
-               cited: list[CitedDocument]) -> None:
-        """Watch a posted answer (its final message) for changes to the documents it cites."""
+    def _record(self, *, channel: str, ts: str, thread_ts: str | None, text: str, blocks: list[dict], lang: str,
+                cited: list[CitedDocument]) -> None:
+        """Store a posted answer (blocks already as the rule keeps them) with its citations."""
+
+    @abstractmethod
+    def _redact(self) -> int:
+        """Rewrite kept answers whose blocks hold what the rule no longer allows; how many."""
 
     @abstractmethod
     def watched(self) -> int: ...
@@ -173,31 +205,65 @@ class AnswerLedger(ABC):
     def close(self) -> None: ...
 
 
-def change_of(cited: WatchedCitation, record: FileRecord | None, live: Mapping[str, str],
+def change_of(cited: WatchedCitation, record: FileRecord | None, live: Mapping[str, FileRecord],
               now: float) -> Change | None:
     """What happened to one cited document since the answer, or None when it is still the version cited."""
     if record is not None and not record.withdrawn and record.sha256 == cited.sha256:
         return None
     if record is None or record.withdrawn:
-        moved_to = live.get(cited.sha256) if cited.sha256 else None
-        if record is None and moved_to and moved_to != cited.path:
-            return Change(cited.answer_id, cited.path, f"moved:{moved_to}", "moved", cited.title, now, moved_to)
-        return Change(cited.answer_id, cited.path, "withdrawn", "withdrawn", cited.title, now)
+        moved = live.get(cited.sha256) if cited.sha256 else None
+        if record is None and moved is not None and moved.rel_path != cited.path:
+            return Change(cited.answer_id, cited.path, f"moved:{moved.rel_path}", "moved", cited.title, now,
+                          moved.rel_path, moved.kind, cited.sha256)
+        return Change(cited.answer_id, cited.path, "withdrawn", "withdrawn", cited.title, now, sha256=cited.sha256)
     stated = record.modified.timestamp() if record.modified else now
     return Change(cited.answer_id, cited.path, f"changed:{record.sha256}", "changed", cited.title,
-                  stated if cited.posted < stated <= now else now)
+                  stated if cited.posted < stated <= now else now, sha256=cited.sha256)
 
 
-def open_ledger(state_dir: Path, redis_url: str | None, *, watch_days: float) -> AnswerLedger:
-    """Redis when REDIS_URL is set (replicas on several hosts), else SQLite in the state directory."""
+FEEDBACK_BLOCK = "feedback"  # bot/render.py: the 👍/👎 buttons, whose values carry the question as "q"
+
+
+def kept_blocks(blocks: list[dict[str, Any]], rule: PrivacyRule) -> list[dict[str, Any]]:
+    """The blocks as the privacy rule lets the ledger keep them: the question out of the buttons' values
+    unless every question may be kept (a 👎 on an edited answer then records no question text)."""
+    if rule.keeps_text("answered"):
+        return blocks
+    out = []
+    for block in blocks:
+        if block.get("block_id") == FEEDBACK_BLOCK and isinstance(block.get("elements"), list):
+            block = {**block, "elements": [_without_question(el) for el in block["elements"]]}
+        out.append(block)
+    return out
+
+
+def _without_question(element: Any) -> Any:
+    if not isinstance(element, dict) or not isinstance(element.get("value"), str):
+        return element
+    try:
+        value = json.loads(element["value"])
+    except ValueError:
+        return element
+    if not isinstance(value, dict) or "q" not in value:
+        return element
+    value.pop("q")
+    return {**element, "value": json.dumps(value, ensure_ascii=False, separators=(",", ":"))}
+
+
+def open_ledger(state_dir: Path, redis_url: str | None, *, watch_days: float, rule: PrivacyRule | None = None,
+                signer: RecordSigner | None = None) -> AnswerLedger:
+    """Redis when REDIS_URL is set (replicas on several hosts), else SQLite in the state directory.
+
+    On Redis, `signer` signs and checks every record; without one the ledger can only count (`affected`).
+    """
     if redis_url:
         from bot.ledger_redis import RedisLedger
-        from bot.redis_coord import connect
+        from rag.redis_client import connect
 
-        return RedisLedger(connect(redis_url), watch_days=watch_days)
+        return RedisLedger(connect(redis_url), watch_days=watch_days, rule=rule, signer=signer)
     from bot.ledger_sqlite import SqliteLedger
 
-    return SqliteLedger(state_dir / LEDGER_FILE, watch_days=watch_days)
+    return SqliteLedger(state_dir / LEDGER_FILE, watch_days=watch_days, rule=rule)
 
 
 def count_affected(state_dir: Path, files: Mapping[str, FileRecord], *, watch_days: float,

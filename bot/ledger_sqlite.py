@@ -1,11 +1,13 @@
 """The answers ledger in SQLite (WAL) next to the index's state: one host, the default (rules: bot/ledger.py).
 
 Several bot processes on the host share the file; each step is one `BEGIN IMMEDIATE`
-transaction (rag/sqlite_file.py), which is what makes a notice's claim atomic.
+transaction (rag/sqlite_file.py), which is what makes a notice's claim atomic. Deleted rows
+are overwritten and the WAL truncated after pruning, so a forgotten answer is gone from disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -13,7 +15,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.ledger import CLAIM_SECONDS, AnswerLedger, Change, CitedDocument, Notice, PostedAnswer, WatchedCitation
+from bot.ledger import (
+    CLAIM_SECONDS,
+    AnswerLedger,
+    Change,
+    CitedDocument,
+    Notice,
+    PostedAnswer,
+    WatchedCitation,
+    kept_blocks,
+)
+from rag.privacy import PrivacyRule
 from rag.sqlite_file import SqliteFile
 
 _SCHEMA = """
@@ -58,21 +70,23 @@ CREATE TABLE IF NOT EXISTS pending (
 
 class SqliteLedger(AnswerLedger):
     def __init__(self, path: Path, *, watch_days: float = 30.0, claim_seconds: float = CLAIM_SECONDS,
-                 clock: Callable[[], float] = time.time) -> None:
-        super().__init__(watch_days=watch_days, claim_seconds=claim_seconds, clock=clock)
+                 clock: Callable[[], float] = time.time, rule: PrivacyRule | None = None) -> None:
+        super().__init__(watch_days=watch_days, claim_seconds=claim_seconds, clock=clock, rule=rule)
         self.path = path
-        # rag/sqlite_file.py: a connection per thread, WAL, BEGIN IMMEDIATE transactions
-        self._db = SqliteFile(path, foreign_keys=True)
+        # rag/sqlite_file.py: a connection per thread, WAL, BEGIN IMMEDIATE transactions; deletions overwritten
+        self._db = SqliteFile(path, foreign_keys=True, secure_delete=True)
         self._conn, self._tx = self._db.conn, self._db.tx
-        self._conn().executescript(_SCHEMA)
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        if "new_kind" not in {row[1] for row in conn.execute("PRAGMA table_info(notices)")}:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process may have added it meanwhile
+                conn.execute("ALTER TABLE notices ADD COLUMN new_kind TEXT")  # a ledger from before new_kind
 
     def close(self) -> None:
         self._db.close()
 
-    def record(self, *, channel: str, ts: str, thread_ts: str | None, text: str, blocks: list[dict], lang: str,
-               cited: list[CitedDocument]) -> None:
-        if not cited:
-            return
+    def _record(self, *, channel: str, ts: str, thread_ts: str | None, text: str, blocks: list[dict], lang: str,
+                cited: list[CitedDocument]) -> None:
         now = self._clock()
         with self._tx() as conn:
             conn.execute("DELETE FROM answers WHERE posted < ?", (now - self.watch_seconds,))
@@ -98,12 +112,12 @@ class SqliteLedger(AnswerLedger):
         c = change
         with self._tx() as conn:
             won = conn.execute(
-                "INSERT INTO notices (answer_id, path, change_key, kind, title, at, new_path) "
-                "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM answers WHERE id = ?) "
+                "INSERT INTO notices (answer_id, path, change_key, kind, title, at, new_path, new_kind) "
+                "SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM answers WHERE id = ?) "
                 "ON CONFLICT (answer_id, path) DO UPDATE SET change_key = excluded.change_key, kind = excluded.kind, "
-                "title = excluded.title, at = excluded.at, new_path = excluded.new_path "
+                "title = excluded.title, at = excluded.at, new_path = excluded.new_path, new_kind = excluded.new_kind "
                 "WHERE notices.change_key != excluded.change_key",
-                (c.answer_id, c.path, c.key, c.kind, c.title, c.at, c.new_path, c.answer_id)).rowcount
+                (c.answer_id, c.path, c.key, c.kind, c.title, c.at, c.new_path, c.new_kind, c.answer_id)).rowcount
             if not won:
                 return False
             if c.new_path is not None:  # moved: watch it under its new path from now on
@@ -115,7 +129,23 @@ class SqliteLedger(AnswerLedger):
 
     def _prune(self, now: float) -> None:
         with self._tx() as conn:
-            conn.execute("DELETE FROM answers WHERE posted < ?", (now - self.watch_seconds,))
+            gone = conn.execute("DELETE FROM answers WHERE posted < ?", (now - self.watch_seconds,)).rowcount
+        if gone:
+            self._db.checkpoint()
+
+    def _redact(self) -> int:
+        changed = 0
+        with self._tx() as conn:
+            for row in conn.execute("SELECT id, blocks FROM answers").fetchall():
+                blocks = json.loads(row["blocks"])
+                kept = kept_blocks(blocks, self.rule)
+                if kept != blocks:
+                    conn.execute("UPDATE answers SET blocks = ? WHERE id = ?",
+                                 (json.dumps(kept, ensure_ascii=False), row["id"]))
+                    changed += 1
+        if changed:
+            self._db.checkpoint()
+        return changed
 
     # -- the courier's queue ---------------------------------------------------------------------------
     def claim_due(self, limit: int = 10) -> list[PostedAnswer]:
@@ -149,12 +179,13 @@ class SqliteLedger(AnswerLedger):
     def drop(self, answer_id: int) -> None:
         with self._tx() as conn:
             conn.execute("DELETE FROM answers WHERE id = ?", (answer_id,))
+        self._db.checkpoint()
 
     @staticmethod
     def _answer(conn: sqlite3.Connection, row: sqlite3.Row) -> PostedAnswer:
         notices = [
             Notice(path=n["path"], kind=n["kind"], title=n["title"], at=datetime.fromtimestamp(n["at"], UTC),
-                   new_path=n["new_path"])
+                   new_path=n["new_path"], new_kind=n["new_kind"])
             for n in conn.execute("SELECT * FROM notices WHERE answer_id = ? ORDER BY at, path", (row["id"],))
         ]
         return PostedAnswer(id=row["id"], channel=row["channel"], ts=row["ts"], thread_ts=row["thread_ts"],

@@ -3,14 +3,16 @@
 - `RedisDedupStore`: the same interface as `bot.dedup.DedupStore` (`claim`, `purge`,
   `close`), each key claimed with SET NX and an expiry, all keys of one claim in one
   Lua script (all or nothing), so a retry or a twin event reaching another replica
-  is dropped there too.
+  is dropped there too. Redis not answering is `DedupUnavailable`: the middleware
+  decides (bot/dedup.py: a Slack retry is dropped, a first delivery answered).
 - `RedisPacer`: a `bot.pacing.Pacer` whose per-minute count is one fixed-window
   counter per method per minute in Redis (INCR + EXPIRE), so N replicas together
   stay within the tier Slack grants the app per workspace. `Retry-After` stays per
   replica (each one hears its own 429s). If Redis fails, each replica falls back to
   counting its own calls, which is what a single replica does anyway.
 
-Jobs are in `bot.jobqueue_redis`, the sync lock in `rag.locks_redis`.
+Jobs are in `bot.jobqueue_redis`, the sync lock in `rag.locks_redis`; every client comes from
+`rag.redis_client.connect` (one time-out policy: 200 ms, no retries, a breaker).
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from collections.abc import Callable
 
 import redis
 
+from bot.dedup import DedupUnavailable
 from bot.pacing import OPTIONAL_SHARE, Pacer
+from rag.redis_client import connect
+
+__all__ = ["PREFIX", "RedisDedupStore", "RedisPacer", "connect"]
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +45,6 @@ return 1
 """
 
 
-def connect(url: str) -> redis.Redis:
-    """A client for REDIS_URL with short timeouts (a stuck Redis must not hold an ack past 3 s)."""
-    return redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30)
-
-
 class RedisDedupStore:
     def __init__(self, client: redis.Redis, *, ttl_seconds: float, prefix: str = PREFIX) -> None:
         self.redis = client
@@ -58,9 +59,8 @@ class RedisDedupStore:
             return True
         try:
             return bool(self._claim(keys=[self.prefix + k for k in keys], args=[int(self.ttl_seconds * 1000)]))
-        except redis.RedisError as err:  # like the SQLite store: handle the event rather than drop it
-            log.error("dedup on Redis unavailable (%s); handling the event anyway", err)
-            return True
+        except redis.RedisError as err:
+            raise DedupUnavailable(f"Redis: {type(err).__name__}") from None
 
     def purge(self) -> int:
         return 0  # keys expire by themselves

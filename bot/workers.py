@@ -5,6 +5,11 @@ work (generation takes 2–60 s) runs here instead. The pool is sized to what th
 backend can do in parallel (Ollama's OLLAMA_NUM_PARALLEL); the queue bounds the
 wait, and `submit` says no at once when it is full so the caller can tell the
 user the bot is busy rather than letting the request vanish.
+
+A job submitted `alone` (a question whose process died while answering it, so
+perhaps the one that killed it: bot/jobqueue.py) starts only once every running
+job has finished, and nothing else starts while it runs; if it kills the process
+again, nothing innocent dies with it, and the blame is its own.
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ Job = Callable[[], None]
 
 
 @dataclass(frozen=True)
+class _Task:
+    run: Job
+    alone: bool
+
+
+@dataclass(frozen=True)
 class Accepted:
     starts_now: bool  # a worker is free
     position: int  # 1-based place in the line of jobs waiting for a worker (0 when starting now)
@@ -31,18 +42,23 @@ class WorkerPool:
         self.name = name
         self.threads = threads
         self.max_queue = max_queue
-        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._queue: queue.Queue[_Task | None] = queue.Queue()
         self._lock = threading.Lock()
+        self._turns = threading.Condition(self._lock)  # who may start: no job beside one running alone
         self._waiting = 0
         self._running = 0
+        self._alone_waiting = 0
+        self._alone_running = False
         self._closed = False
         self._workers = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
                          for i in range(threads)]
         for worker in self._workers:
             worker.start()
 
-    def submit(self, job: Job) -> Accepted | None:
-        """Queue `job`; None when the pool is full or shut down (tell the user, never drop silently)."""
+    def submit(self, job: Job, *, alone: bool = False) -> Accepted | None:
+        """Queue `job`; None when the pool is full or shut down (tell the user, never drop silently).
+
+        `alone`: run it with no other job of this pool running beside it."""
         with self._lock:
             if self._closed:
                 return None
@@ -50,7 +66,7 @@ class WorkerPool:
             if busy >= self.threads + self.max_queue:
                 return None
             self._waiting += 1
-        self._queue.put(job)
+        self._queue.put(_Task(job, alone))
         return Accepted(starts_now=busy < self.threads, position=max(0, busy - self.threads + 1))
 
     @property
@@ -63,19 +79,29 @@ class WorkerPool:
 
     def _work(self) -> None:
         while True:
-            job = self._queue.get()
-            if job is None:
+            task = self._queue.get()
+            if task is None:
                 return
-            with self._lock:
+            with self._turns:
+                if task.alone:
+                    self._alone_waiting += 1
+                    self._turns.wait_for(lambda: self._running == 0 and not self._alone_running)
+                    self._alone_waiting -= 1
+                    self._alone_running = True
+                else:
+                    self._turns.wait_for(lambda: not self._alone_running and not self._alone_waiting)
                 self._waiting -= 1
                 self._running += 1
             try:
-                job()
+                task.run()
             except Exception:  # jobs report their own failures; this only keeps the worker alive
                 log.exception("%s job failed", self.name)
             finally:
-                with self._lock:
+                with self._turns:
                     self._running -= 1
+                    if task.alone:
+                        self._alone_running = False
+                    self._turns.notify_all()
 
     def shutdown(self, *, wait: bool = True, timeout: float | None = None) -> None:
         with self._lock:

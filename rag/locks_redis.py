@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag.catalog import SyncAlreadyRunning
+from rag.redis_client import check_redis_url, connect, describe
+
+__all__ = ["RedisSyncLock", "SyncLockLike", "SyncLockUnavailable", "check_redis_url", "sync_lock_for"]
 
 log = logging.getLogger(__name__)
 
 KEY = "{ragbot}:sync-lock"
 DEFAULT_LEASE_SECONDS = 60.0
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -47,16 +49,6 @@ class SyncLockLike(Protocol):
     def running_since(self) -> datetime | None: ...
 
 
-def check_redis_url(value: str | None) -> str | None:
-    """REDIS_URL's rule, shared by the core's and the bot's settings: blank is unset, else a Redis URL."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if not value.startswith(REDIS_SCHEMES):
-        raise ValueError("must be a Redis URL such as redis://redis:6379/0 (or rediss://, unix://)")
-    return value
-
-
 def sync_lock_for(state_dir: Path, redis_url: str | None, *, lease_seconds: float = DEFAULT_LEASE_SECONDS
                   ) -> SyncLockLike:
     """The Redis lock when REDIS_URL is set, else the host's file lock."""
@@ -67,12 +59,14 @@ def sync_lock_for(state_dir: Path, redis_url: str | None, *, lease_seconds: floa
     return SyncLock(state_dir)
 
 
+class SyncLockUnavailable(RuntimeError):
+    """Redis, which holds the sync lock, did not answer: whether a sync runs is unknown, so none is started."""
+
+
 class RedisSyncLock:
     def __init__(self, url_or_client: Any, *, lease_seconds: float = DEFAULT_LEASE_SECONDS, key: str = KEY) -> None:
-        import redis
-
-        self.redis = (redis.Redis.from_url(url_or_client, socket_timeout=5.0, socket_connect_timeout=5.0)
-                      if isinstance(url_or_client, str) else url_or_client)
+        self.where = describe(url_or_client) if isinstance(url_or_client, str) else "Redis"
+        self.redis = connect(url_or_client) if isinstance(url_or_client, str) else url_or_client
         self.key = key
         self.lease_seconds = lease_seconds
         self._renew = self.redis.register_script(_RENEW)
@@ -91,7 +85,11 @@ class RedisSyncLock:
             info = {"token": token, "since": datetime.now(UTC).isoformat(), "trigger": trigger,
                     "pid": os.getpid(), "host": socket.gethostname()}
             value = json.dumps(info)  # the whole value is the token: only its writer can renew or delete it
-            if not self.redis.set(self.key, value, nx=True, px=int(self.lease_seconds * 1000)):
+            try:
+                taken = self.redis.set(self.key, value, nx=True, px=int(self.lease_seconds * 1000))
+            except Exception as err:
+                raise self._unavailable(err) from None
+            if not taken:
                 raise SyncAlreadyRunning(*self._holder())
         except BaseException:
             self._local.release()
@@ -115,17 +113,28 @@ class RedisSyncLock:
         try:
             self._stop.set()
             if self._token is not None:
-                self._release(keys=[self.key], args=[self._token])
+                try:
+                    self._release(keys=[self.key], args=[self._token])
+                except Exception as err:  # the lease frees it: nobody waits longer than SYNC_LOCK_LEASE_SECONDS
+                    log.warning("could not release the sync lock on Redis (%s); it frees itself within "
+                                "SYNC_LOCK_LEASE_SECONDS", type(err).__name__)
         finally:
             self._token = None
             self._local.release()
 
     def running_since(self) -> datetime | None:
-        """When the sync holding the lock started, or None when no sync runs."""
-        raw = self.redis.get(self.key)
+        """When the sync holding the lock started, or None when no sync runs (`SyncLockUnavailable`: unknown)."""
+        try:
+            raw = self.redis.get(self.key)
+        except Exception as err:
+            raise self._unavailable(err) from None
         if raw is None:
             return None
         return self._parse(raw)[0]
+
+    def _unavailable(self, err: BaseException) -> SyncLockUnavailable:
+        return SyncLockUnavailable(f"Redis ({self.where}, REDIS_URL) is not answering, so no sync can start "
+                                   f"now ({type(err).__name__}); try again in a minute")
 
     def _holder(self) -> tuple[datetime, str]:
         try:

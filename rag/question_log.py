@@ -1,11 +1,15 @@
 """What the documents could not answer: declined questions, 👎 answers, flagged figures, stale sources cited.
 
-Storing what people ask is a privacy choice, so what is kept follows `LOG_QUESTIONS`:
+Storing what people ask is a privacy choice, so what is kept follows `LOG_QUESTIONS`, by the
+one rule of rag/privacy.py:
 - `gaps` (default): the text of declined and 👎 questions only; for answers with flagged
   figures or stale sources, the figures and the documents but not the question;
 - `all`: the question text of every recorded event;
 - `off`: nothing at all.
-Events older than `QUESTION_RETENTION_DAYS` are deleted whenever the log is written or read.
+Events older than `QUESTION_RETENTION_DAYS` are deleted whenever the log is written or read, and
+by `prune` (the bot runs it daily), which also removes text the current policy no longer allows
+(after a switch to `off`, say). Deleted rows are overwritten and the journal truncated, so a
+deleted question does not linger in the file.
 
 One SQLite file next to the index's state, shared by every bot process and the CLI on a host.
 """
@@ -22,10 +26,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from rag.privacy import TEXT_KINDS, LogPolicy, PrivacyRule
+
 EventKind = Literal["declined", "downvoted", "figures", "stale"]
-LogPolicy = Literal["gaps", "all", "off"]
-# Kinds whose question text is kept under the default policy.
-_TEXT_BY_DEFAULT: frozenset[str] = frozenset({"declined", "downvoted"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -69,6 +72,7 @@ class Group:
 class QuestionLog:
     def __init__(self, path: Path, *, policy: LogPolicy = "gaps", retention_days: float = 90) -> None:
         self.path = path
+        self.rule = PrivacyRule(policy, retention_days)
         self.policy = policy
         self.retention = timedelta(days=retention_days)
         self._lock = threading.Lock()
@@ -78,11 +82,34 @@ class QuestionLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=10)
         try:
+            conn.execute("PRAGMA secure_delete=ON")  # a deleted question is overwritten, not left in a free page
             conn.executescript(_SCHEMA)
             with conn:
                 yield conn
         finally:
             conn.close()
+
+    def _expire(self, conn: sqlite3.Connection) -> int:
+        return conn.execute("DELETE FROM events WHERE at < ?",
+                            ((datetime.now(UTC) - self.retention).isoformat(),)).rowcount
+
+    def prune(self) -> int:
+        """Apply the rule to what is kept: events past the retention deleted, text the policy does not allow
+        removed. How many events changed. Nothing is created when the log does not exist."""
+        if not self.path.exists():
+            return 0
+        with self._lock, self._conn() as conn:
+            if self.rule.policy == "off":
+                changed = conn.execute("DELETE FROM events").rowcount
+            else:
+                changed = self._expire(conn)
+                if self.rule.policy == "gaps":
+                    kinds = sorted(TEXT_KINDS)
+                    changed += conn.execute(
+                        f"UPDATE events SET question = NULL, comment = NULL WHERE kind NOT IN "
+                        f"({', '.join('?' * len(kinds))}) AND (question IS NOT NULL OR comment IS NOT NULL)",
+                        kinds).rowcount
+        return changed
 
     def record(self, kind: EventKind, question: str | None, *, comment: str | None = None,
                documents: Iterable[str] = (), figures: Iterable[str] = (), surface: str = "",
@@ -91,7 +118,7 @@ class QuestionLog:
         `add_comment` (None when nothing was kept)."""
         if self.policy == "off":
             return None
-        keep_text = self.policy == "all" or kind in _TEXT_BY_DEFAULT
+        keep_text = self.rule.keeps_text(kind)
         now = at or datetime.now(UTC)
         with self._lock, self._conn() as conn:
             row = conn.execute(
@@ -100,7 +127,7 @@ class QuestionLog:
                  json.dumps(list(documents), ensure_ascii=False), json.dumps(list(figures), ensure_ascii=False),
                  surface),
             )
-            conn.execute("DELETE FROM events WHERE at < ?", ((datetime.now(UTC) - self.retention).isoformat(),))
+            self._expire(conn)
         return f"{row.lastrowid}@{now.isoformat()}"
 
     def add_comment(self, ref: str | None, comment: str, *, question: str | None, documents: Iterable[str] = (),
@@ -127,7 +154,7 @@ class QuestionLog:
             return []
         oldest = datetime.now(UTC) - (timedelta(days=days) if days is not None else self.retention)
         with self._lock, self._conn() as conn:
-            conn.execute("DELETE FROM events WHERE at < ?", ((datetime.now(UTC) - self.retention).isoformat(),))
+            self._expire(conn)
             rows = conn.execute(
                 "SELECT at, kind, question, comment, documents, figures, surface FROM events WHERE at >= ? "
                 "ORDER BY at DESC, id DESC", (oldest.isoformat(),),

@@ -4,6 +4,10 @@ The state DB, the answers ledger, the durable question queue and the dedup store
 things: one connection per thread (sqlite3 connections must not cross threads), WAL so readers never
 block the writer, a busy timeout so processes queue instead of failing, and `BEGIN IMMEDIATE`
 transactions that take the write lock up front (a deferred one can deadlock two writers).
+
+Files that hold what people asked (the question queue, the answers ledger) also overwrite what they
+delete (`secure_delete`) and `checkpoint()` after deleting, so a deleted question is gone from the
+database file and from its WAL, not just from the table (rag/privacy.py).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from typing import Literal
 class SqliteFile:
     def __init__(self, path: Path, *, timeout_s: float = 30.0,
                  synchronous: Literal["FULL", "NORMAL"] = "FULL", row_factory: bool = True,
-                 foreign_keys: bool = False) -> None:
+                 foreign_keys: bool = False, secure_delete: bool = False) -> None:
         self.path = path
         self.foreign_keys = foreign_keys
+        self.secure_delete = secure_delete
         self.timeout_s = timeout_s
         self.synchronous = synchronous
         self.row_factory = row_factory
@@ -38,6 +43,8 @@ class SqliteFile:
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             if self.foreign_keys:  # a per-connection setting in SQLite
                 conn.execute("PRAGMA foreign_keys=ON")
+            if self.secure_delete:  # deleted rows are overwritten with zeros, in the pages and the WAL frames
+                conn.execute("PRAGMA secure_delete=ON")
             if self.row_factory:
                 conn.row_factory = sqlite3.Row
             self._local.conn = conn
@@ -54,6 +61,15 @@ class SqliteFile:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database and truncate it to nothing, so deleted rows' old versions are gone
+        from the WAL file too. False when a reader in another process kept part of it (the next one finishes)."""
+        try:
+            busy, _, _ = self.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.OperationalError:
+            return False
+        return not busy
 
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import redis_url, s3_endpoint  # noqa: F401  (fixtures: real redis-server, moto's S3)
+from tests.servers import (  # noqa: F401  (fixtures: real redis-server with auth, with TLS; moto's S3)
+    redis_server,
+    redis_tls_server,
+    redis_url,
+    s3_endpoint,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from bot.followthrough import marked_message, notice_line
 from bot.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer, count_affected
 from bot.ledger_sqlite import SqliteLedger
+from bot.records import RecordSigner
 from rag.locks import SyncLock
 from rag.state import FileRecord
 from rag.sync.roots import real_root
@@ -34,6 +35,7 @@ make_bot = test_bot_http.make_bot
 
 pytestmark = pytest.mark.timeout(180)
 
+SIGNER = RecordSigner("followthrough-test-record-secret-0123456789")  # what the bot signs Redis records with
 LEAVE_Q = "how many days of annual leave can I carry over?"
 TRAVEL = "The hotel limit is 180 EUR per night in capital cities [{n}]."
 NOTICE = re.compile(r"\*Leave policy\* changed on \d{4}-\d\d-\d\d, after this answer — ask again for the current "
@@ -226,7 +228,7 @@ def ledgers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable
             from bot.ledger_redis import RedisLedger
 
             url = request.getfixturevalue("redis_url")
-            ledger = RedisLedger(redis.Redis.from_url(url), **kwargs)  # type: ignore[arg-type]
+            ledger = RedisLedger(redis.Redis.from_url(url), signer=SIGNER, **kwargs)  # type: ignore[arg-type]
         made.append(ledger)
         return ledger
 
@@ -332,7 +334,7 @@ def test_ragbot_sync_counts_affected_answers_from_the_bots_ledger(tmp_path: Path
     files = {"p/leave.md": record("p/leave.md", "v2")}
     assert count_affected(tmp_path, files, watch_days=30) == 0  # no bot ever recorded an answer: nothing made
     assert not (tmp_path / "answers.sqlite3").exists()
-    posted(RedisLedger(redis.Redis.from_url(redis_url)), "1.1", ("p/leave.md", "v1"))
+    posted(RedisLedger(redis.Redis.from_url(redis_url), signer=SIGNER), "1.1", ("p/leave.md", "v1"))
     assert count_affected(tmp_path, files, watch_days=30, redis_url=redis_url) == 1
     posted(SqliteLedger(tmp_path / "answers.sqlite3"), "1.1", ("p/leave.md", "v2"), ("p/other.md", "o1"))
     assert count_affected(tmp_path, files, watch_days=30) == 1  # p/other.md is gone from the index
