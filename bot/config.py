@@ -70,6 +70,9 @@ class BotSettings(BaseSettings):
     # On Redis when REDIS_URL is set (read with the core's settings: one rule for both)
     jobs_db: Path | None = Field(None, alias="JOBS_DB")
     job_lease_seconds: float = Field(60.0, alias="JOB_LEASE_SECONDS", ge=1, le=3600)
+    # With REDIS_URL: the key that signs what the bot keeps in Redis (bot/records.py; checked at start there);
+    # blank: derived from SLACK_SIGNING_SECRET, else SLACK_BOT_TOKEN
+    redis_record_secret: SecretStr | None = Field(None, alias="REDIS_RECORD_SECRET")
 
     log_level: str = Field("INFO", alias="LOG_LEVEL")
 

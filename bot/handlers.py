@@ -37,6 +37,7 @@ from bot.render import (
     sync_status_line,
 )
 from bot.reply import ThreadReply
+from rag.locks_redis import SyncLockUnavailable
 from rag.service import SyncAlreadyRunning
 
 if TYPE_CHECKING:
@@ -94,7 +95,8 @@ class Handlers:
             self._post_quietly(question, notice_message(
                 f"Sorry, I couldn't answer this after {job.attempts - 1} tries. Please ask again.", icon=":x:"))
             self._forget(question)
-        elif self.rt.answers.submit(partial(self.answer, question, self._reply_for(question), job)) is None:
+        elif self.rt.answers.submit(partial(self.answer, question, self._reply_for(question), job),
+                                    alone=job.suspect) is None:  # a death beside it killed it: run it alone
             self.rt.durable.retry_later(question)  # type: ignore[union-attr]
 
     def _forget(self, question: Question) -> None:
@@ -192,7 +194,11 @@ class Handlers:
             scope = self.rt.settings.scope_for(channel)
             docs = self.rt.rag.documents(filter_text or None, scope=scope)  # the rule retrieval uses too
             docs.sort(key=lambda d: ((d.title or d.rel_path).lower(), d.rel_path))
-            header = sync_status_line(self.rt.rag.last_sync_report(), self.rt.rag.sync_running_since(), now)
+            try:
+                running = self.rt.rag.sync_running_since()
+            except SyncLockUnavailable:  # Redis is down: list the documents all the same
+                running = None
+            header = sync_status_line(self.rt.rag.last_sync_report(), running, now)
             message = sources_page(docs, filter_text=filter_text, page=page, now=now, header=header,
                                    scope=scope)
         except Exception as err:
@@ -216,7 +222,11 @@ class Handlers:
             ack(text=REFUSAL)
             return
         if listed:
-            running = self.rt.rag.sync_running_since()
+            try:
+                running = self.rt.rag.sync_running_since()
+            except SyncLockUnavailable as err:  # Redis is down: say why, never an HTTP 500
+                ack(text=f":x: {err}")
+                return
             if running is not None:
                 ack(text=_already_running(running))
                 return
@@ -236,7 +246,11 @@ class Handlers:
                 log.info("/rag-resync refused for %s", user)
                 deliver(notice_message(REFUSAL, icon=""))
                 return
-            running = self.rt.rag.sync_running_since()
+            try:
+                running = self.rt.rag.sync_running_since()
+            except SyncLockUnavailable as err:
+                deliver(notice_message(str(err), icon=":x:"))
+                return
             if running is not None:
                 deliver(notice_message(_already_running(running), icon=""))
                 return
