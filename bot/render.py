@@ -68,6 +68,8 @@ def source_line(citation: Citation, *, now: datetime, stale_after_days: int, lan
     head = f"[{line.number}] {link(line.link, line.title)} · {labels['updated']} {line.updated} ({line.age})"
     if line.stale:
         head += f" · :warning: _{labels['stale'].format(days=stale_after_days)}_"
+    if line.note:  # held back by a rollback (rag/source_lines.py)
+        head += f"\n:pushpin: _{safe_text(line.note)}_"
     text = head[: SECTION_LIMIT - 40]  # room for "(+N more)"
     for i, place in enumerate(line.places):
         row = "\n› " + _place(place)
@@ -243,10 +245,10 @@ def sources_page(
                 f"{safe_text(doc.kind)} · modified {_when(doc.modified, now)}"
                 f" · synced {_when(doc.last_synced, now)}"
                 f" · {doc.chunk_count} chunk{'s' if doc.chunk_count != 1 else ''}")
-        if doc.withdrawn:
+        if doc.withdrawn and doc.held_back is None:
             line += " · :no_entry_sign: withdrawn from answers"
-        if doc.last_error:
-            line += f"\n:warning: last update failed: {safe_text(doc.last_error[:300])}"
+        if doc.state_note:  # held back by a rollback, quarantined, skipped or failing (rag/catalog.py)
+            line += f"\n:warning: {safe_text(doc.state_note[:300])}"
         blocks.append(_section(line[:SECTION_LIMIT]))
     if pages > 1:
         buttons = []
@@ -291,6 +293,7 @@ def sync_report_message(report: SyncReport, *, title: str = "Sync report") -> Sl
         _listed("Removed", report.removed),
         _listed("Failed", [f"{path}: {reason}" for path, reason in report.failed]),
         _listed("Skipped (never read)", [f"{path}: {reason}" for path, reason in report.skipped]),
+        _listed("Held back by rollback", [f"{path}: {note}" for path, note in report.held_back]),
         "\n".join(safe_text(line) for line in gate_lines(report)),  # EVAL_QUESTIONS (rag/sync_gate.py)
     ]
     if report.answers_marked:  # bot/followthrough.py

@@ -66,6 +66,9 @@ class Citation:
     doc_link: str  # the document itself
     passages: tuple[Passage, ...]
     doc_sha256: str = ""  # the indexed version the answer was written from (bot/followthrough.py watches it)
+    # A rollback pinned this document: its file changed since and an admin held the earlier version (the one
+    # cited) back; the source line says so (rag/source_lines.py). Set by RagService.ask from the state DB.
+    held_back: bool = False
 
     @property
     def link(self) -> str:
@@ -105,7 +108,10 @@ class Answer:
     generation_ms: float = 0.0
     dropped_markers: list[int] = field(default_factory=list)  # [n] the model invented, never shown
     figures_checked: int = 0  # figures of the answer looked up in its sources (rag/figures.py)
-    unsupported_figures: list[str] = field(default_factory=list)  # ...of which no source holds these, marked ⚠
+    unsupported_figures: list[str] = field(default_factory=list)  # ...of which no cited source holds these, ⚠
+    citations_inferred: bool = False  # the model left sentences unmarked: the bot matched them to their sources
+    near_miss: bool = False  # the figure was the documents' figure for something else: said so instead
+    script_converted: int = 0  # Simplified characters the model wrote for a Traditional question, converted
 
     @property
     def cites_nothing(self) -> bool:

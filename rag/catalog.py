@@ -21,6 +21,36 @@ class DocumentInfo:
     link: str
     last_error: str | None = None  # last failed parse; the previous good version stays indexed
     withdrawn: bool = False  # `ragbot forget`: kept out of answers until the file changes
+    # "failed" (retried at each sync), "skipped" (over a limit) or "quarantined" (a sync died parsing it): the
+    # last two are not read again until the file changes (rag/state_rows.py)
+    error_kind: str | None = None
+    held_back: datetime | None = None  # pinned by `ragbot rollback` then: the earlier version is served
+
+    @property
+    def state_note(self) -> str:
+        """What keeps this document from being its file, in one line ("" when nothing does)."""
+        return document_state_note(self.rel_path, self.error_kind, self.last_error, self.held_back, self.withdrawn)
+
+
+def held_back_note(rel_path: str, since: datetime | None, *, withdrawn: bool = False) -> str:
+    """The one sentence for a document a rollback pinned (sources, reports, history, gaps)."""
+    day = f" on {since.astimezone(UTC).date().isoformat()}" if since else ""
+    served = "its version is withdrawn" if withdrawn else "answers use the earlier version"
+    return (f"held back by rollback{day}: the file changed since and {served}; `ragbot release {rel_path}` "
+            "indexes the file")
+
+
+def document_state_note(rel_path: str, error_kind: str | None, last_error: str | None, held_back: datetime | None,
+                        withdrawn: bool) -> str:
+    if held_back is not None:
+        return held_back_note(rel_path, held_back, withdrawn=withdrawn)
+    if last_error and error_kind == "quarantined":
+        return f"quarantined: {last_error}; `ragbot release {rel_path}` tries again"
+    if last_error and error_kind == "skipped":
+        return f"skipped: {last_error}"
+    if last_error:
+        return f"last error: {last_error} (retried at each sync; the previous version, if any, is served)"
+    return ""
 
 
 @dataclass
@@ -34,8 +64,14 @@ class SyncReport:
     renamed: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path)
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    # Entries never read: symlinks, FIFOs, undecodable names... (printable path, reason); every sync.
+    # Entries never read: symlinks, FIFOs, undecodable names, unsupported types, files over a limit (MAX_UNZIPPED_MB,
+    # MAX_DOC_CHARS …) or quarantined ... (printable path, reason); every sync.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Of `failed`: files that failed before with these same bytes (retried, still failing): not a new failure
+    still_failing: list[str] = field(default_factory=list)
+    # Documents a rollback pinned whose file still differs from what is served: (path, note); every sync
+    held_back: list[tuple[str, str]] = field(default_factory=list)
+    documents_indexed: int | None = None  # documents answers can use after this sync (0: the folder yields none)
     chunks_embedded: int = 0
     chunks_reused: int = 0
     message: str | None = None  # why a sync was refused or failed as a whole
@@ -60,13 +96,22 @@ class SyncReport:
 
     @property
     def tried(self) -> int:
-        """Files this sync read to index them (new, changed, failed)."""
-        return len(self.added) + len(self.changed) + len(self.failed)
+        """Files this sync read to index them (new, changed, failed), files still failing as before excepted."""
+        return len(self.added) + len(self.changed) + len(self.failed) - len(self.still_failing)
 
     @property
     def mostly_failed(self) -> bool:
-        """More than half of the files this sync tried to index failed (and at least one): scripts must see it."""
-        return bool(self.failed) and 2 * len(self.failed) > self.tried
+        """More than half of the files this sync tried to index failed (and at least one): scripts must see it.
+
+        A file still failing as at the last sync is reported (the status stays partial) but not counted here:
+        one broken PDF must not fail every later sync."""
+        new_failures = len(self.failed) - len(self.still_failing)
+        return new_failures > 0 and 2 * new_failures > self.tried
+
+    @property
+    def yields_nothing(self) -> bool:
+        """The sync ran and no document can be used in answers: an empty, all-unsupported or all-broken folder."""
+        return self.documents_indexed == 0 and self.status in ("ok", "partial")
 
     @property
     def succeeded(self) -> bool:

@@ -36,6 +36,14 @@ MIN_CHUNK_CHARS = 3
 _SENTENCE_ENDS = frozenset(".!?;。！？；")  # below this a "chunk" is noise (a stray bullet, a page number)
 
 
+class TooManyChunks(ValueError):
+    """A document cut into more chunks than allowed (MAX_DOC_CHUNKS): a repeated-text file must not cost hours."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"at least {count} chunks")
+        self.count = count
+
+
 @dataclass(frozen=True)
 class Chunk:
     chunk_id: str
@@ -100,8 +108,11 @@ def chunk_document(
     max_tokens: int = 180,
     overlap_tokens: int = 30,
     model_max_tokens: int = 256,
+    max_chunks: int | None = None,
 ) -> list[Chunk]:
-    """Split `doc` into chunks sized by `sizing` (default: `max_tokens`/`overlap_tokens` everywhere)."""
+    """Split `doc` into chunks sized by `sizing` (default: `max_tokens`/`overlap_tokens` everywhere).
+
+    Raises `TooManyChunks` as soon as a document passes `max_chunks` (checked after each section)."""
     sizing = sizing or Sizing(max_tokens, overlap_tokens)
     pieces: list[tuple[_Piece, bool]] = []  # (piece, sized in characters)
     for heading_path, blocks in _sections(doc.blocks):
@@ -113,6 +124,8 @@ def chunk_document(
             budget = max(16, min(sizing.tokens, model_max_tokens - header_tokens - 2))
             overlap, units = min(sizing.overlap_tokens, budget // 3), token_offsets
         pieces.extend((p, units is _char_offsets) for p in _pack_section(blocks, heading_path, units, budget, overlap))
+        if max_chunks is not None and len(pieces) > max_chunks:
+            raise TooManyChunks(len(pieces))
     chunks = []
     for piece, in_chars in pieces:
         if len(piece.text.strip()) < MIN_CHUNK_CHARS:

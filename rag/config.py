@@ -46,13 +46,18 @@ class RagSettings(BaseSettings):
     docs_base_url: str | None = Field(None, alias="DOCS_BASE_URL")
     include_globs: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["**/*.md", "**/*.markdown", "**/*.txt", "**/*.pdf", "**/*.docx",
-                                 "**/*.html", "**/*.htm"],
+                                 "**/*.html", "**/*.htm", "**/*.xlsx", "**/*.pptx"],
         alias="INCLUDE_GLOBS",
     )
     exclude_globs: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["**/.*", "**/~$*"], alias="EXCLUDE_GLOBS"
     )
     max_file_mb: float = Field(25.0, alias="MAX_FILE_MB", gt=0)
+    # What one file may cost to read (rag/documents/limits.py): a file over one is skipped with the setting named
+    max_unzipped_mb: float = Field(100.0, alias="MAX_UNZIPPED_MB", gt=0)  # .docx/.xlsx/.pptx decompressed
+    max_zip_entries: int = Field(10_000, alias="MAX_ZIP_ENTRIES", ge=1)
+    max_doc_chars: int = Field(5_000_000, alias="MAX_DOC_CHARS", ge=1000)  # extracted text per document
+    max_doc_chunks: int = Field(10_000, alias="MAX_DOC_CHUNKS", ge=1)
 
     # Index
     lancedb_uri: str = Field("data/index", alias="LANCEDB_URI")

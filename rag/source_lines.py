@@ -30,6 +30,14 @@ class SourceLine:
     updated: str  # ISO date
     age: str  # "3 weeks ago" / "3 週前"
     stale: bool
+    note: str = ""  # e.g. held back by a rollback: the file changed since (HELD_BACK_NOTE); "" when nothing to say
+
+
+# A cited document a rollback pinned (rag/sync/admin.py): what was cited is not what its file says now.
+HELD_BACK_NOTE = {
+    "en": "held back: this file has changed since; an admin kept this earlier version (rollback)",
+    "zh": "暫緩更新：此檔案之後已修改；管理員保留了這個較早的版本（回復）",
+}
 
 
 # The other documents holding a cited text (rag/duplicates.py): all of them, or the others when the
@@ -67,4 +75,5 @@ def source_line(citation: Citation, *, now: datetime, stale_after_days: int, lan
         number=citation.number, title=title, link=citation.doc_link or citation.link, places=tuple(places),
         updated=modified.date().isoformat(), age=humanize_age(modified, now, lang),
         stale=is_stale(modified, now, stale_after_days),
+        note=HELD_BACK_NOTE.get(lang, HELD_BACK_NOTE["en"]) if citation.held_back else "",
     )

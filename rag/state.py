@@ -9,98 +9,33 @@ not pay 10,000 fsyncs.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rag.catalog import SyncReport
 from rag.config import RagSettings
 from rag.sqlite_file import SqliteFile
+from rag.state_rows import (
+    ADDED_COLUMNS,
+    SCHEMA,
+    FileRecord,
+    SyncRun,
+    dump_report,
+    file_record,
+    file_row,
+    iso,
+    run_record,
+)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    rel_path TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    kind TEXT NOT NULL DEFAULT 'document',
-    format TEXT NOT NULL DEFAULT '',
-    title TEXT NOT NULL DEFAULT '',
-    link TEXT NOT NULL DEFAULT '',
-    modified TEXT NOT NULL,
-    chunk_ids TEXT NOT NULL DEFAULT '[]',
-    last_synced TEXT,
-    last_error TEXT,
-    withdrawn INTEGER NOT NULL DEFAULT 0,
-    error_size INTEGER,
-    error_mtime_ns INTEGER
-);
-CREATE TABLE IF NOT EXISTS sync_runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started TEXT NOT NULL,
-    finished TEXT,
-    status TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    version_before INTEGER,
-    version_after INTEGER,
-    report TEXT NOT NULL DEFAULT '{}',
-    rolled_back INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
+__all__ = ["FileRecord", "StateDB", "SyncRun", "remembered_docs_root", "with_remembered_docs_root"]
+
 DOCS_ROOT = "docs_root"  # the real path of the folder the index was built from
+DOCS_ROOT_SINCE = "docs_root_since"  # when the index started serving that folder (`gaps` starts there)
 CHUNKING = "chunking"  # how the indexed chunks were sized (rag.chunking.Sizing.signature)
-# Columns added after the first release: (table, column, declaration).
-_ADDED_COLUMNS = [
-    ("files", "error_size", "INTEGER"),
-    ("files", "error_mtime_ns", "INTEGER"),
-    ("sync_runs", "rolled_back", "INTEGER NOT NULL DEFAULT 0"),
-]
-
-
-@dataclass
-class FileRecord:
-    """What the index holds for one file: size/mtime/sha256 describe the indexed bytes."""
-
-    rel_path: str
-    size: int
-    mtime_ns: int
-    sha256: str
-    kind: str
-    format: str
-    title: str
-    link: str
-    modified: datetime
-    chunk_ids: list[str] = field(default_factory=list)
-    last_synced: datetime | None = None
-    last_error: str | None = None
-    withdrawn: bool = False
-    # Size and mtime of the bytes that failed to parse: not retried until the file changes again.
-    error_size: int | None = None
-    error_mtime_ns: int | None = None
-
-
-@dataclass
-class SyncRun:
-    id: int
-    report: SyncReport
-    version_before: int | None
-    version_after: int | None
-    rolled_back: bool = False
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+CHUNKING_HELD = "chunking_held"  # "1": a rollback restored chunks of another sizing than the configured one
 
 
 class StateDB:
@@ -109,16 +44,16 @@ class StateDB:
         self.path = directory / "state.sqlite3"
         self._db = SqliteFile(self.path)  # per-thread connections, WAL, BEGIN IMMEDIATE (rag/sqlite_file.py)
         self._conn, self._tx = self._db.conn, self._db.tx
-        self._conn().executescript(_SCHEMA)
+        self._conn().executescript(SCHEMA)
         with self._tx() as conn:  # serialised: two processes may open a new database at once
-            for table, column, decl in _ADDED_COLUMNS:
+            for table, column, decl in ADDED_COLUMNS:
                 known = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in known:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     # -- files -----------------------------------------------------------------------------------------
     def files(self) -> dict[str, FileRecord]:
-        return {row["rel_path"]: _record(row) for row in self._conn().execute("SELECT * FROM files")}
+        return {row["rel_path"]: file_record(row) for row in self._conn().execute("SELECT * FROM files")}
 
     def put_file(self, record: FileRecord) -> None:
         self.put_files([record])
@@ -161,7 +96,7 @@ class StateDB:
                     if source == path:
                         continue  # the withdrawn record stays as it is
                     ours = replace(ours, withdrawn=True, chunk_ids=[])
-                rows.append(_row(ours))
+                rows.append(file_row(ours))
             if moved_from:
                 conn.executemany("DELETE FROM files WHERE rel_path = ?", [(old,) for old in moved_from.values()])
             if rows:
@@ -179,11 +114,11 @@ class StateDB:
 
     def get_file(self, rel_path: str) -> FileRecord | None:
         row = self._conn().execute("SELECT * FROM files WHERE rel_path = ?", (rel_path,)).fetchone()
-        return _record(row) if row else None
+        return file_record(row) if row else None
 
     def write_files(self, *, put: Iterable[FileRecord] = (), delete: Iterable[str] = ()) -> None:
         """Insert/replace and delete file rows in one transaction (a rename moves a row atomically)."""
-        rows = [_row(r) for r in put]
+        rows = [file_row(r) for r in put]
         gone = [(p,) for p in delete]
         if not rows and not gone:
             return
@@ -196,13 +131,35 @@ class StateDB:
                 conn.executemany(f"INSERT OR REPLACE INTO files ({columns}) VALUES ({marks})", rows)
 
     def set_error(self, rel_path: str, error: str | None, *, size: int | None = None,
-                  mtime_ns: int | None = None) -> None:
-        """Record a failed parse of the file's current bytes; its indexed version stays as it is."""
+                  mtime_ns: int | None = None, kind: str = "failed", sha256: str | None = None) -> None:
+        """Record a failed (or skipped, or quarantined) read of the file's current bytes; its indexed
+        version stays as it is. `kind` says what the next sync does (rag.state_rows.ErrorKind)."""
         with self._tx() as conn:
             conn.execute(
-                "UPDATE files SET last_error = ?, error_size = ?, error_mtime_ns = ? WHERE rel_path = ?",
-                (error, size, mtime_ns, rel_path),
+                "UPDATE files SET last_error = ?, error_size = ?, error_mtime_ns = ?, error_kind = ?, "
+                "error_sha256 = ? WHERE rel_path = ?",
+                (error, size, mtime_ns, kind if error else None, sha256 if error else None, rel_path),
             )
+
+    def held_back(self) -> list[FileRecord]:
+        """Documents a rollback pinned: the earlier version is served although the file differs."""
+        rows = self._conn().execute("SELECT * FROM files WHERE held_back IS NOT NULL ORDER BY rel_path")
+        return [file_record(r) for r in rows]
+
+    def held_back_among(self, rel_paths: list[str]) -> set[str]:
+        """Which of these documents a rollback pinned and still serves (not withdrawn)."""
+        if not rel_paths:
+            return set()
+        marks = ", ".join("?" * len(rel_paths))
+        rows = self._conn().execute(f"SELECT rel_path FROM files WHERE rel_path IN ({marks}) AND held_back IS NOT NULL "
+                                    "AND withdrawn = 0", rel_paths)
+        return {r[0] for r in rows}
+
+    def quarantined(self) -> list[FileRecord]:
+        """Files a sync died while parsing (an OOM kill, a crash): not parsed again until they change."""
+        rows = self._conn().execute("SELECT * FROM files WHERE error_kind = 'quarantined' AND last_error IS NOT NULL "
+                                    "ORDER BY rel_path")
+        return [file_record(r) for r in rows]
 
     def delete_file(self, rel_path: str) -> None:
         self.delete_files([rel_path])
@@ -212,7 +169,7 @@ class StateDB:
 
     def replace_files(self, records: Iterable[FileRecord]) -> None:
         """Swap the whole file table in one transaction (after a rollback or a rebuild)."""
-        rows = [_row(r) for r in records]
+        rows = [file_row(r) for r in records]
         with self._tx() as conn:
             conn.execute("DELETE FROM files")
             if rows:
@@ -227,7 +184,16 @@ class StateDB:
 
     def set_docs_root(self, root: str) -> None:
         with self._tx() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (DOCS_ROOT,)).fetchone()
+            if row is None or row[0] != root:  # a first root, or a switch: `gaps` starts here
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                             (DOCS_ROOT_SINCE, iso(datetime.now(UTC))))
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (DOCS_ROOT, root))
+
+    def docs_root_since(self) -> datetime | None:
+        """When the index started serving its docs root (None: before this was recorded)."""
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (DOCS_ROOT_SINCE,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
 
     # -- how the chunks were sized ---------------------------------------------------------------------
     def chunking(self) -> str | None:
@@ -235,17 +201,27 @@ class StateDB:
         row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (CHUNKING,)).fetchone()
         return str(row[0]) if row else None
 
-    def set_chunking(self, signature: str) -> None:
+    def set_chunking(self, signature: str, *, held: bool = False) -> None:
+        """`held`: a rollback restored chunks cut with `signature`, which the configuration no longer asks
+        for; the next syncs leave them so (and say so) until `ragbot release --all`."""
         with self._tx() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (CHUNKING, signature))
+            if held:
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')", (CHUNKING_HELD,))
+            else:
+                conn.execute("DELETE FROM meta WHERE key = ?", (CHUNKING_HELD,))
+
+    def chunking_held(self) -> bool:
+        return self._conn().execute("SELECT 1 FROM meta WHERE key = ?", (CHUNKING_HELD,)).fetchone() is not None
 
     # -- runs ------------------------------------------------------------------------------------------
-    def start_run(self, report: SyncReport, version_before: int | None) -> int:
+    def start_run(self, report: SyncReport, version_before: int | None, *, chunking_before: str | None = None) -> int:
         with self._tx() as conn:
             cur = conn.execute(
-                "INSERT INTO sync_runs (started, status, trigger, version_before, report) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (_iso(report.started), report.status, report.trigger, version_before, _dump(report)),
+                "INSERT INTO sync_runs (started, status, trigger, version_before, report, chunking_before) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (iso(report.started), report.status, report.trigger, version_before, dump_report(report),
+                 chunking_before),
             )
             return int(cur.lastrowid or 0)
 
@@ -253,7 +229,7 @@ class StateDB:
         with self._tx() as conn:
             conn.execute(
                 "UPDATE sync_runs SET finished = ?, status = ?, version_after = ?, report = ? WHERE id = ?",
-                (_iso(report.finished), report.status, version_after, _dump(report), run_id),
+                (iso(report.finished), report.status, version_after, dump_report(report), run_id),
             )
 
     def record_run(self, report: SyncReport) -> None:
@@ -266,17 +242,12 @@ class StateDB:
 
     def runs(self, limit: int = 20) -> list[SyncRun]:
         rows = self._conn().execute("SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [
-            SyncRun(r["id"], _load(r["report"]), r["version_before"], r["version_after"],
-                    rolled_back=bool(r["rolled_back"]))
-            for r in rows
-        ]
+        return [run_record(r) for r in rows]
 
     def unfinished_runs(self) -> list[SyncRun]:
         """Runs still marked running: under the sync lock, these are runs whose process died."""
         rows = self._conn().execute("SELECT * FROM sync_runs WHERE status = 'running' ORDER BY id").fetchall()
-        return [SyncRun(r["id"], _load(r["report"]), r["version_before"], r["version_after"],
-                        rolled_back=bool(r["rolled_back"])) for r in rows]
+        return [run_record(r) for r in rows]
 
     def last_report(self) -> SyncReport | None:
         runs = self.runs(limit=1)
@@ -307,40 +278,3 @@ def remembered_docs_root(directory: Path) -> str | None:
     except sqlite3.Error:  # an older state DB without the table, or one being created
         return None
     return str(row[0]) if row else None
-
-
-def _row(record: FileRecord) -> dict[str, object]:
-    values = asdict(record)
-    values["modified"] = _iso(record.modified)
-    values["last_synced"] = _iso(record.last_synced)
-    values["chunk_ids"] = json.dumps(record.chunk_ids)
-    values["withdrawn"] = int(record.withdrawn)
-    return values
-
-
-def _record(row: sqlite3.Row) -> FileRecord:
-    return FileRecord(
-        rel_path=row["rel_path"], size=row["size"], mtime_ns=row["mtime_ns"], sha256=row["sha256"],
-        kind=row["kind"], format=row["format"], title=row["title"], link=row["link"],
-        modified=_dt(row["modified"]) or datetime.fromtimestamp(0, UTC),
-        chunk_ids=json.loads(row["chunk_ids"]), last_synced=_dt(row["last_synced"]),
-        last_error=row["last_error"], withdrawn=bool(row["withdrawn"]),
-        error_size=row["error_size"], error_mtime_ns=row["error_mtime_ns"],
-    )
-
-
-def _dump(report: SyncReport) -> str:
-    data = asdict(report)
-    data["started"] = _iso(report.started)
-    data["finished"] = _iso(report.finished)
-    return json.dumps(data)  # ASCII: a stray undecodable character cannot stop the run being recorded
-
-
-def _load(text: str) -> SyncReport:
-    data = json.loads(text)
-    data["started"] = _dt(data["started"])
-    data["finished"] = _dt(data.get("finished"))
-    data["renamed"] = [tuple(pair) for pair in data.get("renamed", [])]
-    data["failed"] = [tuple(pair) for pair in data.get("failed", [])]
-    data["skipped"] = [tuple(pair) for pair in data.get("skipped", [])]
-    return SyncReport(**data)

@@ -142,7 +142,7 @@ def test_history_has_column_headers(small_index: tuple[Path, Path]) -> None:
     index, docs = small_index
     lines = _cli(index, docs, "history").output.splitlines()
     assert lines[0].split() == ["RUN", "STARTED", "TRIGGER", "STATUS", "ADDED", "CHANGED", "REMOVED", "FAILED",
-                                "INDEX", "VERSION"]
+                                "INDEX", "VERSION", "NOTES"]
     assert lines[1].startswith("#1") and " 2 " in lines[1]  # the ingest added two documents
 
 

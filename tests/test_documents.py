@@ -394,8 +394,7 @@ def test_docx_core_title_wins(tmp_path: Path) -> None:
 def test_corrupt_docx_is_refused(tmp_path: Path) -> None:
     assert reason(tmp_path, "old.docx", b"\xd0\xcf\x11\xe0 old binary word file" * 10).startswith(
         "not a readable .docx file")
-    assert reason(tmp_path, "report.doc", b"whatever") == (
-        "old Word .doc format is not supported; save it as .docx")
+    assert reason(tmp_path, "report.doc", b"whatever") == "unsupported type: old Word format (.doc): save it as .docx"
 
 
 # --------------------------------------------------------------------------- HTML
@@ -504,8 +503,10 @@ def test_binary_content_with_a_text_name_is_refused(tmp_path: Path) -> None:
 
 
 def test_unsupported_type_is_refused(tmp_path: Path) -> None:
-    assert reason(tmp_path, "budget.xlsx", b"PK\x03\x04") == (
-        "unsupported file type '.xlsx' (supported: .docx, .htm, .html, .markdown, .md, .pdf, .txt)")
+    assert reason(tmp_path, "budget.numbers", b"PK\x03\x04") == (
+        "unsupported type: Apple Numbers file: export it as .xlsx")
+    assert reason(tmp_path, "data.parquet", b"PAR1") == (
+        "unsupported type .parquet (documents are .docx .htm .html .markdown .md .pdf .pptx .txt .xlsx)")
 
 
 def test_file_over_the_size_limit_is_refused_before_reading(tmp_path: Path) -> None:

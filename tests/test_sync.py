@@ -297,10 +297,14 @@ def test_a_file_that_fails_to_parse_keeps_its_previous_version(svc: RagService, 
     result = CliRunner().invoke(app, [*cli, "sources"])
     assert result.exit_code == 0 and "last error:" in result.output
 
-    # Not retried (nor reported again) until the file changes; the error stays visible.
+    # The next sync retries it and says it still fails: never "up to date", never status ok (issue 20).
     again = svc.sync()
-    assert again.status == "ok" and again.failed == []
+    assert again.status == "partial" and [p for p, _ in again.failed] == ["contracts/acme.md"]
+    assert again.still_failing == ["contracts/acme.md"] and not again.mostly_failed  # not a new failure
     assert {d.rel_path: d for d in svc.documents()}["contracts/acme.md"].last_error
+    third = CliRunner().invoke(app, [*cli, "sync"])
+    assert third.exit_code == 0 and "! contracts/acme.md" in third.output and "still failing" in third.output
+    assert "sync partial" in third.output and "up to date" not in third.output
 
     write_docs(docs, {"contracts/acme.md": DOCS["contracts/acme.md"].replace("2027", "2029")})
     _bump_mtime(path)
@@ -316,7 +320,7 @@ def test_a_missing_or_empty_docs_folder_is_refused_and_the_index_kept(
     rows, version = svc.store.count(), svc.store.version
     docs.rename(tmp_path / "elsewhere")  # the share is unmounted
     report = svc.sync()
-    assert report.status == "refused" and "is missing or not a folder" in report.message
+    assert report.status == "refused" and "does not exist; the index was kept" in report.message
 
     docs.mkdir()  # the mount point is back, empty
     report = svc.sync()

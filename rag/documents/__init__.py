@@ -1,4 +1,4 @@
-"""Reading source files (.md, .txt, .pdf, .docx, .html) into structured documents.
+"""Reading source files (.md, .txt, .pdf, .docx, .html, .xlsx, .pptx) into structured documents.
 
 A document is a list of blocks (paragraphs, list items, table rows) that each
 know the headings above them and, for PDFs, their page: the chunker needs that
@@ -15,7 +15,7 @@ from rag.documents.model import HEADING_SEPARATOR, Block, Document, DocumentErro
 
 # The readers (pypdf, python-docx, BeautifulSoup) are imported on first use: answering a question
 # needs `Document`/`HEADING_SEPARATOR`, not the parsers, and they cost 0.3 s at start-up.
-_LAZY = {"DEFAULT_MAX_BYTES": "loading", "FORMATS": "loading", "MIB": "loading", "document_link": "loading",
+_LAZY = {"DEFAULT_MAX_BYTES": "loading", "FORMATS": "formats", "MIB": "limits", "document_link": "loading",
          "load_document": "loading", "iter_document_paths": "finding"}
 
 

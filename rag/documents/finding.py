@@ -7,7 +7,9 @@ would index a file twice, or loop), FIFOs, sockets and devices are never opened,
 names that are not valid UTF-8 cannot be stored or cited, and hidden entries
 (`.git/`, `.env`) and the bot's own index and state folders are never documents,
 whatever the globs say. Each refused entry that would otherwise be a document is
-returned with the reason, for the sync report.
+returned with the reason, for the sync report; so is every file of a type the bot
+cannot read (.doc, .rtf, images …), wherever it is and whatever the globs say, so that
+nothing in the share vanishes silently (EXCLUDE_GLOBS silences them).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag.documents.formats import FORMATS, suffix_of, unsupported_reason
 from rag.documents.safe_open import special_kind
 
 logger = logging.getLogger(__name__)
@@ -122,6 +125,10 @@ class _Walker:
                     continue
                 if stat.S_ISLNK(mode):
                     self._link(entry.path, rel)
+                    continue
+                suffix = suffix_of(entry.name)
+                if stat.S_ISREG(mode) and suffix not in FORMATS:
+                    self.skipped.append((printable_path(rel), unsupported_reason(suffix)))
                     continue
                 if not self._wanted(rel):
                     continue

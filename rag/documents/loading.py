@@ -11,16 +11,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rag.documents.formats import FORMATS, ZIP_FORMATS, unsupported_reason
+from rag.documents.limits import MIB, ReadLimits, check_text, check_zip
 from rag.documents.model import Document, DocumentError, _Parsed
 from rag.documents.safe_open import NotInsideRoot, read_inside
 from rag.freshness import document_date
 
 logger = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
+__all__ = ["DEFAULT_MAX_BYTES", "FORMATS", "MIB", "document_link", "load_document", "title_from_stem"]
+
 DEFAULT_MAX_BYTES = 25 * MIB
-FORMATS = {".md": "md", ".markdown": "md", ".txt": "txt", ".pdf": "pdf", ".docx": "docx",
-           ".html": "html", ".htm": "html"}
 
 # Folder names and front-matter values that say what kind of document a file is.
 _KIND_WORDS = {
@@ -31,17 +32,19 @@ _KIND_WORDS = {
 
 
 def load_document(path: Path, root: Path, *, base_url: str | None = None,
-                  max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
-    """Read one file into a `Document`, or raise `DocumentError` saying why it cannot be used.
+                  max_bytes: int = DEFAULT_MAX_BYTES, limits: ReadLimits | None = None) -> Document:
+    """Read one file into a `Document`, or raise `DocumentError` saying why it cannot be used
+    (`DocumentSkipped` when it is over one of `limits`: rag/documents/limits.py).
 
     The file is read once, so the hash, size and text always describe the same bytes even
     when the file is being rewritten while we read it.
     """
+    limits = limits or ReadLimits()
     rel_path = _relative_posix(path, root)
     suffix = path.suffix.lower()
     fmt = FORMATS.get(suffix)
     if fmt is None:
-        raise DocumentError(rel_path, _unsupported_reason(suffix))
+        raise DocumentError(rel_path, unsupported_reason(suffix))
     try:  # never through a symlink, never a FIFO or device: see rag.documents.safe_open
         data, st = read_inside(_root_of(path, rel_path, root), rel_path, max_bytes)
     except NotInsideRoot as exc:
@@ -56,6 +59,8 @@ def load_document(path: Path, root: Path, *, base_url: str | None = None,
     if not data:
         raise DocumentError(rel_path, "empty file")
 
+    if fmt in ZIP_FORMATS:  # a zip bomb is refused from its directory, before a parser inflates it
+        check_zip(data, rel_path, fmt, limits)
     try:
         parsed = _parser(fmt)(data, rel_path)
     except DocumentError:
@@ -65,10 +70,11 @@ def load_document(path: Path, root: Path, *, base_url: str | None = None,
         raise DocumentError(rel_path, f"could not read the {fmt} file ({type(exc).__name__}: {exc})") from exc
     if not parsed.blocks:
         raise DocumentError(rel_path, "no text found in the document")
+    check_text(parsed.text, rel_path, limits)
 
     return Document(
         rel_path=rel_path,
-        title=parsed.title or _title_from_stem(path.stem),
+        title=parsed.title or title_from_stem(path.stem),
         kind=_kind_from_meta(parsed.meta) or _kind_from_folders(rel_path) or "document",
         format=fmt,
         modified=document_date(parsed.updated, datetime.fromtimestamp(st.st_mtime, tz=UTC)),
@@ -103,15 +109,6 @@ def _relative_posix(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
 
 
-def _unsupported_reason(suffix: str) -> str:
-    supported = ", ".join(sorted(FORMATS))
-    if suffix == ".doc":
-        return "old Word .doc format is not supported; save it as .docx"
-    if not suffix:
-        return f"file has no extension; supported types: {supported}"
-    return f"unsupported file type '{suffix}' (supported: {supported})"
-
-
 def _too_big_reason(size: int, max_bytes: int) -> str:
     limit = f"{max_bytes / MIB:g} MB" if max_bytes >= MIB else f"{max_bytes / 1024:g} KB"
     actual = f"{size / MIB:.1f} MB" if size >= MIB else f"{size / 1024:.1f} KB"
@@ -128,7 +125,7 @@ def _os_reason(exc: OSError) -> str:
     return f"cannot read the file: {exc.strerror or exc}"
 
 
-def _title_from_stem(stem: str) -> str:
+def title_from_stem(stem: str) -> str:
     return re.sub(r"[_-]+", " ", stem).strip() or stem
 
 
@@ -158,6 +155,8 @@ _PARSERS: dict[str, tuple[str, str]] = {
     "pdf": ("rag.documents.pdf", "_parse_pdf"),
     "docx": ("rag.documents.docx", "_parse_docx"),
     "html": ("rag.documents.html", "_parse_html"),
+    "xlsx": ("rag.documents.office", "_parse_xlsx"),
+    "pptx": ("rag.documents.office", "_parse_pptx"),
 }
 
 

@@ -17,6 +17,10 @@ class DocumentError(Exception):
         self.reason = reason
 
 
+class DocumentSkipped(DocumentError):
+    """The file is over a limit (rag/documents/limits.py): reported as skipped, not read again until it changes."""
+
+
 @dataclass(frozen=True)
 class Block:
     """One paragraph-sized unit of text with its place in the document."""
@@ -33,7 +37,7 @@ class Document:
     rel_path: str  # POSIX path relative to the docs root: the document's identity
     title: str
     kind: str  # "SOP", "policy", "contract" or "document"
-    format: str  # "md", "txt", "pdf", "docx", "html"
+    format: str  # "md", "txt", "pdf", "docx", "html", "xlsx", "pptx"
     modified: datetime  # the date the document states (front matter, "Updated:" line, metadata), else the mtime; UTC
     sha256: str
     size: int

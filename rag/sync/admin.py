@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rag.catalog import SyncReport
+from rag.catalog import SyncReport, held_back_note
 from rag.config import RagSettings
 from rag.locks import SyncLock
 from rag.state import FileRecord, StateDB
@@ -52,7 +52,8 @@ class IndexAdmin:
         except OSError:
             pass  # the file is gone already: the next sync removes the record
         rec.withdrawn, rec.chunk_ids, rec.last_error = True, [], None
-        rec.error_size = rec.error_mtime_ns = None
+        rec.error_size = rec.error_mtime_ns = rec.error_kind = rec.error_sha256 = None
+        rec.held_back = rec.held_sha256 = None  # withdrawn by an admin now, no longer held back by a rollback
         self.state.put_file(rec)
         self.store.delete_documents([key])
         return True
@@ -69,7 +70,8 @@ class IndexAdmin:
             rec = self.state.get_file(key)
             if rec is None or not rec.withdrawn:
                 return False
-            self.state.put_file(replace(rec, withdrawn=False, size=-1, mtime_ns=-1, sha256="", chunk_ids=[]))
+            self.state.put_file(replace(rec, withdrawn=False, size=-1, mtime_ns=-1, sha256="", chunk_ids=[],
+                                        held_back=None, held_sha256=None))
             return True
         finally:
             self.lock.release()
@@ -92,6 +94,7 @@ class IndexAdmin:
                         "Old versions are deleted by compaction after KEEP_VERSIONS_HOURS."
                     ) from None
                 self._records_from_index()
+                self._restore_chunking(run.chunking_before)
                 self._record_rollback(run.id, current, run.version_before)
                 return current, run.version_before
             raise ValueError("no earlier sync to roll back to")
@@ -100,9 +103,11 @@ class IndexAdmin:
 
     def _record_rollback(self, run_id: int, current: int, restored: int) -> None:
         now = datetime.now(UTC)
+        held = [(r.rel_path, held_back_note(r.rel_path, r.held_back, withdrawn=r.withdrawn))
+                for r in self.state.held_back()]
         report = SyncReport(started=now, finished=now, status="ok", trigger="rollback",
                             message=f"index restored from version {current} to version {restored} "
-                                    f"(undoing sync #{run_id})")
+                                    f"(undoing sync #{run_id})", held_back=held)
         self.state.finish_run(self.state.start_run(report, current), report, self.store.version)
         self.state.mark_rolled_back(run_id)
 
@@ -111,7 +116,9 @@ class IndexAdmin:
 
         A restored document keeps the stat of the file the undone sync saw, so the
         next sync leaves it alone until the file changes; a document the undone sync
-        added is withdrawn; one it only renamed is found again by the next sync.
+        added is withdrawn; one it only renamed is found again by the next sync. Both
+        are pinned (`held_back`, with the bytes held back): every view says so until
+        the file changes or `ragbot release` lets the next sync index the file.
         """
         before = self.state.files()
         restored = self.store.document_summaries()
@@ -125,10 +132,12 @@ class IndexAdmin:
                 records.append(prev)
                 withdraw.append(rel_path)
                 continue
+            pinned = prev is not None and bool(prev.sha256) and prev.sha256 != doc["doc_sha256"]
             records.append(FileRecord(
                 rel_path=rel_path, size=prev.size if prev else -1, mtime_ns=prev.mtime_ns if prev else -1,
                 sha256=doc["doc_sha256"], kind=doc["kind"], format=doc["format"], title=doc["title"],
                 link=doc["link"], modified=doc["modified"], chunk_ids=doc["chunk_ids"], last_synced=now,
+                held_back=now if pinned else None, held_sha256=prev.sha256 if pinned and prev else None,
             ))
         for rel_path, prev in before.items():
             if rel_path in restored:
@@ -136,9 +145,44 @@ class IndexAdmin:
             if prev.withdrawn or not prev.chunk_ids:
                 records.append(prev)  # withdrawn, or never indexed (failed parse): as it was
             elif prev.sha256 not in restored_shas:  # the undone sync added it: out until the file changes
-                records.append(replace(prev, withdrawn=True, chunk_ids=[], last_error=None))
+                records.append(replace(prev, withdrawn=True, chunk_ids=[], last_error=None, held_back=now,
+                                       held_sha256=prev.sha256))
         self.store.delete_documents(withdraw)
         self.state.replace_files(records)
+
+    def _restore_chunking(self, before: str | None) -> None:
+        """The chunk sizing recorded follows the restored index; held when the configuration asks for another."""
+        from rag.sync.apply import chunk_sizing
+
+        if before is None or before == self.state.chunking():
+            return
+        self.state.set_chunking(before, held=before != chunk_sizing(self.settings).signature)
+
+    def release(self, rel_paths: list[str] | None) -> list[str]:
+        """Let the next sync index these files as they are (all held ones when `rel_paths` is None): a
+        rollback's pin, a quarantine or a skip over a limit is lifted. Returns the paths released
+        ("chunk sizing" when a rollback's hold on the sizing was lifted). Under the sync lock."""
+        self.lock.acquire("release")
+        try:
+            wanted = None if rel_paths is None else {self.normalise_path(p) for p in rel_paths}
+            released: list[FileRecord] = []
+            for rec in self.state.files().values():
+                if wanted is not None and rec.rel_path not in wanted:
+                    continue
+                if rec.held_back is not None:
+                    gone = replace(rec, withdrawn=False, sha256="", chunk_ids=[]) if rec.withdrawn else rec
+                    released.append(replace(gone, size=-1, mtime_ns=-1, held_back=None, held_sha256=None))
+                elif rec.held_until_changed:
+                    released.append(replace(rec, size=-1, mtime_ns=-1, last_error=None, error_size=None,
+                                            error_mtime_ns=None, error_kind=None, error_sha256=None))
+            self.state.write_files(put=released)
+            names = sorted(r.rel_path for r in released)
+            if rel_paths is None and self.state.chunking_held():
+                self.state.set_chunking(self.state.chunking() or "", held=False)
+                names.append("chunk sizing")
+            return names
+        finally:
+            self.lock.release()
 
     def compact(self) -> None:
         """Merge small fragments and drop versions older than KEEP_VERSIONS_HOURS (not during a sync)."""

@@ -16,13 +16,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from rag.catalog import SyncReport
-from rag.chunking import Chunk, Sizing, chunk_document
+from rag.chunking import Chunk, Sizing, TooManyChunks, chunk_document
 from rag.config import RagSettings
 from rag.documents import Document, DocumentError, document_link, load_document
+from rag.documents.limits import ReadLimits, chunks_over_limit
+from rag.documents.loading import title_from_stem
+from rag.documents.model import DocumentSkipped
 from rag.embeddings import Embedder, is_multilingual, text_hash
 from rag.state import FileRecord, StateDB
 from rag.store import ChunkStore, to_row
 from rag.sync.plan import SyncPlan
+from rag.sync.quarantine import ParseMarker
 from rag.sync.scan import FileStat
 
 log = logging.getLogger("rag.sync")
@@ -98,9 +102,12 @@ class Applier:
         self._index(jobs, records, report, progress, renames=True)
 
     def _move_rows(self, stat: FileStat, old: str, records: dict[str, FileRecord], reason: str,
-                   report: SyncReport) -> None:
+                   report: SyncReport, kind: str) -> None:
         """A renamed file that cannot be parsed now: move its last good rows, and say why."""
-        report.failed.append((stat.rel_path, reason))
+        if kind == "failed":
+            report.failed.append((stat.rel_path, reason))
+        else:
+            report.skipped.append((stat.rel_path, reason))
         log.info("renamed %s -> %s, but cannot read it: %s", old, stat.rel_path, reason)
         rows = self.store.document_rows(old)
         link = document_link(stat.path, stat.rel_path, self.settings.docs_base_url)
@@ -109,7 +116,8 @@ class Applier:
             row["doc_path"], row["link"] = stat.rel_path, link
         moved = replace(records[old], rel_path=stat.rel_path, size=stat.size, mtime_ns=stat.mtime_ns, link=link,
                         chunk_ids=[r["chunk_id"] for r in rows], last_synced=datetime.now(UTC), last_error=reason,
-                        error_size=stat.size, error_mtime_ns=stat.mtime_ns)
+                        error_size=stat.size, error_mtime_ns=stat.mtime_ns, error_kind=kind,  # type: ignore[arg-type]
+                        error_sha256=stat.sha256)
         checkpoint("before_rename_write")
         self.store.replace_documents({old, stat.rel_path}, rows)
         forgotten = self.state.put_synced([moved], records, moved_from={stat.rel_path: old})
@@ -128,25 +136,30 @@ class Applier:
             return
         embedder = self.embedder_factory()
         sizing = chunk_sizing(self.settings)
+        limits = ReadLimits.from_settings(self.settings)
+        marker = ParseMarker(self.settings.resolved_state_dir)
         batch = _Batch(rebuilt or set())
         for done, (st, moved_from) in enumerate(jobs, start=1):
             if progress and not renames:
                 progress(done - 1, len(jobs), st.rel_path)
+            marker.begin(st.rel_path, st.size, st.mtime_ns, st.sha256)  # a kill while parsing quarantines it
             checkpoint("before_read")
             try:
                 doc = load_document(st.path, self.settings.docs_dir, base_url=self.settings.docs_base_url,
-                                    max_bytes=self.settings.max_file_bytes)
-                chunks = chunk_document(doc, embedder.token_offsets, sizing,
-                                        model_max_tokens=embedder.passage_token_limit)  # room for its prompt
+                                    max_bytes=self.settings.max_file_bytes, limits=limits)
+                chunks = chunk_document(doc, embedder.token_offsets, sizing,  # room for its prompt
+                                        model_max_tokens=embedder.passage_token_limit, max_chunks=limits.max_chunks)
                 if not chunks:
                     raise DocumentError(st.rel_path, "no text to index")
             except Exception as err:  # a parser bug must not stop the other files either
-                reason = err.reason if isinstance(err, DocumentError) else f"{type(err).__name__}: {err}"
+                reason, kind = _failure(st.rel_path, err, limits)
                 if moved_from is not None:
-                    self._move_rows(st, moved_from, records, reason, report)
+                    self._move_rows(st, moved_from, records, reason, report, kind)
                 else:
-                    self._record_failure(st, records.get(st.rel_path), reason, report)
+                    self._record_failure(st, records.get(st.rel_path), reason, report, kind)
                 continue
+            finally:
+                marker.end()  # also on Ctrl-C: an interrupted parse is not the file's fault
             batch.add(st, doc, chunks, moved_from)
             if batch.chunks >= BATCH_CHUNKS or len(batch.items) >= BATCH_DOCS:
                 self._write_batch(batch, embedder, report, records)
@@ -201,21 +214,31 @@ class Applier:
         self.store.delete_documents(forgotten)  # `forget` ran while this batch was prepared
 
     def _record_failure(self, st: FileStat, previous: FileRecord | None, reason: str,
-                        report: SyncReport) -> None:
-        report.failed.append((st.rel_path, reason))
+                        report: SyncReport, kind: str = "failed") -> None:
+        """A failed file is reported at every sync until it is indexed (`still_failing` when its bytes failed
+        before); a skipped one (over a limit) is reported and not read again until it changes."""
+        if kind == "failed":
+            report.failed.append((st.rel_path, reason))
+            if previous is not None and previous.failing and (
+                (previous.error_size, previous.error_mtime_ns) == (st.size, st.mtime_ns)
+                or (st.sha256 is not None and previous.error_sha256 == st.sha256)
+            ):
+                report.still_failing.append(st.rel_path)
+        else:
+            report.skipped.append((st.rel_path, reason))
         log.info("cannot index %s: %s", st.rel_path, reason)  # the report says it; logging it louder says it twice
         for listed in (report.added, report.changed):
             if st.rel_path in listed:
                 listed.remove(st.rel_path)
-        if previous is not None:  # keep the last good version indexed; retry when the file changes again
-            self.state.set_error(st.rel_path, reason, size=st.size, mtime_ns=st.mtime_ns)
+        if previous is not None:  # keep the last good version indexed
+            self.state.set_error(st.rel_path, reason, size=st.size, mtime_ns=st.mtime_ns, kind=kind, sha256=st.sha256)
             return
         self.state.put_file(FileRecord(
             rel_path=st.rel_path, size=st.size, mtime_ns=st.mtime_ns, sha256=st.sha256 or "",
-            kind="document", format=st.path.suffix.lstrip(".").lower(), title=st.path.stem,
+            kind="document", format=st.path.suffix.lstrip(".").lower(), title=title_from_stem(st.path.stem),
             link=document_link(st.path, st.rel_path, self.settings.docs_base_url),
             modified=datetime.fromtimestamp(st.mtime_ns / 1e9, UTC), last_error=reason,
-            error_size=st.size, error_mtime_ns=st.mtime_ns,
+            error_size=st.size, error_mtime_ns=st.mtime_ns, error_kind=kind, error_sha256=st.sha256,  # type: ignore[arg-type]
         ))
 
     # -- deletions and touches -------------------------------------------------------------------------
@@ -227,12 +250,35 @@ class Applier:
         self.state.delete_files(removed)
 
     def record_touched(self, plan: SyncPlan, records: dict[str, FileRecord]) -> None:
+        """Same bytes, new stat: the records follow (a touch of the bytes a rollback held back keeps the pin)."""
         renamed_to = {new for _, new in plan.renamed}
         updated = []
         for st in plan.touched:
             rec = records.get(st.rel_path)
             if st.rel_path in renamed_to or rec is None:
                 continue
+            keep_pin = rec.held_back is not None and st.sha256 == rec.held_sha256
             updated.append(replace(rec, size=st.size, mtime_ns=st.mtime_ns, last_error=None, error_size=None,
-                                   error_mtime_ns=None))
+                                   error_mtime_ns=None, error_kind=None, error_sha256=None,
+                                   held_back=rec.held_back if keep_pin else None,
+                                   held_sha256=rec.held_sha256 if keep_pin else None))
+        for st in plan.pin_touched:
+            rec = records[st.rel_path]
+            updated.append(replace(rec, size=st.size, mtime_ns=st.mtime_ns))
+        for st in plan.held_touched:
+            rec = records[st.rel_path]
+            updated.append(replace(rec, error_size=st.size, error_mtime_ns=st.mtime_ns))
         self.store.delete_documents(self.state.put_synced(updated, records))
+
+
+def _failure(rel_path: str, err: Exception, limits: ReadLimits) -> tuple[str, str]:
+    """(reason, kind) for a file that could not be indexed: over a limit is "skipped", else "failed"."""
+    if isinstance(err, TooManyChunks):
+        return chunks_over_limit(rel_path, err.count, limits).reason, "skipped"
+    if isinstance(err, DocumentSkipped):
+        return err.reason, "skipped"
+    if isinstance(err, MemoryError):  # it may not be so lucky next time: the kill would quarantine it
+        return "ran out of memory while reading it; quarantined, not read again until the file changes", "quarantined"
+    if isinstance(err, DocumentError):
+        return err.reason, "failed"
+    return f"{type(err).__name__}: {err}", "failed"

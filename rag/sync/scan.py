@@ -53,6 +53,15 @@ def process_user() -> str:
     return f"uid {getuid()}" if getuid else "this user"
 
 
+def check_docs_folder(settings: RagSettings) -> None:
+    """Refuse a sync of a docs folder that does not exist, before anything else is said about it."""
+    root = settings.docs_dir
+    if not root.exists():
+        raise SyncRefused(f"docs folder {root} does not exist; the index was kept as it is (DOCS_DIR)")
+    if not root.is_dir():
+        raise SyncRefused(f"docs folder {root} is not a folder; the index was kept as it is (DOCS_DIR)")
+
+
 def scan(settings: RagSettings) -> Scan:
     """Stat every document file under the docs root (no reading, no hashing)."""
     root = settings.docs_dir

@@ -32,6 +32,8 @@ def print_sources(answer: Answer, stale_after_days: int) -> None:
         line = source_line(c, now=now, stale_after_days=stale_after_days)
         stale = "  ⚠ possibly outdated" if line.stale else ""
         typer.echo(f"[{line.number}] {line.title} (updated {line.updated}, {line.age}){stale}")
+        if line.note:  # held back by a rollback: the file changed since (rag/source_lines.py)
+            typer.echo(f"    ⚠ {line.note}")
         for place in line.places:
             quote = f"“{place.evidence}”" if place.evidence else ""
             typer.echo("    › " + " — ".join(part for part in (place.location, quote) if part))
@@ -96,7 +98,7 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
         "question": answer.question, "answer": answer.text, "mode": answer.mode, "notice": answer.notice,
         "citations": [
             {"n": c.number, "title": c.title, "path": c.rel_path, "section": c.section, "pages": c.pages,
-             "modified": c.modified.isoformat(), "link": c.link,
+             "modified": c.modified.isoformat(), "link": c.link, "held_back": c.held_back,
              "places": [{"section": p.section, "pages": p.pages, "link": p.link, "evidence": p.evidence,
                          "also_in": [d.rel_path for d in p.shared.documents] if p.shared else []}
                         for p in c.passages]}

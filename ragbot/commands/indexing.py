@@ -55,10 +55,13 @@ def print_report(report: SyncReport) -> None:
         out(f"→ {old} -> {new}")
     for path in report.removed:
         out(f"− {path}")
+    still = set(report.still_failing)
     for path, reason in report.failed:
-        out(f"! {path}: {reason}")
+        out(f"! {path}: {reason}" + (" (still failing; retried at each sync)" if path in still else ""))
     for path, reason in report.skipped:
         out(f"skipped {path}: {reason}")
+    for path, note in report.held_back:
+        out(f"held back {path}: {note}")
     if report.message:
         out(f"note: {report.message}")
     for line in gate_lines(report):  # EVAL_QUESTIONS (rag/sync_gate.py)
@@ -70,17 +73,22 @@ def print_report(report: SyncReport) -> None:
         out(f"dry run: {len(report.added)} to add, {len(report.changed)} to change, {len(report.renamed)} "
             f"renamed, {len(report.removed)} to remove, {report.unchanged} unchanged; nothing was written")
         return
+    held = f", {len(report.held_back)} held back by rollback" if report.held_back else ""
     if not report.has_changes and not report.failed and report.chunks_embedded == 0:
-        out(f"sync {report.status}: nothing changed ({report.unchanged} documents up to date"
+        out(f"sync {report.status}: nothing changed ({report.unchanged} documents up to date{held}"
             f"{', re-read and found identical' if report.trigger == 'ingest' else ''}); {report.duration_s:.1f}s")
-        return
-    out(f"sync {report.status}: {len(report.added)} added, {len(report.changed)} changed, "
-        f"{len(report.renamed)} renamed, {len(report.removed)} removed, {len(report.failed)} failed, "
-        f"{report.unchanged} unchanged; {report.chunks_embedded} chunks embedded, {report.chunks_reused} "
-        f"reused; {report.duration_s:.1f}s")
+    else:
+        out(f"sync {report.status}: {len(report.added)} added, {len(report.changed)} changed, "
+            f"{len(report.renamed)} renamed, {len(report.removed)} removed, {len(report.failed)} failed, "
+            f"{report.unchanged} unchanged{held}; {report.chunks_embedded} chunks embedded, {report.chunks_reused} "
+            f"reused; {report.duration_s:.1f}s")
     if report.mostly_failed:
-        typer.secho(f"error: most files failed ({len(report.failed)} of {report.tried} tried)", err=True,
-                    fg=typer.colors.RED)
+        new = len(report.failed) - len(report.still_failing)
+        typer.secho(f"error: most files failed ({new} of {report.tried} tried)", err=True, fg=typer.colors.RED)
+    if report.yields_nothing:
+        typer.secho(f"warning: the docs folder yields no documents ({len(report.skipped)} skipped, "
+                    f"{len(report.failed)} failed): answers have nothing to cite. Check DOCS_DIR and the reasons "
+                    "above", err=True, fg=typer.colors.YELLOW)
 
 
 def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False, switch_docs_root: bool = False,
@@ -97,14 +105,14 @@ def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False
             raise fail(f"sync failed: {one_line(err)}", EXIT_FAILED) from None
         finally:
             close()
-    if not dry_run and report.status in ("ok", "partial"):
+    if not dry_run and report.status in ("ok", "partial") and report.has_changes:  # a no-op sync changed nothing
         from bot.config import answer_watch_days
         from bot.ledger import count_affected
 
         report.answers_marked = count_affected(svc.settings.resolved_state_dir, svc.state.files(),
                                                watch_days=answer_watch_days(), redis_url=svc.settings.redis_url)
     print_report(report)
-    if not report.succeeded:
+    if not report.succeeded or (trigger == "ingest" and report.yields_nothing):
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -121,7 +129,7 @@ def ingest(
     switch_docs_root: SwitchOption = False,
     allow_mass_delete: MassDeleteOption = False,
 ) -> None:
-    """Build the index from a documents folder (re-reads every file)."""
+    """Build the index from a documents folder (re-reads every file); exits 1 when it yields no document."""
     if docs_dir is not None:
         Options.settings_overrides["docs_dir"] = docs_dir
     _run_sync(full=True, allow_mass_delete=allow_mass_delete, switch_docs_root=switch_docs_root, trigger="ingest")
