@@ -212,6 +212,7 @@ class RagService:
         if not self.settings.evidence_quotes:  # EVIDENCE_QUOTES=off: source lines without the quoted sentence
             answer.citations = [replace(c, passages=tuple(replace(p, evidence="") for p in c.passages))
                                 for c in answer.citations]
+        answer.citations = self._mark_held_back(answer.citations)  # a rollback's pin is said where it is cited
         self._log_gaps(answer, surface)
         return answer
 
@@ -222,6 +223,17 @@ class RagService:
         s = self.settings
         return QuestionLog(s.resolved_state_dir / "gaps.sqlite3", policy=s.log_questions,
                            retention_days=s.question_retention_days)
+
+    def _mark_held_back(self, citations: list[Citation]) -> list[Citation]:
+        """Citations of documents a rollback pinned say so (their file changed since; an admin held the
+        earlier version back): one primary-key lookup per cited document."""
+        if not citations:
+            return citations
+        try:
+            held = self.state.held_back_among([c.rel_path for c in citations])
+        except sqlite3.Error:
+            return citations
+        return [replace(c, held_back=True) if c.rel_path in held else c for c in citations]
 
     def _log_gaps(self, answer: Answer, surface: str) -> None:
         """Declined questions, flagged figures and stale sources cited, for `ragbot gaps` (rag/question_log.py)."""
@@ -257,7 +269,8 @@ class RagService:
             docs.append(DocumentInfo(
                 rel_path=rec.rel_path, title=rec.title, kind=rec.kind, format=rec.format, modified=rec.modified,
                 last_synced=rec.last_synced, chunk_count=len(rec.chunk_ids), link=rec.link,
-                last_error=rec.last_error, withdrawn=rec.withdrawn,
+                last_error=rec.last_error, withdrawn=rec.withdrawn, error_kind=rec.error_kind,
+                held_back=rec.held_back,
             ))
         return docs
 
@@ -318,6 +331,15 @@ class RagService:
 
     def rollback(self) -> tuple[int, int]:
         return self._admin().rollback()
+
+    def release(self, rel_paths: list[str] | None) -> list[str]:
+        """Lift a rollback's pin, a quarantine or a skip (all with None): the next sync indexes the files."""
+        return self._admin().release(rel_paths)
+
+    def quarantined_files(self) -> list[str]:
+        """Files a sync died reading (OOM kill, crash), not read again until they change: for `/healthz`,
+        which reports how many (never their names)."""
+        return [r.rel_path for r in self.state.quarantined()]
 
     def compact(self) -> None:
         self._admin().compact()
