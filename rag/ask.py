@@ -12,56 +12,37 @@ import time
 from collections.abc import Callable
 
 from rag.answer import Answer
-from rag.citations import (
-    CitedChunk,
-    StreamingRenumberer,
-    cited_sentences,
-    make_citation,
-    resolve_markers,
-    row_modified,
-    row_pages,
-)
+from rag.answer_review import GivenSource, Review, review
+from rag.citations import CitedChunk, StreamingRenumberer, make_citation, resolve_markers, row_modified, row_pages
 from rag.duplicates import shared_text, with_shared
 from rag.evidence import sentence_spans
-from rag.figures import check_figures, mark_in_text
-from rag.generate import GenerationError, OllamaGenerator
-from rag.prompt import PromptSource, build_messages
+from rag.figures import mark_in_text
+from rag.generation import Generator
+from rag.notices import (
+    fallback_notice,
+    figure_notice,
+    inferred_notice,
+    length_notice,
+    loop_notice,
+    no_answer_text,
+    truncated_notice,
+    uncited_notice,
+)
+from rag.ollama_errors import ContextTooLong, GenerationError, NoAnswerWritten
+from rag.prompt import PromptSource, build_messages, format_header, new_fence_tag
+from rag.query import query_terms
 from rag.relevance import term_coverage
-from rag.retrieve import CJK_RE, Candidate, Retrieval, query_terms
+from rag.reply_checks import cut_loop, no_answer_in, wrong_language
+from rag.retrieve import Candidate, Retrieval
+from rag.script import TraditionalWriter, wants_traditional
 from rag.thinking import ThinkingProgress
+
+__all__ = ["extractive_answer", "generated_answer", "no_answer", "no_answer_text", "prompt_sources"]
 
 log = logging.getLogger(__name__)
 
 EXCERPT_CHARS = 360
 EXTRACTIVE_PASSAGES = 3
-
-
-def _zh(question: str) -> bool:
-    return bool(CJK_RE.search(question))
-
-
-# Where each surface lists the indexed documents: the no-answer text points the asker there.
-SOURCES_COMMAND = {"slack": "/rag-sources", "cli": "`ragbot sources`"}
-
-
-def no_answer_text(question: str, surface: str = "slack") -> str:
-    where = SOURCES_COMMAND.get(surface, SOURCES_COMMAND["slack"])
-    if _zh(question):
-        return f"已索引的文件中找不到這個問題的答案。可用 {where} 查看機器人知道哪些文件，或換個說法再問一次。"
-    return ("I couldn't find this in the indexed documents. "
-            f"Try rephrasing, or use {where} to see which documents I know.")
-
-
-def uncited_notice(question: str) -> str:
-    return "（此回答未引用任何文件，請謹慎參考。）" if _zh(question) else \
-        "This answer cites no document: treat it with care."
-
-
-def fallback_notice(question: str) -> str:
-    """A plain sentence for the asker: the reason (an internal URL, an errno) goes to the log and `ragbot doctor`."""
-    if _zh(question):
-        return "語言模型目前無法使用，以下是最相關的文件段落原文。"
-    return "The language model is unavailable right now, so here are the most relevant passages, quoted as written."
 
 
 def prompt_sources(hits: list[Candidate]) -> list[PromptSource]:
@@ -102,13 +83,15 @@ def best_excerpt(text: str, terms: list[str], max_chars: int = EXCERPT_CHARS) ->
     return ("… " if lo > 0 else "") + excerpt + (" …" if hi < len(spans) - 1 else "")
 
 
-def extractive_answer(question: str, retrieval: Retrieval, reason: str) -> Answer:
+def extractive_answer(question: str, retrieval: Retrieval, reason: str, kind: str = "unavailable") -> Answer:
+    """The best passages quoted as written; `kind` says why to the asker (rag/notices.py FALLBACK_REASONS)."""
     terms = query_terms(question)
     best = max((h.relevance for h in retrieval.hits), default=0.0)
     # Only passages nearly as relevant as the best one: a quote is shown as-is, so a marginal one misleads.
     hits = [h for h in retrieval.hits if h.relevance >= 0.75 * best][:EXTRACTIVE_PASSAGES]
-    log.warning("answer generation unavailable, quoting passages instead: %s", reason)
-    lines = [fallback_notice(question), ""]
+    log.warning("quoting passages instead of the model's answer: %s", reason)
+    notice = fallback_notice(question, kind)
+    lines = [notice, ""]
     quoted: dict[str, list[CitedChunk]] = {}  # per document, in order: each quoted passage is one cited place
     for hit in hits:
         quote = best_excerpt(str(hit.row["text"]), terms)
@@ -118,15 +101,23 @@ def extractive_answer(question: str, retrieval: Retrieval, reason: str) -> Answe
     citations = [with_shared(make_citation(i, chunks), hits) for i, chunks in enumerate(quoted.values(), start=1)]
     return Answer(
         question=question, text="\n".join(lines).strip(), citations=citations, mode="extractive",
-        notice=fallback_notice(question), unavailable_reason=reason, sources_given=len(retrieval.hits),
+        notice=notice, unavailable_reason=reason, sources_given=len(retrieval.hits),
         retrieval_ms=retrieval.elapsed_ms, rerank_ms=retrieval.rerank_ms,
     )
+
+
+def _fallback_kind(err: GenerationError) -> str:
+    if isinstance(err, NoAnswerWritten):
+        return "budget" if "thinking" in str(err) else "empty"
+    if isinstance(err, ContextTooLong):
+        return "context"
+    return "unavailable"
 
 
 def generated_answer(
     question: str,
     retrieval: Retrieval,
-    generator: OllamaGenerator,
+    generator: Generator,
     *,
     history: list[tuple[str, str]] | None,
     num_ctx: int,
@@ -134,23 +125,31 @@ def generated_answer(
     on_token: Callable[[str], None] | None,
     on_status: Callable[[str], None] | None,
     figure_check: bool = True,
+    document_text: Callable[[str], str] | None = None,
 ) -> Answer:
+    """The model's answer, streamed, then reviewed (rag/answer_review.py) before it is final.
+
+    `document_text(doc)` gives a cited document's whole indexed text for the near-miss check; without it
+    only the passages given are read."""
+    tag = new_fence_tag()
     messages, given = build_messages(  # leave room for all the model may generate, reasoning included
         question, prompt_sources(retrieval.hits), history=history, num_ctx=num_ctx,
-        answer_tokens=max(answer_tokens, generator.num_predict),
+        answer_tokens=max(answer_tokens, generator.num_predict), tag=tag,
     )
     if retrieval.hits and not given:  # the model would see no source and say the documents are silent
         reason = f"no source fits OLLAMA_NUM_CTX={num_ctx} with {generator.num_predict} tokens kept for the answer"
-        log.warning("%s: quoting passages instead", reason)
-        return extractive_answer(question, retrieval, reason)
+        return extractive_answer(question, retrieval, reason, kind="context")
     if on_status:
         on_status("writing the answer…")
     started = time.perf_counter()
-    doc_key = {n: retrieval.hits[n - 1].doc_path for n in range(1, len(given) + 1)}
+    hits = retrieval.hits[:len(given)]
+    doc_key = {n: h.doc_path for n, h in enumerate(hits, start=1)}
     renumber = StreamingRenumberer(doc_key)
+    # Traditional Chinese stays Traditional (rag/script.py): converted as it streams, sources' own characters kept
+    script = TraditionalWriter(keep="".join(src.text for src in given)) if wants_traditional(question) else None
 
     def emit(piece: str) -> None:
-        if on_token and (ready := renumber.feed(piece)):
+        if on_token and (ready := renumber.feed(script(piece) if script else piece)):
             on_token(ready)
 
     try:
@@ -158,62 +157,82 @@ def generated_answer(
         if on_token and (rest := renumber.finish()):
             on_token(rest)
     except GenerationError as err:
-        answer = extractive_answer(question, retrieval, str(err))
+        answer = extractive_answer(question, retrieval, str(err), kind=_fallback_kind(err))
         answer.generation_ms = (time.perf_counter() - started) * 1000
         return answer
     generation_ms = (time.perf_counter() - started) * 1000
-    hits_by_number = {n: retrieval.hits[n - 1] for n in range(1, len(given) + 1)}
-    resolved = resolve_markers(result.text, doc_key)
-    if resolved.dropped:
-        log.warning("dropped citation markers %s: only %d sources were given", resolved.dropped, len(given))
-    claims = cited_sentences(result.text)
-    citations = [
-        with_shared(make_citation(i, [CitedChunk(row=hits_by_number[n].row, claims=tuple(claims.get(n, ())))
-                                      for n in group], fallback_claim=question),
-                    [hits_by_number[n] for n in group])  # GROUP_DUPLICATES: the other documents with its text
-        for i, group in enumerate(resolved.groups, start=1)
-    ]
-    answer = Answer(
-        question=question, text=resolved.text, citations=citations, mode="generated",
-        sources_given=len(given), retrieval_ms=retrieval.elapsed_ms, rerank_ms=retrieval.rerank_ms,
-        generation_ms=generation_ms, dropped_markers=resolved.dropped,
-    )
-    if not citations:
-        answer.notice = uncited_notice(question)
-    if figure_check:  # FIGURE_CHECK
-        mark_figures(answer, [str(h.row.get("title") or "") + "\n" + str(h.row["text"])
-                              for h in hits_by_number.values()])
+    text = script(result.text) if script else result.text
+    if no_answer_in(text):  # "[1][2]", or the start of a refusal: nothing a reader could use
+        answer = extractive_answer(question, retrieval, f"the model wrote no answer ({text.strip()[:40]!r})", "empty")
+    elif wrong_language(question, text):
+        answer = extractive_answer(question, retrieval, "the model answered in another language", "language")
+    else:
+        answer = _reviewed_answer(question, text, result.done_reason, hits, given, document_text,
+                                  figure_check=figure_check)
+        answer.sources_given = len(given)
+        answer.script_converted = script.changed if script else 0
+    answer.retrieval_ms, answer.rerank_ms, answer.generation_ms = (
+        retrieval.elapsed_ms, retrieval.rerank_ms, generation_ms)
     if result.truncated_prompt:  # the model missed part of the prompt: say so where the reader sees it
-        notice = truncated_notice(question)
-        answer.notice = f"{answer.notice}\n{notice}" if answer.notice else notice
+        _add_notice(answer, truncated_notice(question))
     return answer
 
 
-def truncated_notice(question: str) -> str:
-    """Said to the asker; the cause (OLLAMA_NUM_CTX, the model's own context) is logged by rag/generate.py."""
-    if _zh(question):
-        return "⚠ 來源太長，模型只讀到其中一部分，回答可能不完整。"
-    return "⚠ The sources were too long for the model, which read only part of them: the answer may be incomplete."
+def _reviewed_answer(question: str, text: str, done_reason: str, hits: list[Candidate], given: list[PromptSource],
+                     document_text: Callable[[str], str] | None, *, figure_check: bool) -> Answer:
+    notices = []
+    loop = cut_loop(text)
+    if loop.cut:
+        text = loop.text
+        notices.append(loop_notice(question))
+    elif done_reason == "length":
+        notices.append(length_notice(question))
+    sources = [GivenSource(number=src.number, doc=hit.doc_path, title=src.title, section=src.section,
+                           text=src.text, header=format_header(src)) for src, hit in zip(given, hits, strict=True)]
+    verdict = review(question, text, sources, document_text or _passages_of(sources))
+    doc_key = {s.number: s.doc for s in sources}
+    resolved = resolve_markers(verdict.text, doc_key)
+    if resolved.dropped:
+        log.warning("dropped citation markers %s: only %d sources were given", resolved.dropped, len(given))
+    citations = [
+        with_shared(make_citation(i, [CitedChunk(row=hits[n - 1].row, claims=tuple(verdict.claims.get(n, ())))
+                                      for n in group], fallback_claim=question),
+                    [hits[n - 1] for n in group])  # GROUP_DUPLICATES: the other documents with its text
+        for i, group in enumerate(resolved.groups, start=1)
+    ]
+    answer = Answer(question=question, text=resolved.text, citations=citations, mode="generated",
+                    dropped_markers=resolved.dropped, near_miss=bool(verdict.near_misses),
+                    citations_inferred=verdict.inferred)
+    if verdict.inferred and citations:
+        notices.append(inferred_notice(question))
+    if not citations:
+        notices.append(uncited_notice(question))
+    if figure_check:  # FIGURE_CHECK
+        _mark_figures(answer, verdict, sources)
+    for notice in notices:
+        _add_notice(answer, notice)
+    return answer
 
 
-def figure_notice(question: str, figures: list[str]) -> str:
-    listed = "、".join(figures) if _zh(question) else ", ".join(figures)
-    if _zh(question):
-        return f"⚠ 以下數字在引用的文件中找不到：{listed}。請以引用段落為準。"
-    return f"⚠ Not found in the cited sources: {listed}. Check the quoted passages before relying on it."
+def _passages_of(sources: list[GivenSource]) -> Callable[[str], str]:
+    return lambda doc: "\n".join(s.text for s in sources if s.doc == doc)
 
 
-def mark_figures(answer: Answer, sources: list[str]) -> None:
-    """Mark each figure of a generated answer that no source given to the model holds (rag/figures.py)."""
-    check = check_figures(answer.text, sources)
-    answer.figures_checked = check.checked
-    if not check.unsupported:
-        return
-    answer.unsupported_figures = list(dict.fromkeys(f.text for f in check.unsupported))
-    answer.text = mark_in_text(answer.text, answer.unsupported_figures)
-    notice = figure_notice(answer.question, answer.unsupported_figures)
+def _add_notice(answer: Answer, notice: str) -> None:
     answer.notice = f"{answer.notice}\n{notice}" if answer.notice else notice
-    log.warning("answer states figures found in no source: %s", answer.unsupported_figures)
+
+
+def _mark_figures(answer: Answer, verdict: Review, sources: list[GivenSource]) -> None:
+    """Mark each figure no cited source holds (rag/claim_check.py), naming the uncited source that does."""
+    answer.figures_checked = verdict.figures_checked
+    if not verdict.flagged:
+        return
+    figures = list(dict.fromkeys(f.figure.text for f in verdict.flagged))
+    elsewhere = {f.figure.text: sources[f.found_in - 1].title for f in verdict.flagged if f.found_in}
+    answer.unsupported_figures = figures
+    answer.text = mark_in_text(answer.text, figures)
+    _add_notice(answer, figure_notice(answer.question, figures, elsewhere))
+    log.warning("answer states figures its cited sources do not hold: %s", figures)
 
 
 def no_answer(question: str, retrieval: Retrieval, surface: str = "slack") -> Answer:

@@ -20,7 +20,13 @@ from rag.evidence import best_sentence, split_sentences
 
 # [1], [1, 2], [1][2], full-width 【1】 ［1］ as models write them in Chinese text.
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?。，；：！？])")
-_MARKER_RE = re.compile(r"[\[【［]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]】］]")
+MARKER_RE = re.compile(r"[\[【［]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]】］]")
+_MARKER_RE = MARKER_RE
+
+
+# What is left of a sentence that only pointed at a source once its (invented) marker is dropped.
+_DANGLING = re.compile(r"(?:(?<=[.!?。！？])|^)[ \t]*(?:see also|also see|see|參見|参见|另見|另见|詳見|详见)[ \t]*"
+                       r"(?:[\[【［]\s*[\]】］])?[ \t]*[.。:：]?[ \t]*(?=\n|$)", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass
@@ -55,6 +61,8 @@ def resolve_markers(text: str, doc_key: dict[int, str]) -> ResolvedCitations:
         return "".join(f"[{n}]" for n in out)
 
     rewritten = _MARKER_RE.sub(replace, text)
+    if dropped:  # "See also [7]." with [7] invented: the pointer is gone, so is the sentence that pointed
+        rewritten = _DANGLING.sub("", rewritten)
     rewritten = re.sub(r"(\[\d+\])(?:\s*\1)+", r"\1", rewritten)  # "[1] [1]" -> "[1]"
     rewritten = _SPACE_BEFORE_PUNCT.sub(r"\1", rewritten)  # space left by a dropped marker
     rewritten = re.sub(r"[ \t]{2,}", " ", rewritten).strip()

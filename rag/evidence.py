@@ -17,22 +17,37 @@ from rag.retrieve import CJK_RE, query_terms
 
 EVIDENCE_CHARS = 200
 # Sentence ends (Latin ones need a space after them and no lowercase word or number next, so "ext. 4357" and
-# "Ltd. by" stay whole; CJK ones need no space), and every line break: a table row or list item is a unit.
-SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[^a-z0-9])|(?<=;)\s+|\n+|(?<=[。！？；])")
+# "Ltd. by" stay whole, unless the number opens a numbered clause: "… secret. 12. Termination"; CJK ones need
+# no space), and every line break: a table row or list item is a unit.
+SENTENCE_SPLIT = re.compile(
+    r"(?<=[.!?])\s+(?=[^a-z0-9]|\d{1,3}(?:\.\d{1,3})*\.?\s+[A-Z])|(?<=;)\s+|\n+|(?<=[。！？；])")
 _NUMBER = re.compile(r"\d")
 
 
+# A piece that is only a number ("12." of "12. Termination", "3.2" of a heading, "(a)") is not a sentence.
+_BARE_NUMBER = re.compile(r"\(?(\d{1,3}(\.\d{1,3})*|[a-z]|[ivx]{1,4})[.)]?", re.IGNORECASE)
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence, without surrounding whitespace."""
-    spans, start = [], 0
+    """(start, end) of each sentence, without surrounding whitespace; a bare clause number joins what follows."""
+    spans: list[tuple[int, int]] = []
+    start, pending = 0, None
     for cut in [*SENTENCE_SPLIT.finditer(text), None]:
         end = cut.start() if cut else len(text)
         piece = text[start:end]
         if piece.strip():
             lead = len(piece) - len(piece.lstrip())
-            spans.append((start + lead, start + len(piece.rstrip())))
+            a, b = start + lead, start + len(piece.rstrip())
+            if pending is not None:  # "12." + "Termination" on the same line: one heading, not two sentences
+                a, pending = pending, None
+            if _BARE_NUMBER.fullmatch(text[a:b]) and cut is not None and "\n" not in cut.group():
+                pending = a
+            else:
+                spans.append((a, b))
         if cut:
             start = cut.end()
+    if pending is not None:
+        spans.append((pending, len(text.rstrip())))
     return spans
 
 
@@ -40,11 +55,12 @@ def split_sentences(text: str) -> list[str]:
     return [text[a:b] for a, b in sentence_spans(text)]
 
 
-def _weights(text: str) -> dict[str, float]:
+def term_weights(text: str) -> dict[str, float]:
+    """The terms of a claim or sentence, figures weighing double."""
     return {t: 2.0 if _NUMBER.search(t) else 1.0 for t in query_terms(text)}
 
 
-def _score(claim: dict[str, float], sentence: dict[str, float]) -> float:
+def score_terms(claim: dict[str, float], sentence: dict[str, float]) -> float:
     """Cosine of the weighted term sets: shared terms, not penalised much for a long claim or sentence."""
     shared = sum(w for t, w in claim.items() if t in sentence)
     if not shared:
@@ -58,12 +74,12 @@ def best_sentence(text: str, claims: Sequence[str], limit: int = EVIDENCE_CHARS)
     sentences = split_sentences(text)
     if not sentences:
         return "", 0.0
-    targets = [w for w in (_weights(c) for c in claims) if w]
+    targets = [w for w in (term_weights(c) for c in claims) if w]
     best, best_score, best_target = sentences[0], 0.0, {}
     for sentence in sentences:
-        weights = _weights(sentence)
+        weights = term_weights(sentence)
         for target in targets:
-            score = _score(target, weights)
+            score = score_terms(target, weights)
             if score > best_score:
                 best, best_score, best_target = sentence, score, target
     return trim(best, best_target, limit), best_score

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -69,6 +69,10 @@ _ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
 _ZH_DATE = re.compile(r"(?<!\d)(\d{4}|民國\s*\d{2,3})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日號号]")
 _EN_DATE_MDY = re.compile(r"(?<![A-Za-z])([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?!\d)")
 _EN_DATE_DMY = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Za-z]{3,9})\.?,?\s+(\d{4})(?!\d)")
+# Month and day without a year ("by March 31", "31 March", "3月31日"): compared as month and day only.
+_EN_MD = re.compile(r"(?<![A-Za-z])([A-Z][a-z]{2,8})\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?![\d,:.]\d)(?!\s*,?\s*\d{4})")
+_EN_DM = re.compile(r"(?<![\d.,])(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Z][a-z]{2,8})\b(?!\.?,?\s+\d{4})")
+_ZH_MD = re.compile(r"(?<![\d年])(\d{1,2})\s*月\s*(\d{1,2})\s*[日號号]")
 _IDENT = re.compile(r"\b[A-Za-z]{1,6}-\d{1,6}[A-Za-z]?\b|第\s*[0-9" + _ZH_NUM_CHARS + r"]+\s*[條条章節款項]")
 _NUMBER = re.compile(
     rf"(?P<cur>{_CURRENCY_PREFIX})?"
@@ -93,7 +97,7 @@ class Figure:
     """One figure as written in the text and the value it stands for."""
 
     text: str
-    value: float | date | str  # a number, a calendar date, or an identifier (upper-cased)
+    value: float | date | str  # a number, a calendar date, a month and day ("03-31"), or an identifier (upper-cased)
     unit: str | None  # the class of its unit ("day", "money", …), None when written bare
     context: frozenset[str] = field(default=frozenset(), compare=False)  # words of its sentence, figures aside
 
@@ -116,16 +120,15 @@ def check_figures(answer: str, sources: Iterable[str]) -> FigureCheck:
     """
     found = extract_figures(answer)
     source_figures = [fig for text in sources for fig in extract_figures(text, source=True)]
-    by_value: dict[float | date | str, list[Figure]] = {}
-    for fig in source_figures:
-        by_value.setdefault(fig.value, []).append(fig)
-    contexts = {fig.context for fig in source_figures}
-    unsupported = []
-    for fig in found:
-        best = max((_overlap(fig.context, c) for c in contexts), default=0.0)
-        if not any(_supports(s, fig, best) for s in by_value.get(fig.value, ())):
-            unsupported.append(fig)
+    unsupported = [fig for fig in found if not figure_supported(fig, source_figures)]
     return FigureCheck(checked=len(found), unsupported=tuple(unsupported))
+
+
+def figure_supported(fig: Figure, source_figures: Sequence[Figure]) -> bool:
+    """Whether a figure of the answer appears among `source_figures` (from extract_figures(…, source=True)) in a
+    sentence about the same thing: one sharing nearly as many of its sentence's words as the best match does."""
+    best = max((_overlap(fig.context, f.context) for f in source_figures), default=0.0)
+    return any(_supports(s, fig, best) for s in source_figures if s.value == fig.value)
 
 
 def _scripts(fig: Figure) -> frozenset[bool]:
@@ -179,6 +182,13 @@ def extract_figures(text: str, *, source: bool = False) -> list[Figure]:
             if source:
                 for part in (day.year, day.month, day.day):
                     figures.append((m.start(), Figure(str(part), float(part), None)))
+    for pattern, parse in ((_EN_MD, _md), (_EN_DM, _dm), (_ZH_MD, _zh_md)):
+        for m in pattern.finditer(text):
+            if free(*m.span()) and (value := parse(m)) is not None:
+                add(*m.span(), Figure(m.group(0), value, None))
+    if source:  # a full date also states its month and day ("March 31, 2026" holds "March 31")
+        figures.extend((at, Figure(f.text, f"{f.value.month:02d}-{f.value.day:02d}", None))
+                       for at, f in list(figures) if isinstance(f.value, date))
     for m in _IDENT.finditer(text):
         if free(*m.span()):
             add(*m.span(), Figure(m.group(0), _ident_value(m.group(0)), None))
@@ -256,6 +266,23 @@ def _ident_value(text: str) -> str:
         number = float(inner) if inner.isdigit() else _zh_number(inner)
         return f"第{int(number or 0)}{text[-1]}"
     return text.upper()
+
+
+def _month_day(month: int | None, day: int) -> str | None:
+    return f"{month:02d}-{day:02d}" if month and 1 <= day <= 31 else None
+
+
+def _md(m: re.Match[str]) -> str | None:
+    return _month_day(_MONTHS.get(m.group(1).lower()), int(m.group(2)))
+
+
+def _dm(m: re.Match[str]) -> str | None:
+    return _month_day(_MONTHS.get(m.group(2).lower()), int(m.group(1)))
+
+
+def _zh_md(m: re.Match[str]) -> str | None:
+    month = int(m.group(1))
+    return _month_day(month if 1 <= month <= 12 else None, int(m.group(2)))
 
 
 def _safe_date(year: int, month: int, day: int) -> date | None:

@@ -20,12 +20,12 @@ import logging
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
-from dataclasses import dataclass
 
 import httpx
 import ollama
 from pydantic import ValidationError
 
+from rag.generation import GenerationResult, LLMHealth
 from rag.ollama_errors import (
     ContextTooLong,
     GenerationError,
@@ -47,31 +47,13 @@ __all__ = [
     "NoAnswerWritten", "OllamaGenerator", "OllamaHealth", "OllamaUnavailable",
 ]
 
+OllamaHealth = LLMHealth  # the name callers used before there were two backends
+
 log = logging.getLogger(__name__)
 
 THINKING_BUDGET_FACTOR = 3  # a thinking model may reason for up to 3x ANSWER_MAX_TOKENS before answering
 # docs/capabilities/thinking.mdx: gpt-oss ignores true/false ("the trace cannot be fully disabled"), takes levels.
 _LEVELS_ONLY = ("gpt-oss",)
-
-
-@dataclass
-class GenerationResult:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int  # thinking included: Ollama's eval_count
-    seconds: float
-    model: str
-    truncated_prompt: bool  # Ollama saw less than the whole prompt: the answer may have missed sources
-    done_reason: str = "stop"  # "length" when generation hit num_predict and was cut off
-    thinking: str = ""  # the model's reasoning: for logs only, never shown as the answer
-
-
-@dataclass
-class OllamaHealth:
-    reachable: bool
-    model_pulled: bool
-    models: list[str]
-    message: str
 
 
 class OllamaGenerator:

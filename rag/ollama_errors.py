@@ -54,12 +54,33 @@ def response_error(err: ollama.ResponseError, *, host: str, model: str, num_ctx:
     if err.status_code == 404:
         return OllamaUnavailable(f"{host} answered 404 for /api/chat ({reason}): is OLLAMA_HOST an Ollama server?")
     if _CONTEXT_ERROR.search(reason):
-        return ContextTooLong(
-            f"the prompt does not fit the model's context of {num_ctx} tokens (OLLAMA_NUM_CTX): {reason}"
-        )
+        return context_too_long(reason, num_ctx=num_ctx, server_ctx=server_context(reason))
     if err.status_code == -1:  # an error line in the middle of the stream
         return GenerationError(f"Ollama failed mid-answer: {reason}")
     return GenerationError(f"Ollama returned HTTP {err.status_code}: {reason}")
+
+
+_SERVER_CONTEXT = re.compile(r"context[^0-9]{0,40}?\(?(\d{3,7})\s*tokens?", re.IGNORECASE)
+
+
+def server_context(reason: str) -> int | None:
+    """The context size a server names in its refusal ("exceeds the available context size (512 tokens)")."""
+    match = _SERVER_CONTEXT.search(reason)
+    return int(match.group(1)) if match else None
+
+
+def context_too_long(reason: str, *, num_ctx: int, server_ctx: int | None) -> ContextTooLong:
+    """One message, one context size: the server's when it names one, with OLLAMA_NUM_CTX only if it differs."""
+    if server_ctx and server_ctx < num_ctx:
+        return ContextTooLong(
+            f"the prompt does not fit the server's context of {server_ctx} tokens, smaller than OLLAMA_NUM_CTX="
+            f"{num_ctx}: set OLLAMA_NUM_CTX={server_ctx} or give the server a larger context"
+        )
+    if server_ctx:
+        return ContextTooLong(f"the prompt does not fit the server's context of {server_ctx} tokens: "
+                              "lower ANSWER_MAX_TOKENS or TOP_K, or give the server a larger context")
+    return ContextTooLong(f"the prompt does not fit the model's context of {num_ctx} tokens (OLLAMA_NUM_CTX): "
+                          f"{reason}")
 
 
 def timeout_error(err: httpx.TimeoutException, *, host: str, timeout_s: float,

@@ -71,6 +71,11 @@ def _one_line(text: str) -> str:
 
 
 def format_source(src: PromptSource, tag: str) -> str:
+    return f'<{tag} id="{src.number}">\n{format_header(src)}\n{defang(src.text)}\n</{tag}>'
+
+
+def format_header(src: PromptSource) -> str:
+    """The line above a source's text: what the bot says about it (the model may repeat it; it is not a claim)."""
     meta = [f"title: {_one_line(src.title)}"]
     if src.section:
         meta.append(f"section: {_one_line(src.section)}")
@@ -80,7 +85,7 @@ def format_source(src: PromptSource, tag: str) -> str:
     meta.append(f"updated: {src.modified.date().isoformat()}")
     if src.shared:
         meta.append(_one_line(shared_meta(src.title, src.shared)))
-    return f'<{tag} id="{src.number}">\n[{src.number}] ' + " | ".join(meta) + f"\n{defang(src.text)}\n</{tag}>"
+    return f"[{src.number}] " + " | ".join(meta)
 
 
 def shared_meta(title: str, shared: SharedText) -> str:

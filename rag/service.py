@@ -27,7 +27,7 @@ from rag.state import StateDB, with_remembered_docs_root
 # `ragbot ask` must not import the document parsers that only a sync needs.
 if TYPE_CHECKING:
     from rag.embeddings import Embedder, ModelInfo
-    from rag.generate import OllamaGenerator, OllamaHealth
+    from rag.generation import Generator, LLMHealth
     from rag.question_log import QuestionLog
     from rag.rerank import CrossEncoderReranker
     from rag.retrieve import Retrieval
@@ -57,7 +57,7 @@ class RagService:
         self._query_embedder: Embedder | None = embedder
         self._store: ChunkStore | None = None
         self._state: StateDB | None = None
-        self._generator: OllamaGenerator | None = None
+        self._generator: Generator | None = None
         self._reranker: CrossEncoderReranker | None = None
         self._sync_lock = sync_lock_for(settings.resolved_state_dir, settings.redis_url,
                                         lease_seconds=settings.sync_lock_lease_seconds)
@@ -127,17 +127,13 @@ class RagService:
             return self._state
 
     @property
-    def generator(self) -> OllamaGenerator:
+    def generator(self) -> Generator:
+        """LLM_API's backend (Ollama, or an OpenAI-compatible server), built once."""
         with self._lock:
             if self._generator is None:
-                from rag.generate import OllamaGenerator
+                from rag.generation import make_generator
 
-                s = self.settings
-                self._generator = OllamaGenerator(
-                    s.ollama_host, s.ollama_model, timeout_s=s.ollama_timeout_seconds,
-                    connect_timeout_s=s.ollama_connect_timeout_seconds, keep_alive=s.ollama_keep_alive,
-                    num_ctx=s.ollama_num_ctx, max_tokens=s.answer_max_tokens, think=s.ollama_think,
-                )
+                self._generator = make_generator(self.settings)
             return self._generator
 
     @property
@@ -205,9 +201,9 @@ class RagService:
             answer = no_answer(question, retrieval, surface)
         else:
             answer = generated_answer(
-                question, retrieval, self.generator, history=history, num_ctx=self.settings.ollama_num_ctx,
+                question, retrieval, self.generator, history=history, num_ctx=self.generator.num_ctx,
                 answer_tokens=self.settings.answer_max_tokens, on_token=on_token, on_status=on_status,
-                figure_check=self.settings.figure_check,
+                figure_check=self.settings.figure_check, document_text=self._document_text,
             )
         if not self.settings.evidence_quotes:  # EVIDENCE_QUOTES=off: source lines without the quoted sentence
             answer.citations = [replace(c, passages=tuple(replace(p, evidence="") for p in c.passages))
@@ -215,6 +211,15 @@ class RagService:
         answer.citations = self._mark_held_back(answer.citations)  # a rollback's pin is said where it is cited
         self._log_gaps(answer, surface)
         return answer
+
+    def _document_text(self, doc_path: str) -> str:
+        """A document's whole indexed text (the near-miss check reads the document, not only the passage)."""
+        try:
+            rows = self.store.document_rows(doc_path)
+        except Exception as err:  # noqa: BLE001 - a check must never cost the answer
+            log.warning("could not read %s for the answer check: %s", doc_path, err)
+            return ""
+        return "\n".join(f"{r.get('section') or ''}\n{r.get('text') or ''}" for r in rows)
 
     @property
     def question_log(self) -> QuestionLog:
@@ -350,7 +355,7 @@ class RagService:
     def last_sync_report(self) -> SyncReport | None:
         return self.state.last_report()
 
-    def ollama_health(self) -> OllamaHealth:
+    def ollama_health(self) -> LLMHealth:
         return self.generator.health()
 
 

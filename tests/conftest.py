@@ -61,6 +61,23 @@ def make_settings(tmp_path: Path) -> Callable[..., object]:
     return build
 
 
+FAKE_MODEL = "llama3.2:3b"  # the model name tests give the fake Ollama (tests/fakes/fake_ollama.py)
+
+
+@pytest.fixture
+def service_for(sample_index: Path, make_settings: Callable[..., object]) -> Callable[..., object]:
+    """A RagService on a copy-free sample index whose answers come from `fake` (a FakeOllama)."""
+    from rag.service import RagService
+
+    def build(fake: object, **overrides: object) -> RagService:
+        values: dict[str, object] = {"lancedb_uri": str(sample_index), "ollama_host": fake.url,  # type: ignore[attr-defined]
+                                     "ollama_model": FAKE_MODEL}
+        values.update(overrides)
+        return RagService(make_settings(**values))
+
+    return build
+
+
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample corpus ingested once per test session; copy it with `index_copy` to write to it."""

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import FAKE_MODEL as MODEL
 from tests.fakes.fake_ollama import FakeOllama
-
-MODEL = "llama3.2:3b"
 
 
 def source_number(request: dict, needle: str) -> int:
@@ -20,17 +18,6 @@ def source_number(request: dict, needle: str) -> int:
         if needle in match.group(3):
             return int(match.group(2))
     raise AssertionError(f"no source contains {needle!r}")
-
-
-@pytest.fixture
-def service_for(sample_index: Path, make_settings):
-    from rag.service import RagService
-
-    def build(fake: FakeOllama, **overrides):
-        return RagService(make_settings(lancedb_uri=str(sample_index), ollama_host=fake.url, ollama_model=MODEL,
-                                        **overrides))
-
-    return build
 
 
 def test_generated_answer_cites_the_right_document_and_drops_invented_markers(service_for):

@@ -17,6 +17,9 @@ _UNDERLINE = re.compile(r"^(?:={3,}|-{3,}|~{3,}|\*{3,})$")
 TITLE_MAX_CHARS = 100
 
 
+MAX_SECTION_SKIP = 3
+
+
 class _Numbering:
     """Tracks section numbers so a numbered list item ("1. Contain the incident") inside
     section 4 is not mistaken for a new top-level heading."""
@@ -44,8 +47,11 @@ class _Numbering:
         parts = [int(p) for p in number.split(".")]
         if len(parts) == 1:
             nxt = _clean_line(next_line or "")
-            if (self.top and parts[0] != self.top + 1) or _LIST_START.match(nxt):
-                return None  # numbered steps follow each other; sections have text (or "n.1") between them
+            # Numbered steps follow each other; sections have text (or "n.1") between them. A section number
+            # may skip ahead a little: one heading not recognised (say, followed by a list) must not file every
+            # later section under the one before it ("12. Termination" under "2. Orders").
+            if (self.top and not self.top < parts[0] <= self.top + MAX_SECTION_SKIP) or _LIST_START.match(nxt):
+                return None
         elif self.top and parts[0] not in (self.top, self.top + 1):
             return None
         self.top = parts[0]

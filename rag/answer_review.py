@@ -1,0 +1,100 @@
+"""A model's finished answer, read the way a careful reviewer would before anyone sees it as the answer.
+
+Given the sources the model saw, this decides which source each sentence comes from (rag/attribution.py:
+markers the model wrote, or the source a sentence was plainly copied from), checks every figure against the
+source its sentence cites (rag/claim_check.py), and catches near misses, a figure the documents state for
+something else than what was asked (rag/subject_check.py). rag/ask.py turns the verdict into the Answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from rag.attribution import AnswerSentence, attribute, claims_by_source, with_inferred_markers
+from rag.claim_check import Claim, FlaggedFigure, check_claims
+from rag.evidence import best_sentence
+from rag.figures import extract_figures
+from rag.notices import near_miss_notice, zh
+from rag.subject_check import NearMiss, near_misses
+
+
+@dataclass(frozen=True)
+class GivenSource:
+    """What the model was shown as source number n (1-based): the passage, its header and whose it is."""
+
+    number: int
+    doc: str
+    title: str
+    section: str
+    text: str
+    header: str  # the metadata line the prompt put above it (title, section, pages, updated date)
+
+
+@dataclass
+class Review:
+    text: str  # the answer as it will be shown (markers added where inferred, a near miss said plainly)
+    claims: dict[int, list[str]] = field(default_factory=dict)  # per given source: the sentences it supports
+    inferred: bool = False  # some markers were added by the bot
+    figures_checked: int = 0
+    flagged: list[FlaggedFigure] = field(default_factory=list)
+    near_misses: list[NearMiss] = field(default_factory=list)
+
+
+def review(question: str, text: str, sources: Sequence[GivenSource],
+           document_text: Callable[[str], str]) -> Review:
+    given_text = [s.text for s in sources]
+    sentences = attribute(text, given_text, [s.title for s in sources])
+    inferred = any(s.inferred for s in sentences)
+    shown = with_inferred_markers(text, sentences) if inferred else text
+    result = Review(text=shown, claims=claims_by_source(sentences), inferred=inferred)
+    claims = [Claim(s.plain, tuple(_sources_of(s))) for s in sentences]
+    check = check_claims(claims, given_text, [s.header for s in sources])
+    result.figures_checked, result.flagged = check.checked, list(check.flagged)
+    misses = near_misses(
+        question, _figure_sources(sentences, len(sources)), [s.doc for s in sources], [s.title for s in sources],
+        [s.section for s in sources], document_text,
+    )
+    if misses:
+        result.near_misses = misses
+        result.text = _say_near_miss(question, misses, sentences, sources)
+        result.claims = {m.source: [s.plain for s in sentences if m.source in _sources_of(s)] for m in misses}
+        result.flagged = []  # the answer's own figures are no longer shown
+    return result
+
+
+def _sources_of(sentence: AnswerSentence) -> list[int]:
+    return [*sentence.cited, *([sentence.inferred] if sentence.inferred else [])]
+
+
+def _figure_sources(sentences: Sequence[AnswerSentence], given: int) -> list[int]:
+    """The sources the answer's figures come from: those cited by (or matched to) its figure-bearing claims."""
+    out = []
+    for s in sentences:
+        if s.claim and extract_figures(s.plain):
+            out.extend(n for n in _sources_of(s) if 1 <= n <= given)
+    return out
+
+
+def _say_near_miss(question: str, misses: Sequence[NearMiss], sentences: Sequence[AnswerSentence],
+                   sources: Sequence[GivenSource]) -> str:
+    """The answer a careful reader would give instead: nothing for what was asked, and what the source states
+    the figure for, quoted with its marker."""
+    lines = []
+    for miss in misses:
+        src = sources[miss.source - 1]
+        claims = [s.plain for s in sentences if miss.source in _sources_of(s)]
+        quote, _ = best_sentence(src.text, claims or [question])
+        figures = list(dict.fromkeys(f.text for c in claims for f in extract_figures(c)))
+        lines.append(near_miss_notice(question, miss.asked, miss.stated_for, src.title, figures or ["?"]))
+        lines.append(f"> {_one_line(quote)} [{miss.source}]")
+    if zh(question):
+        lines.append("若要確認，請詢問文件負責人。")
+    else:
+        lines.append("Ask the document's owner if you need a figure for what you asked.")
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()

@@ -1,0 +1,67 @@
+"""Each figure an answer states, checked against the source its sentence cites, about the same thing.
+
+rag/figures.py answers "does any source hold this figure?". That let two kinds of wrong answer through:
+a figure copied from another document than the one cited (a planted file saying "USD 250" while the answer
+cites the official policy; the other contract's late-payment interest), and a figure that exists somewhere in
+the sources but not for what the sentence says. Here every sentence is checked against the sources it cites
+(its markers, or the source rag/attribution.py matched it to); a figure found only in a source the sentence
+does not cite is flagged with that source's number, so the asker is told where it really came from.
+
+What the bot itself put around each source (title, section, page, the "updated" date) is not the model's
+claim: a figure that only restates that header is neither checked nor flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from rag.figures import Figure, extract_figures, figure_supported
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str  # one sentence of the answer, markers removed
+    cites: tuple[int, ...] = ()  # the given sources (1-based) it cites or was matched to; () for none
+
+
+@dataclass(frozen=True)
+class FlaggedFigure:
+    figure: Figure
+    found_in: int | None = None  # a given source the sentence does not cite that holds it, if any
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    checked: int
+    flagged: tuple[FlaggedFigure, ...]
+
+
+def check_claims(claims: Sequence[Claim], sources: Sequence[str], headers: Sequence[str] = ()) -> ClaimCheck:
+    """Figures of `claims` that the sources they cite do not hold in a sentence about the same thing.
+
+    `sources[i]` is source number i + 1 (its text); `headers` are the lines the bot wrote above the sources
+    (their figures are excused: the model repeating "updated 2026-03-02" is quoting the bot, not a document).
+    """
+    per_source = [extract_figures(text, source=True) for text in sources]
+    header_figures = [f for h in headers for f in extract_figures(h, source=True)]
+    # The header's dates (and their year, month and day) excuse a figure whatever its unit; its other numbers
+    # (section "5.2", page 3) only a bare number, so "5 days" is never excused by section 5.
+    header_dates = {f.value for f in header_figures if isinstance(f.value, date | str)}
+    header_dates |= {float(d.year) for d in header_dates if isinstance(d, date)}
+    header_numbers = {f.value for f in header_figures}
+    checked = 0
+    flagged: list[FlaggedFigure] = []
+    for claim in claims:
+        pool = [n for n in claim.cites if 1 <= n <= len(sources)] or list(range(1, len(sources) + 1))
+        for fig in extract_figures(claim.text):
+            if fig.value in header_dates or (fig.unit is None and fig.value in header_numbers):
+                continue
+            checked += 1
+            if figure_supported(fig, [f for n in pool for f in per_source[n - 1]]):
+                continue
+            elsewhere = next((n for n in range(1, len(sources) + 1) if n not in pool
+                              and figure_supported(fig, per_source[n - 1])), None)
+            flagged.append(FlaggedFigure(fig, elsewhere))
+    return ClaimCheck(checked=checked, flagged=tuple(flagged))

@@ -1,0 +1,77 @@
+"""What every generation backend shares: its result, its health, and the one place that picks the backend.
+
+Two backends speak to a local model: Ollama's own API (rag/generate.py, the default) and the
+OpenAI-compatible chat API (rag/generate_openai.py: vLLM, llama.cpp's server, LM Studio, TGI). Both raise
+`GenerationError` subclasses with one-line messages (rag/ollama_errors.py), so rag/ask.py falls back to
+quoted passages the same way for either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from rag.config import RagSettings
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int  # thinking included (Ollama's eval_count, OpenAI's usage.completion_tokens)
+    seconds: float
+    model: str
+    truncated_prompt: bool  # the server saw less than the whole prompt: the answer may have missed sources
+    done_reason: str = "stop"  # "length" when generation hit the token limit and was cut off
+    thinking: str = ""  # the model's reasoning: for logs only, never shown as the answer
+
+
+@dataclass
+class LLMHealth:
+    reachable: bool
+    model_pulled: bool  # the model is there (Ollama: pulled; OpenAI-compatible: listed by /v1/models)
+    models: list[str]
+    message: str
+
+
+class Generator(Protocol):
+    """A chat model behind some API; safe to share between threads."""
+
+    host: str
+    model: str
+    max_tokens: int
+
+    @property
+    def num_ctx(self) -> int: ...
+
+    @property
+    def num_predict(self) -> int: ...
+
+    def generate(self, messages: list[dict[str, str]], on_token: Callable[[str], None] | None = None,
+                 on_thinking: Callable[[str], None] | None = None) -> GenerationResult: ...
+
+    def health(self) -> LLMHealth: ...
+
+    def close(self) -> None: ...
+
+
+def make_generator(s: RagSettings) -> Generator:
+    """The backend LLM_API names, built from the settings (imports only that backend's client)."""
+    if s.llm_api == "openai":
+        from rag.generate_openai import OpenAIGenerator
+
+        return OpenAIGenerator(
+            s.llm_base_url or "", s.llm_model or "",
+            api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None,
+            timeout_s=s.ollama_timeout_seconds, connect_timeout_s=s.ollama_connect_timeout_seconds,
+            num_ctx=s.ollama_num_ctx, max_tokens=s.answer_max_tokens, think=s.ollama_think,
+        )
+    from rag.generate import OllamaGenerator
+
+    return OllamaGenerator(
+        s.ollama_host, s.ollama_model, timeout_s=s.ollama_timeout_seconds,
+        connect_timeout_s=s.ollama_connect_timeout_seconds, keep_alive=s.ollama_keep_alive,
+        num_ctx=s.ollama_num_ctx, max_tokens=s.answer_max_tokens, think=s.ollama_think,
+    )

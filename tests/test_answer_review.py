@@ -1,0 +1,183 @@
+"""What small real models write (bench/bench_answers.py saw each of these), and what the asker must see instead.
+
+Each reply below is one a real 0.5B/1.5B model produced in kind: only markers, facts without markers, the
+marker on a closing "This is stated in [1]", another clause's figure for a near-miss question, the wrong
+language or script, a loop. Driven through the real `ollama` client against the fake Ollama server, with real
+retrieval on the sample corpus.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FAKE_MODEL as MODEL
+from tests.conftest import SAMPLE_DOCS
+from tests.fakes.fake_ollama import FakeOllama
+from tests.test_ask import source_number
+
+
+def ask(service_for, reply, question: str, **overrides):
+    with FakeOllama(models=[MODEL], reply=reply) as fake:
+        return service_for(fake, **overrides).ask(question)
+
+
+CARRY = "How many days of annual leave can I carry over?"
+
+
+@pytest.mark.parametrize("reply", ["[1]", "[1][2]", " [1] [2]. ", "I'm sorry, but"])
+def test_a_reply_of_only_markers_is_no_answer_and_the_passages_are_quoted(service_for, reply: str) -> None:
+    answer = ask(service_for, reply, CARRY)
+    assert answer.mode == "extractive"
+    assert "wrote no usable answer" in answer.notice
+    assert "5 days" in answer.text and answer.citations[0].rel_path == "policies/leave-policy.md"
+
+
+def test_facts_copied_without_markers_get_their_source_and_say_it_was_inferred(service_for) -> None:
+    reply = ("Unused annual leave can be carried over to the next calendar year, up to a maximum of 5 days. "
+             "Carried-over days must be used by March 31 of the following year.")
+    answer = ask(service_for, reply, CARRY)
+    assert [c.rel_path for c in answer.citations] == ["policies/leave-policy.md"]
+    assert answer.citations_inferred and "did not mark its sources" in answer.notice
+    assert "cites no document" not in (answer.notice or "")
+    assert answer.text.count("[1]") == 2  # each sentence shows where it came from
+    assert "5 days" in answer.citations[0].passages[0].evidence
+
+
+def test_an_answer_about_nothing_in_the_sources_still_says_it_cites_nothing(service_for) -> None:
+    answer = ask(service_for, "Employees should always wear blue shirts on Fridays in the office.", CARRY)
+    assert not answer.citations and "cites no document" in answer.notice
+
+
+def test_evidence_comes_from_the_fact_not_the_sentence_that_carries_the_marker(service_for) -> None:
+    def reply(request: dict) -> str:
+        n = source_number(request, "March 31")
+        return f"You can carry over up to 5 days. This is stated in the Leave policy [{n}]."
+
+    answer = ask(service_for, reply, CARRY)
+    evidence = answer.citations[0].passages[0].evidence
+    assert "5 days" in evidence, evidence
+
+
+def test_the_date_the_bot_puts_above_a_source_is_not_a_figure_to_check(service_for) -> None:
+    def reply(request: dict) -> str:
+        n = source_number(request, "March 31")
+        return (f"You can carry over up to 5 days, to be used by March 31 [{n}]. "
+                f"The Leave policy was updated on 2026-03-02 [{n}].")
+
+    answer = ask(service_for, reply, CARRY)
+    assert answer.unsupported_figures == [] and "⚠" not in answer.text
+
+
+def test_a_figure_from_a_source_the_sentence_does_not_cite_is_flagged_naming_it(service_for) -> None:
+    """The planted-document case: the figure is in the sources, but not in the one the sentence cites."""
+    def reply(request: dict) -> str:
+        leave = source_number(request, "March 31")
+        return f"You can carry over up to 10 days of annual leave [{leave}]."  # 10 is sick leave's, elsewhere
+
+    question = "How many days of annual leave can I carry over, and how many sick days do I get?"
+    answer = ask(service_for, reply, question)
+    assert "10 days" in answer.unsupported_figures
+
+
+def test_a_wrong_section_number_that_exists_elsewhere_is_flagged(service_for) -> None:
+    def reply(request: dict) -> str:
+        n = source_number(request, "terminate this Agreement for convenience")
+        return f"Termination for convenience is in section 7 of the agreement, with 60 days' notice [{n}]."
+
+    answer = ask(service_for, reply, "How much notice do we give to end the Bluewater contract for convenience?")
+    assert answer.unsupported_figures == ["7"], answer.unsupported_figures
+
+
+def test_a_near_miss_figure_is_not_shown_as_the_answer(service_for) -> None:
+    """Marriage leave: the policy states bereavement leave (5 days), nothing for marriage."""
+    def reply(request: dict) -> str:
+        n = source_number(request, "bereavement")
+        return f"Employees get 5 working days of paid marriage leave [{n}]."
+
+    answer = ask(service_for, reply, "How many days of paid marriage leave do employees get?")
+    assert answer.near_miss
+    assert "state nothing for “marriage”" in answer.text
+    assert "Bereavement leave" in answer.text  # what the figure is really for
+    assert "marriage leave [" not in answer.text  # the wrong claim is not shown as the answer
+    assert answer.citations[0].rel_path == "policies/leave-policy.md"
+
+
+def test_a_figure_from_another_contract_than_the_one_named_is_a_near_miss(service_for, tmp_path: Path,
+                                                                        make_settings) -> None:
+    from rag.service import RagService
+
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLE_DOCS, docs)
+    (docs / "contracts" / "harbour-storage-agreement.md").write_text(
+        "# Warehouse Services Agreement – Harbour Storage\n\n## 3. Fees and payment\n\n"
+        "Storage is charged at NT$410 per pallet position per month. Invoices are payable within 30 days.\n")
+    settings = make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"))
+    RagService(settings).sync(full=True)
+
+    def reply(request: dict) -> str:
+        n = source_number(request, "interest of 1% per month")
+        return f"Harbour Storage charges interest of 1% per month on late payments [{n}]."
+
+    with FakeOllama(models=[MODEL], reply=reply) as fake:
+        svc = RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"), ollama_host=fake.url,
+                                       ollama_model=MODEL))
+        answer = svc.ask("What interest does Harbour Storage charge us on late payments?")
+    assert answer.near_miss
+    assert "Harbour Storage* states nothing about this" in answer.text
+    assert "Master Services Agreement" in answer.text
+
+
+def test_a_correct_answer_is_not_taken_for_a_near_miss(service_for) -> None:
+    def reply(request: dict) -> str:
+        n = source_number(request, "paid sick leave")
+        return f"Employees receive up to 10 working days of paid sick leave per calendar year [{n}]."
+
+    answer = ask(service_for, reply, "How many days of paid sick leave do employees get per year?")
+    assert not answer.near_miss and answer.text.startswith("Employees receive up to 10")
+
+
+def test_an_english_question_answered_in_chinese_is_quoted_instead(service_for) -> None:
+    answer = ask(service_for, "年假最多可以保留五天，必須在隔年三月三十一日前使用完畢。[1]", CARRY)
+    assert answer.mode == "extractive" and "answered in another language" in answer.notice
+
+
+def test_a_looping_answer_is_cut_with_a_notice(service_for) -> None:
+    def reply(request: dict) -> str:
+        n = source_number(request, "March 31")
+        return f"You can carry over up to 5 days [{n}]. " + "Please check with HR for details. " * 12
+
+    answer = ask(service_for, reply, CARRY)
+    assert answer.text.count("Please check with HR") == 1
+    assert "repeating itself" in answer.notice
+
+
+def test_simplified_characters_in_a_traditional_answer_are_converted(service_for) -> None:
+    def reply(request: dict) -> str:
+        n = source_number(request, "膳雜費")
+        return f"国内出差的膳杂费每日定额 NT$800，无须检附单据 [{n}]。"
+
+    answer = ask(service_for, reply, "國內出差的膳雜費每日多少錢？")
+    assert "國內出差的膳雜費每日定額 NT$800，無須檢附單據" in answer.text
+    assert not re.search("[国杂额无须检单据]", answer.text)
+    assert answer.script_converted >= 6
+
+
+def test_a_thinking_model_out_of_budget_is_not_called_unavailable(service_for) -> None:
+    with FakeOllama(models=["qwen3:8b"], thinking_models=["qwen3:8b"], thinking="Let me think. " * 400,
+                    reply="") as fake:
+        answer = service_for(fake, ollama_model="qwen3:8b", ollama_think="true", answer_max_tokens=32).ask(CARRY)
+    assert answer.mode == "extractive"
+    assert "whole answer budget reasoning" in answer.notice and "unavailable" not in answer.notice
+
+
+def test_a_dropped_invented_see_also_leaves_nothing_dangling(service_for) -> None:
+    def reply(request: dict) -> str:
+        n = source_number(request, "March 31")
+        return f"You can carry over up to 5 days [{n}]. See also [7]."
+
+    answer = ask(service_for, reply, CARRY)
+    assert "See also" not in answer.text and answer.text.endswith("5 days [1].")
