@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackClientError
 
 from bot.mrkdwn import safe_text, split_sections
 from bot.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage
-from rag.gaps import GapsReport, build_report, report_lines
+from rag.gaps import GapsReport, index_report, report_lines
 
 if TYPE_CHECKING:
     from bot.app import BotRuntime
@@ -44,7 +44,7 @@ def post_gaps_digest(runtime: BotRuntime, days: float = DIGEST_DAYS) -> bool:
     if not channel:
         return False
     try:
-        message = digest_message(build_report(runtime.rag.question_log.events(days=days), days))
+        message = digest_message(index_report(runtime.rag, days))  # what `ragbot gaps` says
     except Exception:
         log.exception("could not build the gaps digest")
         return False

@@ -282,8 +282,9 @@ def sync_report_message(report: SyncReport, *, title: str = "Sync report") -> Sl
     """Added/changed/removed/failed with reasons, for `/rag-resync` and the report channel."""
     icon = {"ok": ":white_check_mark:", "partial": ":warning:", "failed": ":x:", "refused": ":no_entry:",
             "dry_run": ":mag:"}.get(report.status, ":information_source:")
+    held = f", {len(report.held_back)} held back by rollback" if report.held_back else ""
     head = (f"{icon} *{title}: {report.status}* in {report.duration_s:.1f} s — {_counts(report)}, "
-            f"{report.unchanged} unchanged.")
+            f"{report.unchanged} unchanged{held}.")
     if report.message:
         head += f"\n{safe_text(report.message)}"
     parts = [

@@ -1,16 +1,25 @@
 """The gaps report: what the documents could not answer, grouped and counted, newest first.
 
-One builder for `ragbot gaps` and the weekly Slack digest, so both say the same thing.
+One builder for `ragbot gaps` and the weekly Slack digest, so both say the same thing. It speaks of the
+index as it is: questions asked before the index switched to another docs folder are left out (they were
+asked of other documents), documents it no longer holds are not named, and documents a rollback holds
+back are listed (answers cite an earlier version than their file).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.question_log import Event, Group, group_events
+
+if TYPE_CHECKING:
+    from rag.service import RagService
 
 _HEADINGS = {
     "declined": "Declined as not covered by the documents",
@@ -24,24 +33,43 @@ class GapsReport:
     days: float
     groups: dict[str, list[Group]]  # by kind: declined, downvoted, figures
     stale: list[tuple[str, int]]  # (document, times cited while stale), most cited first
+    held_back: list[str] = field(default_factory=list)  # documents a rollback pinned (rag/sync/admin.py)
+    before_switch: int = 0  # events left out: asked before the index switched to its docs folder
+    switched: datetime | None = None
 
     @property
     def empty(self) -> bool:
-        return not any(self.groups.values()) and not self.stale
+        return not any(self.groups.values()) and not self.stale and not self.held_back
 
 
-def build_report(events: list[Event], days: float) -> GapsReport:
-    groups = {kind: group_events([e for e in events if e.kind == kind]) for kind in _HEADINGS}
-    stale = Counter(d for e in events if e.kind == "stale" for d in e.documents)
-    return GapsReport(days=days, groups=groups, stale=stale.most_common())
+def build_report(events: list[Event], days: float, *, since: datetime | None = None,
+                 documents: set[str] | None = None, held_back: Iterable[str] = ()) -> GapsReport:
+    """`since`: when the index switched to its docs folder (earlier events are left out); `documents`: the
+    paths the index knows (others are not named); `held_back`: documents a rollback pinned."""
+    kept = [e for e in events if since is None or e.at >= since]
+    if documents is not None:
+        kept = [replace(e, documents=tuple(d for d in e.documents if d in documents)) for e in kept]
+    groups = {kind: group_events([e for e in kept if e.kind == kind]) for kind in _HEADINGS}
+    stale = Counter(d for e in kept if e.kind == "stale" for d in e.documents)
+    return GapsReport(days=days, groups=groups, stale=stale.most_common(), held_back=sorted(held_back),
+                      before_switch=len(events) - len(kept), switched=since if len(kept) < len(events) else None)
+
+
+def index_report(rag: RagService, days: float) -> GapsReport:
+    """The report for this index as it is now (`ragbot gaps` and the digest)."""
+    state = rag.state
+    return build_report(rag.question_log.events(days=days), days, since=state.docs_root_since(),
+                        documents=set(state.files()), held_back=[r.rel_path for r in state.held_back()])
 
 
 def report_lines(report: GapsReport, *, limit: int = 20) -> list[str]:
     """Plain lines (the CLI prints them; Slack shows them as a code-free list)."""
+    switched = ([f"({report.before_switch} earlier event(s) left out: asked before the index switched to its "
+                 f"docs folder on {report.switched.date().isoformat()})"] if report.switched else [])
     if report.empty:
         return [f"Nothing to report for the last {report.days:g} days: no declined questions, 👎, flagged "
-                "figures or stale sources."]
-    lines = [f"What the documents could not answer, last {report.days:g} days:"]
+                "figures or stale sources.", *switched]
+    lines = [f"What the documents could not answer, last {report.days:g} days:", *switched]
     for kind, heading in _HEADINGS.items():
         groups = report.groups[kind]
         if not groups:
@@ -59,9 +87,15 @@ def report_lines(report: GapsReport, *, limit: int = 20) -> list[str]:
             lines.extend(f"      “{c}”" for c in g.comments[:3])
         if len(groups) > limit:
             lines.append(f"  … and {len(groups) - limit} more")
+    held = set(report.held_back)
     if report.stale:
         lines.append("\nStale documents most often cited:")
-        lines.extend(f"  {n}× {doc}" for doc, n in report.stale[:limit])
+        lines.extend(f"  {n}× {doc}" + (" (held back by rollback)" if doc in held else "")
+                     for doc, n in report.stale[:limit])
+    if report.held_back:
+        lines.append(f"\nHeld back by rollback ({len(report.held_back)}): answers cite an earlier version; "
+                     "the file changed since (`ragbot release PATH` indexes the file):")
+        lines.extend(f"  {doc}" for doc in report.held_back[:limit])
     return lines
 
 

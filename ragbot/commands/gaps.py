@@ -22,11 +22,11 @@ def gaps(
     = None,
 ) -> None:
     """Declined questions, 👎 answers, flagged figures and stale sources cited: grouped, counted, newest first."""
-    from rag.gaps import build_report, export_questions, report_lines
+    from rag.gaps import export_questions, index_report, report_lines
 
     with user_errors():
         svc = service()
-        report = build_report(svc.question_log.events(days=days), days)
+        report = index_report(svc, days)  # this index's documents: not a previous docs folder's
     for line in report_lines(report):
         typer.echo(line)
     if svc.settings.log_questions == "off":
