@@ -127,6 +127,8 @@ def _reachable(conn: Any) -> None:
         try:
             conn.ping()
             return
+        except redis.AuthenticationError:  # a wrong user or password: trying again cannot help
+            raise
         except (redis.ConnectionError, redis.TimeoutError):
             if attempt == START_TRIES - 1:
                 raise

@@ -229,7 +229,7 @@ class RedisLedger(AnswerLedger):
             if not fields:
                 continue
             if not self._answer_holds(answer_id, fields):
-                self._drop_forged(answer_id, "the answer")
+                self._drop_forged(answer_id, "its text")
                 continue
             blocks = json.loads(fields["blocks"])
             kept = kept_blocks(blocks, self.rule)
@@ -245,8 +245,8 @@ class RedisLedger(AnswerLedger):
             return False
         return self._signer().verify(fields.get("mac"), "answer", answer_id, *(fields[k] for k in ANSWER_FIELDS))
 
-    def _drop_forged(self, answer_id: int, what: str) -> None:
-        dropped(f"{what} of the watched answer", answer_id)
+    def _drop_forged(self, answer_id: int, part: str) -> None:
+        dropped("the watched answer", answer_id, f"{part} is unsigned or tampered")
         self.drop(answer_id)
 
     # -- the courier's queue ---------------------------------------------------------------------------
@@ -273,12 +273,13 @@ class RedisLedger(AnswerLedger):
                 continue
             fields = {_text(k): _text(v) for k, v in raw_fields.items()}
             if not self._answer_holds(answer_id, fields):
-                self._drop_forged(answer_id, "the answer")
+                self._drop_forged(answer_id, "its text")
                 continue
             notices = [(path, self._notice(answer_id, path, raw))
                        for path, raw in ((_text(p), r) for p, r in raw_notices.items())]
             if any(n is None for _, n in notices):
-                dropped("a notice of the watched answer", answer_id)
+                dropped("a notice of the watched answer", answer_id, "unsigned or tampered; the answer keeps the "
+                        "others")
             found = [_notice(path, n) for path, n in notices if n is not None]
             found.sort(key=lambda n: (n.at, n.path))
             out.append(PostedAnswer(id=answer_id, channel=fields["channel"], ts=fields["ts"],
