@@ -14,19 +14,20 @@ from typing import Any
 
 from slack_bolt import App
 from slack_bolt.error import BoltError
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.admins import AdminCheck
-from bot.config import BotConfigError, BotSettings
+from bot.config import BotSettings
 from bot.dedup import DedupMiddleware, DedupStore
 from bot.durable import DurableAnswers, capacity_of, shared_stores
 from bot.feedback import FeedbackLog
 from bot.feedback_modal import CALLBACK_ID as COMMENT_CALLBACK
 from bot.followthrough import FollowThrough
 from bot.handlers import Handlers
-from bot.health import HealthSources, health_checks
+from bot.health import BotHealth
 from bot.jobqueue import DurableQuestionsMiddleware, JobKeeper
 from bot.questions import is_answerable
 from bot.redact import Redactor, scrub_responses
@@ -36,8 +37,10 @@ from bot.slack_auth import (
     AuthChecker,
     AuthWatchingClient,
     SlackAuthStatus,
+    SlackRejected,
     SlackUnreachable,
     classify,
+    quiet_slack_calls,
 )
 from bot.warmup import WarmUp
 from bot.workers import WorkerPool
@@ -45,6 +48,17 @@ from rag.secrets import register_secrets
 from rag.service import RagService, SyncReport
 
 log = logging.getLogger(__name__)
+
+
+class _TokenUnused(logging.Filter):
+    """Bolt warns that the SLACK_BOT_TOKEN it reads from the environment "will be unused" whenever it is handed
+    a client, as it always is here: a line per start (and per attempt) that says nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+logging.getLogger("bot.bolt").addFilter(_TokenUnused())
 
 CONTROL_THREADS = 2
 CONTROL_QUEUE = 50
@@ -65,6 +79,7 @@ class BotRuntime:
     redactor: Redactor
     auth: SlackAuthStatus
     warm: WarmUp
+    health_view: BotHealth
     auth_checker: AuthChecker | None = None
     durable: DurableAnswers | None = None  # durable questions (bot/jobqueue.py)
     keeper: JobKeeper | None = None  # renews this process's leases, takes over a dead one's questions
@@ -99,19 +114,7 @@ class BotRuntime:
 
     def health(self, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         """For `/healthz`: "ok" only when every check passes; never raises, never names a document."""
-        checks = health_checks(HealthSources(self.rag, self.auth, self.warm))
-        checks.update(extra or {})
-        failing = [name for name, check in checks.items() if not check.get("ok")]
-        return {
-            "status": "ok" if not failing else "failing",
-            "failing": failing,
-            "checks": checks,
-            "mode": self.settings.mode,
-            "answers_running": self.answers.running,
-            "answers_waiting": self.answers.waiting,
-            "answered": self.answered,
-            "busy_replies": self.busy_replies,
-        }
+        return self.health_view.info(extra)
 
     def post_sync_report(self, report: SyncReport) -> None:
         """Scheduler callback: tell SYNC_REPORT_CHANNEL when a sync changed or failed something."""
@@ -156,35 +159,43 @@ def build_app(
     *,
     client: WebClient | None = None,
     token_verification_enabled: bool = True,
+    health: BotHealth | None = None,
 ) -> tuple[App, BotRuntime]:
     """The Bolt app with all listeners, and the runtime they share (call `runtime.shutdown()` when done).
 
-    Raises `BotConfigError` (one line) when Slack rejects the token, `SlackUnreachable` when
-    Slack cannot be reached or answers with a transient error (the caller may retry).
+    Raises `SlackRejected` (a `BotConfigError`, one line) when Slack rejects the token, `SlackUnreachable`
+    when Slack cannot be reached or answers with a transient error (the caller may retry; bot/startup.py).
+    Neither logs anything: the caller's one line says it. `health`: /healthz's view, when the server is
+    already answering it (bot/startup.py); it gets the Slack status and the warm-up from there.
     """
     client = attach_retry_handlers(client or make_client(settings))
-    auth = SlackAuthStatus()
-    if isinstance(client, AuthWatchingClient):
-        client.auth_status = auth
+    if health is None:
+        auth = SlackAuthStatus()
+        health = BotHealth(rag, auth, WarmUp(rag, delay_s=settings.test_warmup_delay_seconds), mode=settings.mode)
+    auth = health.sources.auth
     redactor = Redactor(settings.secret_values())
     register_secrets(*settings.secret_values())
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     try:
-        app = App(
-            name="ragbot",
-            client=client,
-            signing_secret=signing_secret,
-            token_verification_enabled=token_verification_enabled,
-            request_verification_enabled=settings.mode == "http",
-            logger=logging.getLogger("bot.bolt"),
-        )
+        with quiet_slack_calls(client):
+            app = App(
+                name="ragbot",
+                client=client,
+                signing_secret=signing_secret,
+                token_verification_enabled=token_verification_enabled,
+                request_verification_enabled=settings.mode == "http",
+                logger=logging.getLogger("bot.bolt"),
+            )
     except (BoltError, SlackClientError, *NETWORK_ERRORS) as err:
         transient, reason = classify(err)
         reason = redactor(reason)
         if transient:
             raise SlackUnreachable(f"Slack is not reachable at {client.base_url} ({reason})") from None
-        raise BotConfigError(f"Slack rejected SLACK_BOT_TOKEN ({reason}); check the token "
-                             "and SLACK_API_URL") from None
+        raise SlackRejected(f"Slack rejected SLACK_BOT_TOKEN ({reason}); check the token "
+                            "and SLACK_API_URL") from None
+    auth.observe(True, "auth.test ok", quiet=True)
+    if isinstance(client, AuthWatchingClient):
+        client.auth_status = auth  # from now on every answer from Slack tells /healthz about the token
 
     state_dir = rag.settings.resolved_state_dir
     stores = shared_stores(rag, settings, client)  # SQLite next to the index, or Redis (REDIS_URL)
@@ -197,15 +208,18 @@ def build_app(
         answers=WorkerPool("answer", settings.worker_threads, settings.queue_max),
         control=WorkerPool("control", CONTROL_THREADS, CONTROL_QUEUE),
         dedup=stores.dedup,
-        feedback=FeedbackLog(settings.feedback_log or state_dir / "feedback.jsonl"),
+        feedback=stores.feedback,  # kept as LOG_QUESTIONS allows (rag/privacy.py)
         admins=AdminCheck(client, settings.admin_user_ids,
                           include_workspace_admins=settings.admins_include_workspace_admins),
         redactor=redactor,
         auth=auth,
-        warm=WarmUp(rag, delay_s=settings.test_warmup_delay_seconds),
+        warm=health.sources.warm,
+        health_view=health,
     )
+    health.runtime = runtime
 
-    runtime.followthrough = FollowThrough(client, rag, watch_days=settings.answer_watch_days)
+    runtime.followthrough = FollowThrough(client, rag, watch_days=settings.answer_watch_days, ledger=stores.ledger,
+                                          scope_for=settings.scope_for)
     runtime.durable = DurableAnswers(stores.jobs, client)
     handlers = Handlers(runtime)
     runtime.keeper = JobKeeper(stores.jobs, capacity_of(runtime.answers), handlers.resume)
