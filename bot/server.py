@@ -3,14 +3,15 @@
 `run(rag, settings)` is what `ragbot serve` and `python -m bot` call. It blocks
 until the process is told to stop (Ctrl-C / SIGTERM), then drains the workers.
 
-Start-up order, so that no ack ever waits for the model: connect to Slack
-(auth.test), start listening (HTTP) or connect the websocket (Socket Mode), and
-only then load the embedding model in the background (`bot.warmup`).
+Start-up order: listen on PORT first (/healthz answers from the first second, in both
+modes; /slack/events answers 503 until the bot is connected), then connect to Slack
+(auth.test), then connect the websocket (Socket Mode) or let Slack's requests through
+(HTTP), and only then load the embedding model in the background (`bot.warmup`), so
+no ack ever waits for it.
 
-Slack failing at start-up: a token Slack rejects (`invalid_auth`, `token_revoked`, …)
-stops with one line and exit status 2, since retrying cannot fix it; a network failure
-(connection refused, DNS, timeout, a 5xx) is retried with a growing pause and one
-WARNING line per attempt, since Slack or the network usually comes back.
+Slack failing at start-up (unreachable, a 5xx, or a token it rejects) is retried with
+a growing pause and one log line per attempt while /healthz answers 503 naming
+`slack_auth` (or `slack_connection`) with the reason: bot/startup.py.
 
 HTTP is served by waitress (`serve_http`), in one process with threads (one
 scheduler, one index handle). Waitress reads each request completely in its I/O
@@ -26,22 +27,19 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_sdk.errors import SlackClientError
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 
-from bot.app import BotRuntime, build_app
 from bot.config import BotConfigError, BotSettings, load_bot_settings
 from bot.redact import install_redaction
-from bot.slack_auth import NETWORK_ERRORS, SlackUnreachable, classify
-from bot.wsgi import MAX_BODY_BYTES, WSGIApp, health_app, slack_wsgi_app
+from bot.startup import Services, Starting
+from bot.wsgi import MAX_BODY_BYTES, WSGIApp, slack_wsgi_app
 from rag.service import RagService
 
 log = logging.getLogger(__name__)
@@ -51,58 +49,6 @@ REQUEST_DEADLINE_S = 10.0  # a whole request, headers and body, must have arrive
 IDLE_TIMEOUT_S = 15  # a connection that sends nothing for this long is closed
 CONNECTION_LIMIT = 1000  # open connections; beyond it new ones wait in the listen backlog
 MAX_HEADER_BYTES = 64 * 1024
-RETRY_FIRST_S, RETRY_MAX_S = 2.0, 60.0
-
-
-@dataclass
-class Services:
-    app: App
-    runtime: BotRuntime
-    scheduler: Any | None  # APScheduler BackgroundScheduler, when rag.scheduler is available
-
-    def stop(self) -> None:
-        if self.scheduler is not None:
-            try:
-                self.scheduler.shutdown(wait=True)  # let a running sync finish
-            except Exception:  # already stopped
-                log.debug("scheduler shutdown", exc_info=True)
-        self.runtime.shutdown(wait=True, timeout=30)
-
-
-def start_services(rag: RagService, settings: BotSettings) -> Services:
-    """Connect to Slack (retrying while it is unreachable), build the app, start the scheduled sync.
-
-    The model is *not* loaded here: call `services.runtime.start_background()` once requests
-    can be received.
-    """
-    app, runtime = build_app_when_slack_answers(rag, settings)
-    return Services(app=app, runtime=runtime, scheduler=start_scheduled_sync(rag, runtime))
-
-
-def build_app_when_slack_answers(rag: RagService, settings: BotSettings,
-                                 sleep: Any = time.sleep) -> tuple[App, BotRuntime]:
-    """`build_app`, retried with one WARNING line per attempt while Slack cannot be reached."""
-    pause = RETRY_FIRST_S
-    while True:
-        try:
-            return build_app(rag, settings)
-        except SlackUnreachable as err:
-            log.warning("%s; retrying in %.0f s", err, pause)
-        sleep(pause)
-        pause = min(pause * 2, RETRY_MAX_S)
-
-
-def start_scheduled_sync(rag: RagService, runtime: BotRuntime) -> Any | None:
-    try:
-        from rag.scheduler import start_scheduler
-    except ImportError:
-        log.warning("rag.scheduler is not available; scheduled sync is off")
-        return None
-    from bot.jobs import add_bot_jobs
-
-    scheduler = start_scheduler(rag, runtime.post_sync_report)
-    add_bot_jobs(scheduler, runtime)  # follow-through on other processes' syncs, the gaps digest
-    return scheduler
 
 
 def build_socket_mode_handler(app: App, settings: BotSettings) -> SocketModeHandler:
@@ -183,10 +129,7 @@ def run(rag: RagService, settings: BotSettings | None = None) -> None:
     _stop_on_sigterm()
     log.info("starting the Slack bot in %s mode", settings.mode)
     log_what_is_served(rag)
-    if settings.mode == "socket":
-        _run_socket_mode(rag, settings)
-    else:
-        _run_http(rag, settings)
+    _serve(rag, settings)
 
 
 def log_what_is_served(rag: RagService) -> None:
@@ -212,62 +155,42 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
-def _run_socket_mode(rag: RagService, settings: BotSettings) -> None:
-    services = start_services(rag, settings)
-    handler = build_socket_mode_handler(services.app, settings)
-    health: SlackHTTPServer | None = None
+def _serve(rag: RagService, settings: BotSettings) -> None:
+    """Listen first (health at once), then connect to Slack however long that takes, then serve until stopped."""
+    starting = Starting(rag, settings)
+    http = settings.mode == "http"
+    server: SlackHTTPServer | None = None
     try:
-        extra = lambda: {"slack_connection": {"ok": bool(handler.client.is_connected())}}  # noqa: E731
-        health = serve_http(health_app(services.runtime, extra), settings.host, settings.port, threads=2)
-        health.serve_in_thread("health")
+        server = serve_http(starting.server_app, settings.host, settings.port, threads=HTTP_THREADS if http else 2)
     except OSError as err:
+        if http:
+            raise BotConfigError(f"cannot listen on {settings.host}:{settings.port} (PORT/HOST): "
+                                 f"{err.strerror or err}") from None
         log.warning("health check server not started on port %s: %s", settings.port, err)
+    if server is not None:
+        server.serve_in_thread("http")
+        log.info("/healthz answers on http://%s:%s/healthz", settings.host, server.effective_port)
+    services: Services | None = None
+    handler: SocketModeHandler | None = None
     try:
-        _connect_socket_mode(handler)
+        services = starting.connect()
+        if http:
+            starting.server_app.open(slack_wsgi_app(services.app, services.runtime))
+            log.info("listening for Slack on http://%s:%s/slack/events", settings.host,
+                     server.effective_port if server is not None else settings.port)
+        else:
+            handler = build_socket_mode_handler(services.app, settings)
+            starting.connect_socket_mode(handler)
         services.runtime.start_background()
         threading.Event().wait()  # until SIGTERM / Ctrl-C
     except (KeyboardInterrupt, SystemExit):
         log.info("stopping")
     finally:
         try:
-            handler.close()
+            if handler is not None:
+                handler.close()
         finally:
-            if health is not None:
-                health.stop()
-            services.stop()
-
-
-def _connect_socket_mode(handler: SocketModeHandler, sleep: Any = time.sleep) -> None:
-    """Open the websocket; an app token Slack rejects stops the bot, a network failure is retried."""
-    pause = RETRY_FIRST_S
-    while True:
-        try:
-            handler.connect()
-            return
-        except (SlackClientError, *NETWORK_ERRORS) as err:
-            transient, reason = classify(err)
-            if not transient:
-                raise BotConfigError(f"Slack rejected SLACK_APP_TOKEN ({reason}); check the app-level token "
-                                     "(xapp-…, scope connections:write)") from None
-            log.warning("Socket Mode: Slack is not reachable (%s); retrying in %.0f s", reason, pause)
-        sleep(pause)
-        pause = min(pause * 2, RETRY_MAX_S)
-
-
-def _run_http(rag: RagService, settings: BotSettings) -> None:
-    services = start_services(rag, settings)
-    try:
-        server = serve_http(slack_wsgi_app(services.app, services.runtime), settings.host, settings.port)
-    except OSError as err:
-        services.stop()
-        raise BotConfigError(f"cannot listen on {settings.host}:{settings.port} (PORT/HOST): "
-                             f"{err.strerror or err}") from None
-    log.info("listening for Slack on http://%s:%s/slack/events", settings.host, server.effective_port)
-    services.runtime.start_background()
-    try:
-        server.run()  # returns on SIGTERM / Ctrl-C
-    finally:
-        log.info("stopping")
-        wasyncore.close_all(server._map)
-        server.task_dispatcher.shutdown(timeout=5)
-        services.stop()
+            if server is not None:
+                server.stop()
+            if services is not None:
+                services.stop()

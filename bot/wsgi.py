@@ -46,14 +46,14 @@ MAX_SIGNATURE_AGE_S = 5 * 60  # Slack: reject requests whose timestamp is more t
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # Unix seconds; int() would also take "+1_0", "١٢" or spaces
 
 
-def health_app(runtime: BotRuntime, extra: Callable[[], dict[str, Any]] | None = None) -> WSGIApp:
-    """GET /healthz → 200 with the checks when all pass, 503 naming what is broken."""
+def health_app(health: Callable[[], dict[str, Any]]) -> WSGIApp:
+    """GET /healthz → 200 with the checks when all pass, 503 naming what is broken (`health()`: the body)."""
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         if environ.get("PATH_INFO") not in HEALTH_PATHS or method not in ("GET", "HEAD"):
             return _plain(start_response, 404, "Not Found")
-        info = runtime.health(extra() if extra is not None else None)
+        info = health()
         body = json.dumps(info).encode()
         start_response("200 OK" if info["status"] == "ok" else "503 Service Unavailable",
                        [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
@@ -63,9 +63,33 @@ def health_app(runtime: BotRuntime, extra: Callable[[], dict[str, Any]] | None =
     return application
 
 
+class StartingApp:
+    """What the server runs from its first second: /healthz at once; Slack's requests (HTTP mode) once the bot
+    is connected (`open`), 503 with Retry-After before that, which Slack retries; everything else 404."""
+
+    def __init__(self, health: Callable[[], dict[str, Any]], *, events: bool) -> None:
+        self._health = health_app(health)
+        self._events = events
+        self._ready: WSGIApp | None = None
+
+    def open(self, app: WSGIApp) -> None:
+        self._ready = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        ready = self._ready
+        if ready is not None:
+            return ready(environ, start_response)
+        path = environ.get("PATH_INFO")
+        if path in HEALTH_PATHS:
+            return self._health(environ, start_response)
+        if self._events and path == EVENTS_PATH:
+            return _plain(start_response, 503, "Service Unavailable", [("Retry-After", "5")])
+        return _plain(start_response, 404, "Not Found")
+
+
 def slack_wsgi_app(app: App, runtime: BotRuntime) -> WSGIApp:
     """Slack's requests, checked before Bolt sees them, plus the health check; everything else is 404."""
-    health = health_app(runtime)
+    health = health_app(runtime.health)
     secret = runtime.settings.slack_signing_secret
     key = secret.get_secret_value().encode() if secret is not None else b""
 
@@ -147,14 +171,23 @@ def _client(environ: dict[str, Any]) -> str:
 
 
 def create_app() -> WSGIApp:
-    """WSGI app factory for another server: settings from the environment, warm-up in the background."""
+    """WSGI app factory for another server: settings from the environment; /healthz at once, Slack's requests
+    once Slack answered (connected in the background, retried with one line per attempt)."""
+    import threading
+
     from bot.config import load_bot_settings
-    from bot.server import start_services
+    from bot.startup import Starting
     from rag.config import load_settings
     from rag.service import RagService
 
     settings = load_bot_settings(SLACK_MODE="http")
     settings.check_can_start()
-    services = start_services(RagService(load_settings()), settings)
-    services.runtime.start_background()
-    return slack_wsgi_app(services.app, services.runtime)
+    starting = Starting(RagService(load_settings()), settings)
+
+    def connect() -> None:
+        services = starting.connect()
+        starting.server_app.open(slack_wsgi_app(services.app, services.runtime))
+        services.runtime.start_background()
+
+    threading.Thread(target=connect, name="slack-connect", daemon=True).start()
+    return starting.server_app

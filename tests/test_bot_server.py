@@ -52,7 +52,8 @@ def reply(request: dict) -> str:
 def bot_process(tmp_path: Path, slack: FakeSlack, ollama: FakeOllama, *, wait: str = "healthy",
                 index_first: bool = False, **env: str) -> Iterator[str]:
     """Run `python -m bot` until the block ends; yields its base URL once /healthz says 200
-    (`wait="healthy"`) or once its port accepts connections (`wait="listening"`).
+    (`wait="healthy"`), once its port accepts connections (`wait="listening"`: /healthz answers from the
+    start, before Slack is asked) or once Slack's requests are let through (`wait="connected"`).
     `index_first`: the folder was indexed before the start (`ragbot ingest`, then `serve`)."""
     docs = tmp_path / "docs" / "policies"
     docs.mkdir(parents=True)
@@ -94,6 +95,9 @@ def bot_process(tmp_path: Path, slack: FakeSlack, ollama: FakeOllama, *, wait: s
             if wait == "listening":
                 with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     break
+            elif wait == "connected":
+                if "listening for Slack on" in (tmp_path / "bot.log").read_text():
+                    break
             else:
                 try:
                     with urlopen(base + "/healthz", timeout=2) as resp:
@@ -104,7 +108,7 @@ def bot_process(tmp_path: Path, slack: FakeSlack, ollama: FakeOllama, *, wait: s
             assert time.monotonic() < deadline, (
                 "bot did not become healthy:\n" + (tmp_path / "bot.log").read_text()
             )
-            time.sleep(0.05 if wait == "listening" else 0.3)
+            time.sleep(0.3 if wait == "healthy" else 0.05)
         yield base
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=45) == 0, (tmp_path / "bot.log").read_text()
@@ -184,7 +188,7 @@ def test_first_requests_after_start_are_acked_while_the_model_still_loads(tmp_pa
     with (
         FakeOllama(models=[MODEL], reply=reply) as ollama,
         FakeSlack() as slack,
-        bot_process(tmp_path, slack, ollama, wait="listening", index_first=True, SLACK_SIGNING_SECRET=SECRET,
+        bot_process(tmp_path, slack, ollama, wait="connected", index_first=True, SLACK_SIGNING_SECRET=SECRET,
                     SLACK_MODE="http", RAGBOT_TEST_WARMUP_DELAY_SECONDS="8") as base,
     ):
         sender = SlackSender(base + "/slack/events", SECRET, team_id=slack.team_id)
@@ -272,16 +276,7 @@ def test_unreachable_slack_is_retried_with_one_clear_line_and_stops_on_sigterm(t
     assert "Traceback" not in logged and "SECRET" not in logged
 
 
-def test_a_token_slack_rejects_stops_the_bot_with_one_line(tmp_path: Path):
-    with FakeSlack() as slack:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "DOCS_DIR": str(tmp_path), "LANCEDB_URI": str(tmp_path / "i"),
-               "SLACK_BOT_TOKEN": "xoxb-1-revoked-SECRET", "SLACK_SIGNING_SECRET": SECRET, "SLACK_MODE": "http",
-               "SLACK_API_URL": slack.api_url, "PORT": str(free_port()), "HOST": "127.0.0.1"}
-        done = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=120)
-    assert done.returncode == 2
-    assert "error: Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in done.stderr
-    assert "Traceback" not in done.stderr + done.stdout and "SECRET" not in done.stderr + done.stdout
+# A token Slack rejects no longer stops the bot: tests/test_bot_startup.py (health answers, retried).
 
 
 def test_start_up_failures_are_sorted_into_stop_or_retry():

@@ -140,6 +140,7 @@ class FakeSlack:
         rate_window: float = 60.0,  # the tiers' "per minute", shrinkable for tests
         tier_limits: dict[str, int] | None = None,  # per-method calls per window, overriding the tiers
         latency: float = 0.0,  # seconds added to every Web API call
+        port: int = 0,  # 0: a free one; a fixed port lets a test start Slack "again" where a bot waits for it
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
@@ -154,6 +155,7 @@ class FakeSlack:
         self.rate_window = rate_window
         self.tier_limits = {m: TIER_PER_MINUTE[t] for m, t in METHOD_TIER.items()} | (tier_limits or {})
         self.latency = latency
+        self.port = port
         self.users: dict[str, dict[str, Any]] = {}
         self.responses: list[ResponseUrlPost] = []
         self.views: list[dict[str, Any]] = []  # modals opened with views.open, as Slack returned them
@@ -176,7 +178,7 @@ class FakeSlack:
 
     def __enter__(self) -> FakeSlack:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
