@@ -33,6 +33,10 @@ class QuestionsFileError(Exception):
     """The questions file cannot be used; the message names the line."""
 
 
+class BlankExpectedDocument(QuestionsFileError):
+    """A question whose expected document was left blank (`ragbot gaps --export` writes them so)."""
+
+
 @dataclass(frozen=True)
 class GoldenQuestion:
     question: str
@@ -97,12 +101,16 @@ def parse_question(obj: object, line: int) -> GoldenQuestion:
         docs = tuple(normalize_path(d) for d in doc)
     else:
         raise QuestionsFileError(f"line {line}: \"doc\" must be a path or a list of paths")
+    blank = doc is not None and not any(docs)
+    docs = tuple(d for d in docs if d)
     answer = obj.get("answer")
     if answer is not None and (not isinstance(answer, str) or not answer.strip()):
         raise QuestionsFileError(f"line {line}: \"answer\" must be a non-empty string")
     unanswerable = obj.get("unanswerable", False)
     if not isinstance(unanswerable, bool):
         raise QuestionsFileError(f"line {line}: \"unanswerable\" must be true or false")
+    if blank and not unanswerable and answer is None:
+        raise BlankExpectedDocument(f"line {line}: \"doc\" is blank")
     if not unanswerable and not docs and answer is None:
         raise QuestionsFileError(f"line {line}: give \"doc\" (or \"answer\"), or mark it \"unanswerable\": true")
     return GoldenQuestion(question=question.strip(), docs=docs, answer=answer, unanswerable=unanswerable,
@@ -111,6 +119,7 @@ def parse_question(obj: object, line: int) -> GoldenQuestion:
 
 def parse_questions(lines: Iterable[str]) -> list[GoldenQuestion]:
     questions = []
+    blank: list[int] = []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
@@ -118,7 +127,16 @@ def parse_questions(lines: Iterable[str]) -> list[GoldenQuestion]:
             obj = json.loads(raw)
         except json.JSONDecodeError as err:
             raise QuestionsFileError(f"line {number}: not valid JSON ({err.msg})") from None
-        questions.append(parse_question(obj, number))
+        try:
+            questions.append(parse_question(obj, number))
+        except BlankExpectedDocument:
+            blank.append(number)
+    if blank:  # a `ragbot gaps --export` file as written: scoring it would say 0.000 and mean nothing
+        where = ", ".join(str(n) for n in blank[:10]) + (" …" if len(blank) > 10 else "")
+        raise QuestionsFileError(
+            f"{len(blank)} question(s) have a blank \"doc\" (line {where}): the file needs the expected documents "
+            "filled in: the path of the document that answers each, as `ragbot sources` lists it, or "
+            "\"unanswerable\": true")
     if not questions:
         raise QuestionsFileError("no questions in the file")
     return questions

@@ -160,7 +160,7 @@ def test_folder_names_give_the_kind(tmp_path: Path, rel: str, kind: str) -> None
 
 
 def test_title_falls_back_to_the_file_name(tmp_path: Path) -> None:
-    assert load(tmp_path, "expense_claims-2024.md", "No heading here.\n").title == "expense claims 2024"
+    assert load(tmp_path, "expense_claims-2024.md", "No heading here.\n").title == "Expense claims 2024"
 
 
 def test_chinese_lines_are_joined_without_spaces(tmp_path: Path) -> None:
@@ -266,7 +266,7 @@ def test_txt_title_is_its_first_line_when_that_is_a_title(tmp_path: Path, text: 
     "Just one line\n",  # nothing after it
 ])
 def test_txt_without_a_title_line_is_titled_from_its_file_name(tmp_path: Path, text: str) -> None:
-    assert load(tmp_path, "policies/some_file-name.txt", text).title == "some file name"
+    assert load(tmp_path, "policies/some_file-name.txt", text).title == "Some file name"
 
 
 # --------------------------------------------------------------------------- PDF

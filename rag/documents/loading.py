@@ -126,7 +126,12 @@ def _os_reason(exc: OSError) -> str:
 
 
 def title_from_stem(stem: str) -> str:
-    return re.sub(r"[_-]+", " ", stem).strip() or stem
+    """A title from a file name: separators become spaces and the name's own case is kept, except that an
+    all-lower-case name starts with a capital ("leave-policy" → "Leave policy", "IT_Rules" → "IT Rules")."""
+    title = re.sub(r"[_-]+", " ", stem).strip() or stem
+    if not any(c.isupper() for c in title):
+        title = title[:1].upper() + title[1:]
+    return title
 
 
 def _kind_from_meta(meta: dict[str, str]) -> str | None:

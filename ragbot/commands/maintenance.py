@@ -114,6 +114,9 @@ def compact() -> None:
         typer.echo(f"index not smaller: {size}: its small files were merged into a new version, kept beside the "
                    f"{versions_after} versions still within reach of rollback; {keep}")
         return
+    if bytes_after == bytes_before and versions_after == versions_before:
+        typer.echo(f"nothing to compact: {_size(bytes_after)}, {versions_after} versions kept; {keep}")
+        return
     typer.echo(f"index compacted: {size}; versions kept {versions_before} → {versions_after}")
     if versions_after >= versions_before:
         typer.echo(keep)
