@@ -29,8 +29,11 @@ How a crash (kill -9 included) is survived:
 5. Deletions are one commit per 500 documents, and the state rows go after it:
    a crash in between deletes them again next time.
 6. A file that fails to parse keeps its previous good chunks; the failure is
-   recorded next to it (`last_error`) and reported once, and the file is not
-   retried until it changes again.
+   recorded next to it (`last_error`), and it is retried and reported at every
+   sync until it is indexed. A file over a read limit (rag/documents/limits.py)
+   is skipped, and one whose parse killed the process is quarantined (a marker
+   written before each parse: `quarantine`); neither is read again until its
+   bytes change or `ragbot release`.
 7. The lock is an `flock`, released by the OS when the process dies; the next
    sync records the dead run as "failed (interrupted)" with the index version
    it left, so history stays true and `rollback` can undo it.
@@ -43,7 +46,9 @@ Withdrawal (`forget`) and rollback stick: a withdrawn document stays out of
 the index, even through `--full`, until its file's bytes change; after a
 rollback, documents the undone sync brought in or changed keep their restored
 version (new ones are withdrawn) until their file changes again, so the next
-scheduled sync does not simply redo the bad batch.
+scheduled sync does not simply redo the bad batch. Such a pin is recorded
+(`held_back`) and reported by every later sync until the file changes or
+`ragbot release` lifts it.
 """
 
 from __future__ import annotations
