@@ -114,7 +114,7 @@ def test_a_forged_ledger_entry_never_rewrites_an_answer(make_bot, redis_server: 
     attacker.hset("{ragbot}:ledger:answer:9999", mapping={
         "channel": GENERAL, "ts": travel.ts, "thread_ts": travel_ts, "posted": repr(time.time()), "lang": "en",
         "text": EVIL, "blocks": evil_blocks, "mac": "f" * 64})
-    attacker.hset("{ragbot}:ledger:cites:9999", "policies/leave-policy.md", json.dumps(["old", "Leave policy", "x"]))
+    attacker.hset("{ragbot}:ledger:cites:9999", "policies/leave-policy.md", json.dumps(["old", "Leave policy"]))
     attacker.zadd("{ragbot}:ledger:posted", {"9999": time.time()})
 
     leave_file(bot).write_text(leave_file(bot).read_text().replace("Up to 5 unused days", "Up to 3 unused days"))
