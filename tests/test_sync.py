@@ -585,7 +585,7 @@ def test_a_renamed_file_takes_the_title_and_kind_of_its_new_name(svc: RagService
     write_docs(docs, {"sops/rail_booking.md": "Train tickets are booked in second class by the travel desk.\n"})
     assert svc.sync().added == ["sops/rail_booking.md"]
     before = {d.rel_path: d for d in svc.documents()}["sops/rail_booking.md"]
-    assert (before.title, before.kind) == ("rail booking", "SOP")
+    assert (before.title, before.kind) == ("Rail booking", "SOP")
     (docs / "policies" / "train_travel.md").parent.mkdir(exist_ok=True)
     (docs / "sops" / "rail_booking.md").rename(docs / "policies" / "train_travel.md")
 
@@ -593,9 +593,9 @@ def test_a_renamed_file_takes_the_title_and_kind_of_its_new_name(svc: RagService
 
     assert report.renamed == [("sops/rail_booking.md", "policies/train_travel.md")] and report.failed == []
     after = {d.rel_path: d for d in svc.documents()}["policies/train_travel.md"]
-    assert (after.title, after.kind) == ("train travel", "policy")
+    assert (after.title, after.kind) == ("Train travel", "policy")
     row = svc.search("Who books train tickets?").hits[0].row
-    assert (row["doc_path"], row["title"], row["kind"]) == ("policies/train_travel.md", "train travel", "policy")
+    assert (row["doc_path"], row["title"], row["kind"]) == ("policies/train_travel.md", "Train travel", "policy")
     assert_no_duplicates(svc)
 
 
