@@ -126,6 +126,7 @@ def _last_sync(rag: RagService) -> dict[str, Any]:
     try:
         report = rag.last_sync_report()
         running = rag.sync_running_since()
+        quarantined = len(rag.quarantined_files())  # files whose parse killed a sync (rag/sync/quarantine.py)
     except Exception as err:
         return {"ok": False, "detail": f"sync state unreadable ({type(err).__name__})"}
     check: dict[str, Any] = {"ok": True, "status": "never"}
@@ -138,6 +139,7 @@ def _last_sync(rag: RagService) -> dict[str, Any]:
         }
     if running is not None:
         check["running_since"] = running.isoformat()
+    check["quarantined_files"] = quarantined  # a count, never names: not read again until they change
     return check
 
 

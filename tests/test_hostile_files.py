@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 import rag.documents.docx as docx_reader
+from bot.health import _last_sync
 from rag.service import RagService
 from ragbot.cli import app
 from tests.conftest import UNREACHABLE_OLLAMA
@@ -198,7 +199,8 @@ def test_a_sync_killed_while_parsing_a_file_quarantines_it(
     assert report.added == ["sops/visitors.md"] and report.status == "ok"
     interrupted = restarted.state.runs()[1].report
     assert interrupted.status == "failed" and "contracts/killer.docx" in (interrupted.message or "")
-    assert restarted.quarantined_files() == ["contracts/killer.docx"]  # what /healthz counts
+    assert restarted.quarantined_files() == ["contracts/killer.docx"]
+    assert _last_sync(restarted)["quarantined_files"] == 1  # /healthz's last_sync check: a count, no names
     listed = _cli(restarted, "sources").output
     assert "contracts/killer.docx [quarantined]" in listed and "ragbot release contracts/killer.docx" in listed
     assert restarted.sync(full=True).skipped.count(("contracts/killer.docx", reason)) == 1  # not even by --full
