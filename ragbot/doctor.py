@@ -141,6 +141,11 @@ def check_index(svc: Any) -> Check:
         detail += f", last sync {last.status}"
     root = _remembered_docs_root(s.resolved_state_dir)
     if root is not None and Path(root).resolve() != s.docs_dir.resolve():
+        from rag.sync.roots import bundled_samples  # the sample documents give way without the option
+
+        if root == bundled_samples():
+            return Check("warn", "index", f"{detail}, built from the sample documents ({root}): the next sync "
+                                          f"replaces them with DOCS_DIR={s.docs_dir}")
         return Check("FAIL", "index", f"{detail}, built from {root}, not DOCS_DIR={s.docs_dir}: syncs refuse it; "
                                       "set DOCS_DIR back, or move the index with `ragbot sync --switch-docs-root`")
     status: Status = "warn" if last is not None and last.status not in ("ok", "partial") else "ok"

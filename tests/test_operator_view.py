@@ -179,3 +179,25 @@ def test_gaps_stops_listing_a_previous_folders_documents_after_a_switch(tmp_path
 
     assert "leave-policy.md" not in after and "Stale documents" not in after, after
     assert "earlier event(s) left out: asked before the index switched to its docs folder" in after
+
+
+def test_an_index_of_the_sample_documents_gives_way_to_ones_own_folder(tmp_path: Path) -> None:
+    """`ragbot ingest` with no folder (or an older `make demo`) built data/index from examples/docs: one's own
+    folder replaces them without --switch-docs-root, and doctor says the same. Another folder still needs it."""
+    index = tmp_path / "index"
+    assert _cli(index, SAMPLE_DOCS, "ingest").exit_code == 0
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "handbook.md").write_text("# Handbook\n\nThe office closes at 18:00 on Fridays.\n", encoding="utf-8")
+
+    told = runner.invoke(app, ["--index", str(index), "--docs-dir", str(mine), "doctor", "--skip-model"]).output
+    own = _cli(index, mine, "ingest")
+
+    assert "built from the sample documents" in told and "the next sync replaces them" in told, told
+    assert own.exit_code == 0 and "refused" not in own.output, own.output
+    assert f"switched the index from {SAMPLE_DOCS.resolve()}" in own.output
+    assert "− policies/leave-policy.md" in own.output and "+ handbook.md" in own.output
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.md").write_text("# A\n\nAnother folder.\n", encoding="utf-8")
+    assert "--switch-docs-root" in _cli(index, other, "sync").output  # one's own folder is protected as before

@@ -5,7 +5,9 @@ An index remembers the folder it was built from (state DB `meta`). Without DOCS_
 followed by `ragbot serve` never mixes in the sample documents. A sync of another
 folder is refused unless the caller asks to switch; then the old folder's documents
 leave the index in that same sync. An index built before roots were remembered
-gets its root back from its documents' file:// links.
+gets its root back from its documents' file:// links. An index of the bundled sample
+documents (this checkout's examples/docs, what an older `make demo` built in data/index)
+gives way to one's own folder without the option: nobody's documents are lost by it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ def inferred_root(records: dict[str, FileRecord]) -> str | None:
     return None
 
 
+def bundled_samples() -> str:
+    """The real path of this checkout's sample documents (examples/docs), whether or not it exists."""
+    return real_root(Path(__file__).resolve().parents[2] / "examples" / "docs")
+
+
 def option_hint(trigger: str, option: str) -> str:
     """How whoever started this sync can pass `option`: only ever an option their command has."""
     if trigger == "ingest":
@@ -56,7 +63,7 @@ def check_docs_root(state: StateDB, docs_dir: Path, records: dict[str, FileRecor
     current = real_root(docs_dir)
     if remembered is None or remembered == current or not records:
         return None
-    if switch:
+    if switch or remembered == bundled_samples():
         return remembered
     raise SyncRefused(
         f"this index was built from {remembered}, not {current}; nothing was changed. To replace its documents "
