@@ -287,6 +287,8 @@ def sync_report_message(report: SyncReport, *, title: str = "Sync report") -> Sl
             f"{report.unchanged} unchanged{held}.")
     if report.message:
         head += f"\n{safe_text(report.message)}"
+    if report.yields_nothing:  # an empty, all-unsupported or all-broken folder: said loudly
+        head += "\n:warning: *The docs folder yields no documents*: answers have nothing to cite (see Skipped/Failed)."
     parts = [
         _listed("Added", report.added),
         _listed("Changed", report.changed),

@@ -161,6 +161,7 @@ def test_the_demo_has_its_own_index_so_demo_then_own_folder_then_demo_works(tmp_
     assert "refused" not in again.stdout
     listed = run(["ragbot", "sources"]).stdout  # the default index is one's own
     assert "handbook.md" in listed and "leave-policy" not in listed
+    assert f"docs folder: {mine}" in listed  # the folder sync, serve and doctor use
 
 
 def test_gaps_stops_listing_a_previous_folders_documents_after_a_switch(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ def sources(filter_text: Annotated[str | None, typer.Argument(
         svc = service()
         docs = svc.documents(filter_text)
         last = svc.last_sync_report()
+    typer.echo(f"docs folder: {svc.settings.docs_dir}")  # the one sync, serve and doctor use
     if last:
         typer.echo(f"last sync: {when(last.finished or last.started)} — {last.status}"
                    + (f" ({last.message})" if last.message else ""))
