@@ -128,9 +128,14 @@ def test_a_zip_bomb_docx_is_skipped_unopened_and_never_read_again(
     listed = _cli(svc, "sources").output
     assert "contracts/bomb.docx [skipped]" in listed and "MAX_UNZIPPED_MB" in listed
 
+    bomb = bomb.rename(bomb.with_name("renamed.docx"))  # a move is not a change: still skipped, still unopened
+    moved = svc.sync()
+    assert "contracts/renamed.docx" in dict(moved.skipped) and "contracts/bomb.docx" not in dict(moved.skipped)
+    assert spy.sizes == []
+
     bomb.write_bytes(_docx_bytes(["Quarterly results are published in April."]))  # the file is fixed
     fixed = svc.sync()
-    assert fixed.added == ["contracts/bomb.docx"] and "contracts/bomb.docx" not in dict(fixed.skipped)
+    assert fixed.added == ["contracts/renamed.docx"] and "contracts/renamed.docx" not in dict(fixed.skipped)
     assert spy.sizes != []
 
 

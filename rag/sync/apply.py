@@ -94,6 +94,13 @@ class Applier:
                                 last_synced=datetime.now(UTC))
                 self.state.write_files(put=[moved], delete=[old])
                 continue
+            if not rec.chunk_ids and rec.held_until_changed:  # skipped or quarantined: so under its new name too
+                link = document_link(stat.path, new, self.settings.docs_base_url)
+                moved = replace(rec, rel_path=new, size=stat.size, mtime_ns=stat.mtime_ns, link=link,
+                                error_size=stat.size, error_mtime_ns=stat.mtime_ns)
+                self.state.write_files(put=[moved], delete=[old])
+                report.skipped.append((new, rec.last_error or ""))
+                continue
             if not rec.chunk_ids:  # never indexed (failed parse): index it as new
                 self.state.delete_file(old)
                 plan.to_index.append(stat)
