@@ -22,10 +22,10 @@ def sources(filter_text: Annotated[str | None, typer.Argument(
         svc = service()
         docs = svc.documents(filter_text)
         last = svc.last_sync_report()
-    typer.echo(f"docs folder: {svc.settings.docs_dir}")  # the one sync, serve and doctor use
     if last:
         typer.echo(f"last sync: {when(last.finished or last.started)} — {last.status}"
                    + (f" ({last.message})" if last.message else ""))
+    typer.echo(f"docs folder: {svc.settings.docs_dir}")  # the one sync, serve and doctor use
     if not docs:
         typer.echo("no documents match" if filter_text else "no documents indexed yet: run `ragbot ingest`")
     for d in docs:
