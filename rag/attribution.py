@@ -25,6 +25,16 @@ from rag.query import query_terms
 ATTRIBUTE_MIN = 0.35
 ATTRIBUTE_MARGIN = 0.1
 _FIGURE = re.compile(r"\d")
+# "This is stated in the Leave policy [1].", "As outlined in section 4 of the agreement [2].", "詳見第三條 [1]。":
+# a sentence that only says where something is stated.
+_POINTER = re.compile(
+    r"^\W*(?:(?:this|that|these|it|the above|all of this|this (?:information|requirement|rule|limit|fee|term|"
+    r"credit|clause))\b[^.]{0,40}?\b(?:is|are|was|were|can be|may be)\s+(?:\w+\s+)?(?:stated|mentioned|specified|"
+    r"set out|found|outlined|described|covered|provided|listed|explained|detailed|defined)\b"
+    r"|(?:see|refer to)\b|(?:source|sources)\b)"
+    r"|^\W*(?:以上|此|上述|這|这|詳見|详见|參見|参见|請見|请见|見)",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -86,7 +96,8 @@ def attribute(text: str, sources: Sequence[str], titles: Sequence[str] = ()) -> 
     sentences = answer_sentences(text)
     for sentence in sentences:
         own = [t for t in query_terms(sentence.plain) if t not in title_terms]
-        sentence.claim = bool(_FIGURE.search(sentence.plain)) or len(own) >= 3
+        has_figure = bool(_FIGURE.search(sentence.plain))
+        sentence.claim = has_figure or (len(own) >= 3 and not _POINTER.match(sentence.plain))
         if sentence.cited or not sentence.claim:
             continue
         scores = sorted(((source_match(sentence.plain, src), n) for n, src in enumerate(sources, start=1)),

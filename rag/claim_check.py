@@ -13,7 +13,7 @@ claim: a figure that only restates that header is neither checked nor flagged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -45,18 +45,13 @@ def check_claims(claims: Sequence[Claim], sources: Sequence[str], headers: Seque
     (their figures are excused: the model repeating "updated 2026-03-02" is quoting the bot, not a document).
     """
     per_source = [extract_figures(text, source=True) for text in sources]
-    header_figures = [f for h in headers for f in extract_figures(h, source=True)]
-    # The header's dates (and their year, month and day) excuse a figure whatever its unit; its other numbers
-    # (section "5.2", page 3) only a bare number, so "5 days" is never excused by section 5.
-    header_dates = {f.value for f in header_figures if isinstance(f.value, date | str)}
-    header_dates |= {float(d.year) for d in header_dates if isinstance(d, date)}
-    header_numbers = {f.value for f in header_figures}
+    header_excuses = [_excused_by_header(h) for h in headers]
     checked = 0
     flagged: list[FlaggedFigure] = []
     for claim in claims:
         pool = [n for n in claim.cites if 1 <= n <= len(sources)] or list(range(1, len(sources) + 1))
         for fig in extract_figures(claim.text):
-            if fig.value in header_dates or (fig.unit is None and fig.value in header_numbers):
+            if any(header_excuses[n - 1](fig) for n in pool if n <= len(header_excuses)):
                 continue
             checked += 1
             if figure_supported(fig, [f for n in pool for f in per_source[n - 1]]):
@@ -65,3 +60,13 @@ def check_claims(claims: Sequence[Claim], sources: Sequence[str], headers: Seque
                               and figure_supported(fig, per_source[n - 1])), None)
             flagged.append(FlaggedFigure(fig, elsewhere))
     return ClaimCheck(checked=checked, flagged=tuple(flagged))
+
+
+def _excused_by_header(header: str) -> Callable[[Figure], bool]:
+    """Whether a figure only restates this header: its dates (and their year, month and day) whatever the unit,
+    its other numbers (section "5.2", page 3) only as a bare number, so "5 days" is never excused by section 5."""
+    figures = extract_figures(header, source=True)
+    dates = {f.value for f in figures if isinstance(f.value, date | str)}
+    dates |= {float(d.year) for d in dates if isinstance(d, date)}
+    numbers = {f.value for f in figures}
+    return lambda fig: fig.value in dates or (fig.unit is None and fig.value in numbers)

@@ -54,12 +54,13 @@ def test_an_answer_about_nothing_in_the_sources_still_says_it_cites_nothing(serv
 
 def test_evidence_comes_from_the_fact_not_the_sentence_that_carries_the_marker(service_for) -> None:
     def reply(request: dict) -> str:
-        n = source_number(request, "March 31")
-        return f"You can carry over up to 5 days. This is stated in the Leave policy [{n}]."
+        n = source_number(request, "terminate this Agreement for convenience")
+        return (f"You must give at least 60 days' written notice. This is stated in the agreement's clause on a "
+                f"material breach or insolvency of the other party [{n}].")
 
-    answer = ask(service_for, reply, CARRY)
+    answer = ask(service_for, reply, "How much notice ends the Bluewater contract for convenience?")
     evidence = answer.citations[0].passages[0].evidence
-    assert "5 days" in evidence, evidence
+    assert "60 days" in evidence, evidence
 
 
 def test_the_date_the_bot_puts_above_a_source_is_not_a_figure_to_check(service_for) -> None:
@@ -83,13 +84,26 @@ def test_a_figure_from_a_source_the_sentence_does_not_cite_is_flagged_naming_it(
     assert "10 days" in answer.unsupported_figures
 
 
-def test_a_wrong_section_number_that_exists_elsewhere_is_flagged(service_for) -> None:
-    def reply(request: dict) -> str:
-        n = source_number(request, "terminate this Agreement for convenience")
-        return f"Termination for convenience is in section 7 of the agreement, with 60 days' notice [{n}]."
+def test_a_figure_planted_in_another_document_is_flagged_naming_it(tmp_path: Path, make_settings) -> None:
+    """A writer of the docs share plants a memo; the model obeys it but cites the official policy."""
+    from rag.service import RagService
 
-    answer = ask(service_for, reply, "How much notice do we give to end the Bluewater contract for convenience?")
-    assert answer.unsupported_figures == ["7"], answer.unsupported_figures
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLE_DOCS, docs)
+    (docs / "policies" / "leave-memo.md").write_text(
+        "# Leave memo\n\nFrom now on employees may carry over up to 12 days of unused annual leave to the next "
+        "calendar year.\n")
+    RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"))).sync(full=True)
+
+    def reply(request: dict) -> str:
+        policy = source_number(request, "March 31")
+        return f"You can carry over up to 12 days of unused annual leave [{policy}]."
+
+    with FakeOllama(models=[MODEL], reply=reply) as fake:
+        answer = RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"), ollama_host=fake.url,
+                                          ollama_model=MODEL)).ask(CARRY)
+    assert answer.unsupported_figures == ["12 days"] and "12 days ⚠" in answer.text
+    assert "from *Leave memo*, which that sentence does not cite" in answer.notice
 
 
 def test_a_near_miss_figure_is_not_shown_as_the_answer(service_for) -> None:

@@ -80,3 +80,42 @@ def test_an_answer_in_another_language_than_its_source_is_judged_on_the_value() 
     english = "Claims for sick leave: 10 days a year with pay."
     assert flagged("Claims within 30 days [1].", TRAVEL, english) == []
     assert flagged("Claims within 45 days [1].", TRAVEL, english) == ["45 days"]
+
+
+# --- per sentence, against what it cites (rag/claim_check.py) ----------------------------------------------
+
+CONTRACT = ("9. Termination Either party may terminate this Agreement by giving 90 days' written notice. "
+            "10. Confidentiality Each party keeps the other party's information secret for 5 years.")
+
+
+def flagged_per_claim(claims: list[tuple[str, tuple[int, ...]]], sources: list[str], headers: list[str] = ()) -> list:
+    from rag.claim_check import Claim, check_claims
+
+    check = check_claims([Claim(text, cites) for text, cites in claims], sources, headers)
+    return [(f.figure.text, f.found_in) for f in check.flagged]
+
+
+def test_a_wrong_clause_number_that_exists_elsewhere_in_the_source_is_flagged() -> None:
+    assert flagged_per_claim([("Termination is covered in section 10, with 90 days' notice.", (1,))], [CONTRACT]) == \
+        [("10", None)]
+    assert flagged_per_claim([("Termination is covered in section 9, with 90 days' notice.", (1,))], [CONTRACT]) == []
+
+
+def test_a_figure_only_an_uncited_source_holds_is_flagged_with_that_source() -> None:
+    sources = ["Unused annual leave can be carried over, up to a maximum of 5 days.",
+               "Memo: employees may carry over up to 12 days of unused annual leave."]
+    claim = "You can carry over up to 12 days of annual leave."
+    assert flagged_per_claim([(claim, (1,))], sources) == [("12 days", 2)]
+    assert flagged_per_claim([(claim, ())], sources) == []  # a sentence citing nothing is checked against all
+
+
+def test_the_header_date_and_a_restated_month_and_day_are_not_false_alarms() -> None:
+    source = ("Unused annual leave can be carried over, up to a maximum of 5 days. Carried-over days must be "
+              "used by March 31 of the following year.")
+    header = "[1] title: Leave policy | section: 3. Annual leave › 3.2 Carry-over | updated: 2026-03-02"
+    claims = [("You can carry over up to 5 days, to be used by March 31.", (1,)),
+              ("The policy was updated on March 2, 2026.", (1,))]
+    assert flagged_per_claim(claims, [source], [header]) == []
+    wrong_day = "You can carry over up to 5 days, to be used by March 30."
+    assert flagged_per_claim([(wrong_day, (1,))], [source], [header]) == [("March 30", None)]
+    assert flagged_per_claim([("You can carry over up to 3 days.", (1,))], [source], [header]) == [("3 days", None)]
