@@ -139,8 +139,8 @@ class FollowThrough:
             self.ledger.record(channel=channel, ts=ts, thread_ts=thread_ts, text=message.text,
                                blocks=message.blocks, lang="zh" if is_chinese(answer.question) else "en",
                                cited=cited)
-        except Exception:
-            log.exception("could not record the answer in %s for follow-through", channel)
+        except Exception as err:  # the store is down (Redis frozen, a full disk): one line, not a traceback each time
+            log.warning("could not record the answer in %s for follow-through: %s", channel, type(err).__name__)
 
     # -- after syncs -----------------------------------------------------------------------------------
     def after_sync(self) -> int:
@@ -164,8 +164,8 @@ class FollowThrough:
             # a version in the middle of a sync may show a moved document gone: wait for the sync to end
             running = self.rag.sync_running_since() is not None
             version = int(store.table().version) if store.exists() and not running else None
-        except Exception:
-            log.exception("cannot read the index version")
+        except Exception as err:  # e.g. Redis (the sync lock) not answering: the next round tries again
+            log.warning("cannot tell whether the index changed: %s", err)
             version = None
         if version is not None and version != self._seen_version:
             queued = self.after_sync()
@@ -197,8 +197,8 @@ class FollowThrough:
         while not self._stop.is_set():
             try:
                 batch = self.ledger.claim_due()
-            except Exception:
-                log.exception("follow-through queue unreadable")
+            except Exception as err:
+                log.warning("follow-through queue unreadable: %s", type(err).__name__)
                 batch = []
             if not batch:
                 self._idle()

@@ -126,7 +126,7 @@ class AnswerLedger(ABC):
         """The rule applied to what is kept: answers past the watch window (or the retention) forgotten, the
         question removed from kept blocks where the policy no longer allows it; how many answers changed."""
         self._prune(self._clock())
-        return self._redact()
+        return 0 if self.rule.keeps_text("answered") else self._redact()
 
     # -- after a sync ----------------------------------------------------------------------------------
     def changes(self, files: Mapping[str, FileRecord]) -> list[Change]:
