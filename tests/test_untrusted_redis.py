@@ -180,3 +180,15 @@ def test_tls_and_an_acl_user_work_and_a_wrong_password_stops_the_bot_without_sho
     assert "REDIS_URL" in str(err.value) and "not-the-password" not in str(err.value)
     with pytest.raises(BotConfigError, match="REDIS_RECORD_SECRET: must be at least 32"):
         redis_bot(make_bot, url, REDIS_RECORD_SECRET="short")
+
+
+def test_compose_and_kubernetes_run_redis_with_the_acl_these_tests_run_against():
+    from tests.conftest import ROOT
+    from tests.servers import REDIS_ACL, REDIS_USER
+
+    acl = f"user default off\\nuser {REDIS_USER} on >%s {' '.join(REDIS_ACL)}\\n"
+    for shipped in (ROOT / "docker-compose.yml", ROOT / "deploy" / "kubernetes" / "redis.yaml"):
+        assert acl in shipped.read_text(encoding="utf-8"), shipped
+    config = (ROOT / "deploy" / "kubernetes" / "configmap.yaml").read_text(encoding="utf-8")
+    assert "REDIS_URL:" not in config  # the URL holds the password: a Secret, never the ConfigMap
+    assert "--port 0 --tls-port 6379" in (ROOT / "deploy" / "kubernetes" / "redis.yaml").read_text()
