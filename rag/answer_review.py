@@ -17,7 +17,7 @@ from rag.claim_check import Claim, FlaggedFigure, check_claims
 from rag.evidence import best_sentence
 from rag.figures import extract_figures
 from rag.notices import near_miss_notice, zh
-from rag.subject_check import NearMiss, near_misses
+from rag.subject_check import DocumentText, NearMiss, near_misses
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Review:
 
 
 def review(question: str, text: str, sources: Sequence[GivenSource],
-           document_text: Callable[[str], str]) -> Review:
+           document_text: Callable[[str], DocumentText]) -> Review:
     given_text = [s.text for s in sources]
     sentences = attribute(text, given_text, [s.title for s in sources])
     inferred = any(s.inferred for s in sentences)

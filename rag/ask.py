@@ -35,6 +35,7 @@ from rag.relevance import term_coverage
 from rag.reply_checks import cut_loop, no_answer_in, wrong_language
 from rag.retrieve import Candidate, Retrieval
 from rag.script import TraditionalWriter, wants_traditional
+from rag.subject_check import DocumentText
 from rag.thinking import ThinkingProgress
 
 __all__ = ["extractive_answer", "generated_answer", "no_answer", "no_answer_text", "prompt_sources"]
@@ -125,12 +126,12 @@ def generated_answer(
     on_token: Callable[[str], None] | None,
     on_status: Callable[[str], None] | None,
     figure_check: bool = True,
-    document_text: Callable[[str], str] | None = None,
+    document_text: Callable[[str], DocumentText] | None = None,
 ) -> Answer:
     """The model's answer, streamed, then reviewed (rag/answer_review.py) before it is final.
 
-    `document_text(doc)` gives a cited document's whole indexed text for the near-miss check; without it
-    only the passages given are read."""
+    `document_text(doc)` gives a cited document's whole indexed text and headings for the near-miss check;
+    without it only the passages given are read."""
     tag = new_fence_tag()
     messages, given = build_messages(  # leave room for all the model may generate, reasoning included
         question, prompt_sources(retrieval.hits), history=history, num_ctx=num_ctx,
@@ -179,7 +180,7 @@ def generated_answer(
 
 
 def _reviewed_answer(question: str, text: str, done_reason: str, hits: list[Candidate], given: list[PromptSource],
-                     document_text: Callable[[str], str] | None, *, figure_check: bool) -> Answer:
+                     document_text: Callable[[str], DocumentText] | None, *, figure_check: bool) -> Answer:
     notices = []
     loop = cut_loop(text)
     if loop.cut:
@@ -214,8 +215,9 @@ def _reviewed_answer(question: str, text: str, done_reason: str, hits: list[Cand
     return answer
 
 
-def _passages_of(sources: list[GivenSource]) -> Callable[[str], str]:
-    return lambda doc: "\n".join(s.text for s in sources if s.doc == doc)
+def _passages_of(sources: list[GivenSource]) -> Callable[[str], DocumentText]:
+    return lambda doc: DocumentText("\n".join(s.section for s in sources if s.doc == doc),
+                                    "\n".join(s.text for s in sources if s.doc == doc))
 
 
 def _add_notice(answer: Answer, notice: str) -> None:

@@ -69,6 +69,9 @@ _ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
 _ZH_DATE = re.compile(r"(?<!\d)(\d{4}|民國\s*\d{2,3})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日號号]")
 _EN_DATE_MDY = re.compile(r"(?<![A-Za-z])([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?!\d)")
 _EN_DATE_DMY = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Za-z]{3,9})\.?,?\s+(\d{4})(?!\d)")
+# Chinese fractions: 百分之五 (5%), 千分之三 (0.3%), 萬分之五 (0.05%), compared as percentages.
+_ZH_FRACTION = re.compile(r"([百千萬万])分之\s*([0-9０-９零〇一二兩两三四五六七八九十百]+(?:\.\d+)?)")
+_FRACTION_SCALE = {"百": 1.0, "千": 0.1, "萬": 0.01, "万": 0.01}
 # Month and day without a year ("by March 31", "31 March", "3月31日"): compared as month and day only.
 _EN_MD = re.compile(r"(?<![A-Za-z])([A-Z][a-z]{2,8})\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?![\d,:.]\d)(?!\s*,?\s*\d{4})")
 _EN_DM = re.compile(r"(?<![\d.,])(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Z][a-z]{2,8})\b(?!\.?,?\s+\d{4})")
@@ -182,6 +185,10 @@ def extract_figures(text: str, *, source: bool = False) -> list[Figure]:
             if source:
                 for part in (day.year, day.month, day.day):
                     figures.append((m.start(), Figure(str(part), float(part), None)))
+    for m in _ZH_FRACTION.finditer(text):
+        amount = float(m.group(2)) if m.group(2).replace(".", "").isdigit() else _zh_number(m.group(2))
+        if free(*m.span()) and amount is not None:
+            add(*m.span(), Figure(m.group(0), round(amount * _FRACTION_SCALE[m.group(1)], 6), "percent"))
     for pattern, parse in ((_EN_MD, _md), (_EN_DM, _dm), (_ZH_MD, _zh_md)):
         for m in pattern.finditer(text):
             if free(*m.span()) and (value := parse(m)) is not None:

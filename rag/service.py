@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from rag.rerank import CrossEncoderReranker
     from rag.retrieve import Retrieval
     from rag.store import ChunkStore
+    from rag.subject_check import DocumentText
     from rag.sync import Progress, Syncer
     from rag.sync.admin import IndexAdmin
 
@@ -212,14 +213,17 @@ class RagService:
         self._log_gaps(answer, surface)
         return answer
 
-    def _document_text(self, doc_path: str) -> str:
-        """A document's whole indexed text (the near-miss check reads the document, not only the passage)."""
+    def _document_text(self, doc_path: str) -> DocumentText:
+        """A document's whole indexed text and headings (the near-miss check reads the document, not the passage)."""
+        from rag.subject_check import DocumentText
+
         try:
             rows = self.store.document_rows(doc_path)
         except Exception as err:  # noqa: BLE001 - a check must never cost the answer
             log.warning("could not read %s for the answer check: %s", doc_path, err)
-            return ""
-        return "\n".join(f"{r.get('section') or ''}\n{r.get('text') or ''}" for r in rows)
+            return DocumentText("", "")
+        return DocumentText("\n".join(dict.fromkeys(str(r.get("section") or "") for r in rows)),
+                            "\n".join(str(r.get("text") or "") for r in rows))
 
     @property
     def question_log(self) -> QuestionLog:

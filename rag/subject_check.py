@@ -31,15 +31,18 @@ _GENERIC_EN = frozenset([
     "use", "make", "apply", "request", "pay", "paid", "claim", "ask", "allow", "happen", "mean", "cover", "have",
     "has", "had", "employe", "staff", "compani", "peopl", "person", "anyon", "someon", "one", "first", "last",
     "next", "new", "old", "per", "each", "every", "up", "down", "befor", "after", "within", "until", "via", "get",
-    "can", "must", "also", "still", "just", "only", "ever",
+    "can", "must", "also", "still", "just", "only", "ever", "too", "set", "tell", "told",
 ])
 _GENERIC_CJK = set("幾多少最天日年月週時間內後前員工公司可以能要需請問的是有嗎呢什麼怎如何每錢元次個些該得會應"
-                   "自己我你他們")
+                   "自己我你他們久")
 # Words every document title may hold: they name a kind of document, not one document.
 _DOCUMENT_KINDS = frozenset(["agreement", "contract", "polici", "policy", "procedur", "procedure", "sop", "rule",
                              "term", "servic", "service", "合約", "契約", "合同", "辦法", "規則", "政策", "協議",
                              "條款", "服務", "規定"])
 _ARTICLE_NUMBER = re.compile(r"^第?[0-9〇零一二三四五六七八九十百千]+[條条章節节款項项點点]?$|^\d+(\.\d+)*$")
+
+
+MIN_NAMING_TERMS = 2
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ def distinctive_title_terms(question: str, titles: dict[str, str]) -> dict[str, 
         docs = [doc for doc, title in titles.items() if term in _words(f"{title}\n{doc.replace('-', ' ')}")]
         if len(docs) == 1:
             holders.setdefault(docs[0], set()).add(term)
-    return holders
+    # One shared word ("data" of "Data Processing Agreement") is a coincidence; a name takes two ("Harbour Storage",
+    # or the character pairs of 港都物流).
+    return {doc: found for doc, found in holders.items() if len(found) >= MIN_NAMING_TERMS}
 
 
 def _present(term: str, doc_words: set[str], doc_text: str) -> bool:
@@ -75,16 +80,33 @@ def _present(term: str, doc_words: set[str], doc_text: str) -> bool:
     return any(w.startswith(stem) for w in doc_words)
 
 
-def missing_terms(question: str, doc_text: str) -> list[str]:
-    """What the question is about that the document never mentions: words in the question's own spelling
-    (English) or runs of characters (CJK) around a character pair the document lacks."""
-    doc_text = normalize(doc_text)
+@dataclass(frozen=True)
+class DocumentText:
+    """A document's whole indexed text, and its title and headings (what it is organised by)."""
+
+    headings: str
+    text: str
+
+
+def missing_terms(question: str, doc: DocumentText) -> list[str]:
+    """What the question asks about that the document never mentions, when it names a kind of something the
+    document is organised by: "study" next to "leave" (headings: Annual leave, Sick leave), "婚假" (喪假, 病假).
+
+    English terms are words in the question's own spelling; CJK ones runs of characters around a character
+    pair the document lacks. A missing word that qualifies nothing the headings name ("length" of "minimum
+    length for a work password") is left alone: it is more often a paraphrase than another subject."""
+    doc_text = normalize(f"{doc.headings}\n{doc.text}")
     doc_words = _words(doc_text)
+    heading_words = _words(doc.headings)
     text = normalize(question)
     out: list[str] = []
-    for word in re.findall(r"[A-Za-z][A-Za-z'’-]+", text):
-        terms = query_terms(word)
-        if terms and terms[0] not in _GENERIC_EN and not _present(terms[0], doc_words, doc_text):
+    words = [(w, query_terms(w)) for w in re.findall(r"[A-Za-z][A-Za-z-]+", text)]  # "hire's" is "hire"
+    words = [(w, t[0]) for w, t in words if t and t[0] not in _GENERIC_EN]
+    for i, (word, term) in enumerate(words):
+        if _present(term, doc_words, doc_text):
+            continue
+        neighbours = [words[j][1] for j in (i - 1, i + 1) if 0 <= j < len(words)]
+        if any(_present(t, heading_words, doc.headings) for t in neighbours):
             out.append(word)
     for run in CJK_RUN_RE.findall(text):
         marks = stop_marks(run)
@@ -99,16 +121,19 @@ def missing_terms(question: str, doc_text: str) -> list[str]:
             if flag and start is None:
                 start = i
             elif not flag and start is not None:
-                out.append(run[start:i])
+                around = run[max(0, start - 1):i + 1]
+                if any(c in doc.headings and c not in _GENERIC_CJK for c in around):
+                    out.append(run[start:i])
                 start = None
     return list(dict.fromkeys(out))
 
 
-def heading_outside_question(section: str, question: str) -> str:
-    """The section path (numbers dropped) when its headings name something the question does not ("Meals";
-    "Annual leave › Entitlement" for a question about study leave), else ""."""
+def heading_outside_question(section: str, question: str, title: str = "") -> str:
+    """The section path (numbers and the document's own title dropped) when its headings name something the
+    question does not ("Meals"; "Annual leave › Entitlement" for a question about study leave), else ""."""
     headings = [re.sub(r"^\s*(第\s*\S+?\s*[條条章節]|\d+(\.\d+)*\.?)\s*", "", h).strip() or h.strip()
                 for h in section.split(" › ") if h.strip()]
+    headings = [h for h in headings if normalize(h).casefold() != normalize(title).casefold()]
     terms = [t for h in headings for t in query_terms(h) if not _ARTICLE_NUMBER.match(t) and t not in _GENERIC_EN]
     asked = _words(question)
     if terms and any(t not in asked for t in terms):
@@ -122,12 +147,12 @@ def near_misses(
     docs: Sequence[str],
     titles: Sequence[str],
     sections: Sequence[str],
-    document_text: Callable[[str], str],
+    document_text: Callable[[str], DocumentText],
 ) -> list[NearMiss]:
     """Near misses among the sources (1-based) that the answer's figures come from.
 
     `docs`, `titles` and `sections` describe each given source; `document_text(doc)` is a document's whole
-    indexed text (the check is on the document, not only the passage given).
+    indexed text and headings (the check is on the document, not only the passage given).
     """
     numbers = sorted(set(figure_sources))
     if not numbers:
@@ -140,15 +165,16 @@ def near_misses(
         for n in numbers:
             out.append(NearMiss(asked=titles[docs.index(asked)], stated_for=titles[n - 1], source=n))
         return out
-    texts: dict[str, str] = {}
+    texts: dict[str, DocumentText] = {}
     for n in numbers:
         doc = docs[n - 1]
         if doc not in texts:
-            texts[doc] = document_text(doc)
-        if not texts[doc].strip():
+            found = document_text(doc)
+            texts[doc] = DocumentText(f"{titles[n - 1]}\n{found.headings}", found.text)
+        if not texts[doc].text.strip():
             continue  # the document could not be read: no verdict on what it never mentions
-        missing = missing_terms(question, f"{titles[n - 1]}\n{texts[doc]}")
-        outside = heading_outside_question(sections[n - 1], question)
+        missing = missing_terms(question, texts[doc])
+        outside = heading_outside_question(sections[n - 1], question, titles[n - 1])
         if missing and outside:
             out.append(NearMiss(asked=" ".join(missing) if not CJK_RE.search(missing[0]) else "、".join(missing),
                                 stated_for=outside, source=n))

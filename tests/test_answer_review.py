@@ -195,3 +195,26 @@ def test_a_dropped_invented_see_also_leaves_nothing_dangling(service_for) -> Non
 
     answer = ask(service_for, reply, CARRY)
     assert "See also" not in answer.text and answer.text.endswith("5 days [1].")
+
+
+def test_a_chinese_near_miss_is_said_in_chinese(tmp_path: Path, make_settings) -> None:
+    """婚假: the rule states 喪假 (8 日) and 病假, nothing for marriage leave."""
+    from rag.service import RagService
+
+    docs = tmp_path / "docs"
+    (docs / "policies").mkdir(parents=True)
+    (docs / "policies" / "員工請假規則.md").write_text(
+        "# 員工請假規則\n\n## 第一條 病假\n\n員工因普通傷病請假者，一年內合計未超過 30 日部分，工資折半發給。\n\n"
+        "## 第二條 喪假\n\n父母、配偶喪亡者，給予喪假 8 日，工資照給。\n")
+    RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"))).sync(full=True)
+
+    def reply(request: dict) -> str:
+        return f"員工結婚可以請婚假 8 日，工資照給 [{source_number(request, '喪假 8 日')}]。"
+
+    with FakeOllama(models=[MODEL], reply=reply) as fake:
+        # floor off: this is about what the model says once retrieval lets the question through
+        answer = RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"), ollama_host=fake.url,
+                                          ollama_model=MODEL, relevance_floor=0.0)).ask("員工結婚可以請幾天婚假？")
+    assert answer.near_miss
+    assert "文件中沒有關於「婚假」的規定" in answer.text and "喪假" in answer.text
+    assert "請婚假 8 日" not in answer.text
