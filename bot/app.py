@@ -29,6 +29,7 @@ from bot.followthrough import FollowThrough
 from bot.handlers import Handlers
 from bot.health import BotHealth
 from bot.jobqueue import DurableQuestionsMiddleware, JobKeeper
+from bot.notices import Notices
 from bot.questions import is_answerable
 from bot.redact import Redactor, scrub_responses
 from bot.render import FEEDBACK_DOWN, FEEDBACK_UP, SOURCES_PAGE_ACTION, sync_report_message
@@ -84,11 +85,15 @@ class BotRuntime:
     durable: DurableAnswers | None = None  # durable questions (bot/jobqueue.py)
     keeper: JobKeeper | None = None  # renews this process's leases, takes over a dead one's questions
     followthrough: FollowThrough | None = None  # marks posted answers whose cited documents changed
+    notices: Notices = field(init=False)  # "busy" and other notices to askers, retried through rate limits
     bot_user_id: str | None = None
     bot_id: str | None = None
     answered: int = 0
     busy_replies: int = 0
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        self.notices = Notices(self.client, redact=self.redactor)
 
     def shutdown(self, *, wait: bool = True, timeout: float | None = 30.0) -> None:
         if self.auth_checker is not None:
@@ -97,6 +102,7 @@ class BotRuntime:
             self.followthrough.stop()
         self.answers.shutdown(wait=wait, timeout=timeout)
         self.control.shutdown(wait=wait, timeout=timeout)
+        self.notices.shutdown(wait=wait)
         if self.keeper is not None:
             self.keeper.stop()  # questions still held are taken over when their lease runs out
         if self.durable is not None:

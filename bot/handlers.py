@@ -19,7 +19,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, BoltContext, Respond
-from slack_sdk.errors import SlackClientError
 
 from bot.durable import DurableAnswers
 from bot.feedback import FeedbackRecord
@@ -158,11 +157,8 @@ class Handlers:
             "Please ask again in a minute.", icon=":hourglass:"))
 
     def _post_quietly(self, question: Question, message: SlackMessage) -> None:
-        try:
-            self.rt.client.chat_postMessage(channel=question.channel, thread_ts=question.thread_ts,
-                                            text=message.text, blocks=message.blocks)
-        except SlackClientError as err:
-            log.error("could not post to %s: %s", question.channel, self._reason(err))
+        """A notice in the asker's thread, retried through rate limits until delivered (bot/notices.py)."""
+        self.rt.notices.post(question.channel, question.thread_ts, message)
 
     # --- /rag-sources -----------------------------------------------------------------------------
 

@@ -2,9 +2,16 @@
 
 The reply makes two kinds of calls. Optional ones (progress, stream appends) are tried
 once: a 429 only records Slack's `Retry-After` in the pacer, so the caller batches or
-skips instead of sleeping. Required ones (stopping the stream, the final answer) are
-retried on transient failures (HTTP 429/5xx, `internal_error`, dropped connections)
-with bounded exponential backoff, honouring `Retry-After` within a deadline.
+skips instead of sleeping. Required ones (stopping the stream, the final answer, a
+"busy" notice) are retried on transient failures (HTTP 429/5xx, `internal_error`,
+dropped connections) until the delivery deadline (`DELIVERY_DEADLINE_S`): a 429 waits
+Slack's `Retry-After` (plus a little jitter, so callers it held back together do not
+all come back at once) and is not counted as an attempt, since Slack said when to come
+back; other failures get bounded exponential backoff and `attempts` tries. A burst of
+200 mentions leaves nobody with nothing: Slack lets an app post about once a second per
+channel (docs.slack.dev/apis/web-api/rate-limits, chat.postMessage), so a busy channel's
+notices take minutes, not a dropped message. chat.postMessage's Retry-After is kept per
+channel (its limit is per channel); other methods' per method (their tier is).
 
 A failure is *ambiguous* when Slack may have done the work before it failed (a 5xx
 or a lost connection): retrying `chat.postMessage` then could post twice, so callers
@@ -46,12 +53,24 @@ class Failure:
     retry_after: float | None = None
 
 
+# Seconds one required call may take, retries and waits included: an answer's delivery budget. Slack allows
+# about one chat.postMessage per second per channel, so 200 questions in one channel need ~200 s to all be told.
+DELIVERY_DEADLINE_S = 300.0
+MAX_RATE_LIMITED = 200  # 429s one call may wait out within the deadline (Retry-After is at least 1 s)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 5
+    attempts: int = 5  # tries for failures other than a rate limit
     base_delay: float = 0.5
     max_delay: float = 8.0
-    deadline: float = 60.0  # seconds one required call may take, retries and waits included
+    deadline: float = DELIVERY_DEADLINE_S
+
+
+def rate_key(method: str, kwargs: dict[str, Any]) -> str:
+    """Where Slack's Retry-After applies: chat.postMessage's limit is per channel, the tiers' per method."""
+    channel = kwargs.get("channel")
+    return f"{method}:{channel}" if method == "chat.postMessage" and channel else method
 
 
 def failure_of(err: Exception) -> Failure | None:
@@ -120,7 +139,7 @@ class SlackCaller:
             if failure is None:
                 raise
             if failure.retry_after is not None:
-                self.pacer.retry_after(method, failure.retry_after)
+                self.pacer.retry_after(rate_key(method, kwargs), failure.retry_after)
             log.info("%s failed: %s", method, failure.code)
             return Result(failure=failure)
 
@@ -131,24 +150,29 @@ class SlackCaller:
         (then the result is a success without a response).
         """
         deadline = time.monotonic() + self.policy.deadline
+        key = rate_key(method, kwargs)
         result = Result()
-        for attempt in range(self.policy.attempts):
-            wait = self.pacer.wait_needed(method)
+        attempt = limited = 0
+        while attempt < self.policy.attempts and limited <= MAX_RATE_LIMITED:
+            wait = self.pacer.wait_needed(key)
             if wait > deadline - time.monotonic():
                 break
             if wait:
-                self._sleep(wait)
+                self._sleep(wait + random.uniform(0, min(1.0, wait / 4)))  # not all at the same instant
             result = self.once(method, **kwargs)
             failure = result.failure
             if failure is None or not failure.transient:
                 return result
             if failure.ambiguous and check is not None and _checked(check):
                 return Result()
-            if failure.retry_after is None:
-                delay = min(self.policy.max_delay, self.policy.base_delay * 2**attempt) * (0.5 + random.random())
-                if delay > deadline - time.monotonic():
-                    break
-                self._sleep(delay)
+            if failure.retry_after is not None:
+                limited += 1  # Slack said when to come back: wait for it, within the deadline
+                continue
+            delay = min(self.policy.max_delay, self.policy.base_delay * 2**attempt) * (0.5 + random.random())
+            attempt += 1
+            if attempt >= self.policy.attempts or delay > deadline - time.monotonic():
+                break
+            self._sleep(delay)
         log.warning("%s still failing after retries: %s", method, result.code or "deadline")
         return result
 

@@ -21,9 +21,11 @@ Slack's published rules it enforces, each where it is implemented, with its sour
   (`methods/chat/chat.*.json`, generated from Slack's docs), cited below as "spec chat.X";
 - rate-limit tiers from docs.slack.dev/apis/web-api/rate-limits (Tier 2: 20+/min, Tier 3: 50+/min,
   Tier 4: 100+/min, per method per workspace per app; chat.postMessage: about 1 per second per
-  channel) and each method's reference page (chat.startStream/stopStream Tier 2, chat.appendStream
-  Tier 4, chat.update Tier 3). The fake grants the documented minimum and answers HTTP 429 with
-  `Retry-After` past it; `rate_window` shrinks the minute for tests;
+  channel, and a workspace-wide limit of "several hundred" a minute on its own reference page) and
+  each method's reference page (chat.startStream/stopStream Tier 2, chat.appendStream Tier 4,
+  chat.update/delete Tier 3, chat.postEphemeral/views.open/users.info Tier 4, conversations.replies
+  Tier 3). The fake grants the documented minimum and answers HTTP 429, `{"ok": false, "error":
+  "ratelimited"}` and `Retry-After` in seconds past it; `rate_window` shrinks the minute for tests;
 - `views.open`: trigger ids and modal view limits, in tests/fakes/slack_views.py with their sources;
 - streams end at `chat.stopStream` or when Slack expires them (undocumented server-side timeout,
   about 5 minutes in reports: slackapi/python-slack-sdk#1859, whose maintainers' fix is `chat.update`
@@ -58,15 +60,24 @@ TEXT_LIMIT = 40_000  # chat.postMessage docs: text over 40,000 characters is ref
 STREAM_TTL_SECONDS = 300.0  # python-slack-sdk#1859: streams die after about 5 minutes
 # docs.slack.dev/apis/web-api/rate-limits: calls per minute granted by each tier (the documented minimum)
 TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
-# each method's reference page on docs.slack.dev ("Rate Limits" fact)
+# each method's reference page on docs.slack.dev ("Rate Limits" fact); conversations.replies is Tier 3 for
+# internal (customer-built) apps, which this bot is. assistant.threads.setStatus is left unlimited: no tier is
+# published for it that this fake could cite.
 METHOD_TIER = {
     "chat.startStream": 2,
     "chat.stopStream": 2,
     "chat.appendStream": 4,
     "chat.update": 3,
     "chat.delete": 3,
+    "chat.postEphemeral": 4,
+    "views.open": 4,
+    "users.info": 4,
+    "conversations.replies": 3,
 }
 POST_MESSAGE_PER_CHANNEL_PER_MINUTE = 60  # rate-limits page: chat.postMessage ~1/s per channel, bursts allowed
+# chat.postMessage's reference page: beyond one a second per channel, "limits governing your app's relationship
+# with the entire workspace", "several hundred messages per minute": the fake grants 300, the low end of that
+POST_MESSAGE_PER_WORKSPACE_PER_MINUTE = 300
 
 
 @dataclass
@@ -382,17 +393,23 @@ class FakeSlack:
     def _over_tier(self, method: str, args: dict[str, Any], now: float) -> int | None:
         """Seconds to wait (Retry-After) when this call is over its tier's budget; else count it."""
         if method in self.tier_limits:
-            key, budget = method, self.tier_limits[method]
+            budgets = {method: self.tier_limits[method]}
         elif method == "chat.postMessage":
-            key = f"{method}:{args.get('channel')}"
-            budget = max(1, round(POST_MESSAGE_PER_CHANNEL_PER_MINUTE * self.rate_window / 60))
+            scale = self.rate_window / 60
+            budgets = {f"{method}:{args.get('channel')}": max(1, round(POST_MESSAGE_PER_CHANNEL_PER_MINUTE * scale)),
+                       method: max(1, round(POST_MESSAGE_PER_WORKSPACE_PER_MINUTE * scale))}
         else:
             return None
-        recent = [t for t in self._recent.get(key, []) if now - t < self.rate_window]
-        self._recent[key] = recent
-        if len(recent) >= budget:
-            return max(1, math.ceil(self.rate_window - (now - recent[0])))
-        recent.append(now)
+        waits = []
+        for key, budget in budgets.items():
+            recent = [t for t in self._recent.get(key, []) if now - t < self.rate_window]
+            self._recent[key] = recent
+            if len(recent) >= budget:
+                waits.append(max(1, math.ceil(self.rate_window - (now - recent[0]))))
+        if waits:
+            return max(waits)
+        for key in budgets:  # counted only when accepted
+            self._recent[key].append(now)
         return None
 
     def _record_response_url(self, key: str, body: dict[str, Any]) -> None:
