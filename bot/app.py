@@ -43,6 +43,7 @@ from bot.slack_auth import (
     classify,
     quiet_slack_calls,
 )
+from bot.votes import vote_store
 from bot.warmup import WarmUp
 from bot.workers import WorkerPool
 from rag.secrets import register_secrets
@@ -86,6 +87,7 @@ class BotRuntime:
     keeper: JobKeeper | None = None  # renews this process's leases, takes over a dead one's questions
     followthrough: FollowThrough | None = None  # marks posted answers whose cited documents changed
     notices: Notices = field(init=False)  # "busy" and other notices to askers, retried through rate limits
+    votes: Any = None  # where 👍/👎 are claimed once per user per answer (bot/votes.py)
     bot_user_id: str | None = None
     bot_id: str | None = None
     answered: int = 0
@@ -108,6 +110,8 @@ class BotRuntime:
         if self.durable is not None:
             self.durable.jobs.close()
         self.dedup.close()
+        if self.votes is not None:
+            self.votes.close()
 
     def start_background(self) -> None:
         """After the bot is taking requests: load the model, and re-check the token periodically."""
@@ -226,6 +230,7 @@ def build_app(
 
     runtime.followthrough = FollowThrough(client, rag, watch_days=settings.answer_watch_days, ledger=stores.ledger,
                                           scope_for=settings.scope_for)
+    runtime.votes = vote_store(stores, state_dir, rag.settings.question_retention_days)
     runtime.durable = DurableAnswers(stores.jobs, client)
     handlers = Handlers(runtime)
     runtime.keeper = JobKeeper(stores.jobs, capacity_of(runtime.answers), handlers.resume)

@@ -1,22 +1,28 @@
 """The 👎 comment: a modal asking "What was wrong or missing?", its answer kept for `ragbot gaps`.
 
-The 👎 itself is recorded at the click (bot/handlers.py), so nothing is lost when the modal is
-closed or cannot be opened. The modal's `private_metadata` carries everything the comment's
-records need (question, sources, channel, message, the vote's event), because the submission
-may reach another bot process than the click did.
+The 👎 itself is recorded at the click (bot/votes.py: once per user per answer), so nothing is
+lost when the modal is closed or cannot be opened. The modal's `private_metadata` carries
+everything the comment's records need (question, sources, channel, message, the vote's event),
+because the submission may reach another bot process than the click did.
+
+A submitted comment is cleaned before anything keeps it (`clean_text`): cut to `COMMENT_MAX`
+(3000) characters, the modal's own limit (a client that ignores it sent 900 KB, stored whole),
+lone surrogates replaced (one raised UnicodeEncodeError in the write, and the user heard
+nothing) and control characters dropped (tabs and line breaks stay). The user always gets a
+confirmation: thanks quoting the comment (saying when it was cut), or the reason it was not
+kept; it is retried through rate limits, in the channel, else by DM.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
-from slack_sdk.errors import SlackClientError
 
 from bot.feedback import FeedbackRecord
 from bot.mrkdwn import safe_text
@@ -39,10 +45,12 @@ TEXTS = {
     "en": {"title": "Not helpful", "label": "What was wrong or missing?", "submit": "Send", "close": "Skip",
            "placeholder": "Optional: e.g. the policy changed, or the wrong document was cited",
            "question": "Your question: {q}", "thanks": "Thanks, your comment was recorded: “{c}”",
+           "cut": " (Comments are kept up to {n} characters: the rest was left out.)",
            "failed": "Sorry, I couldn't record your comment (the log is not writable)."},
     "zh": {"title": "沒幫助", "label": "哪裡有錯或缺少什麼？", "submit": "送出", "close": "略過",
            "placeholder": "選填，例如：規定已更新，或引用了錯誤的文件",
            "question": "你的問題：{q}", "thanks": "謝謝，你的意見已記錄：「{c}」",
+           "cut": "（意見最多保留 {n} 個字，其餘未記錄。）",
            "failed": "抱歉，無法記錄你的意見（紀錄檔無法寫入）。"},
 }
 
@@ -116,6 +124,15 @@ def comment_view(vote: Downvote) -> dict[str, Any]:
     }
 
 
+def clean_text(text: str, limit: int) -> tuple[str, bool]:
+    """`text` without lone surrogates or control characters (tabs and line breaks kept), cut to `limit`
+    characters; and whether it was cut."""
+    text = text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate becomes "?"
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cs"))
+    return (text[:limit], True) if len(text) > limit else (text, False)
+
+
 def submitted_comment(view: dict[str, Any]) -> str:
     """The text typed in the modal ("" when left empty: Slack sends null)."""
     values = ((view.get("state") or {}).get("values") or {}).get(BLOCK_ID) or {}
@@ -143,30 +160,37 @@ class FeedbackComments:
 
     def on_submit(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ack()  # closes the modal at once
-        comment = submitted_comment(view)
+        comment, cut = clean_text(submitted_comment(view), COMMENT_MAX)
         if not comment.strip():
             return  # the 👎 was recorded at the click
         user = body.get("user") or {}
         team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
-        self._submit(lambda: self._keep(unpack(view.get("private_metadata")), comment, str(user.get("id") or ""),
-                                        team))
+        vote = unpack(view.get("private_metadata"))
+        self._submit(lambda: self._keep(vote, comment, cut, str(user.get("id") or ""), team))
 
-    def _keep(self, vote: Downvote, comment: str, user: str, team: str) -> None:
+    def _keep(self, vote: Downvote, comment: str, cut: bool, user: str, team: str) -> None:
         texts = TEXTS[vote.lang]
+        question = clean_text(vote.question, METADATA_LIMIT)[0]
+        sources = [clean_text(s, 500)[0] for s in vote.sources]
         try:
-            self.rt.rag.question_log.add_comment(vote.ref, comment, question=vote.question or None,
-                                                 documents=vote.sources, surface="slack")
+            self.rt.rag.question_log.add_comment(vote.ref, comment, question=question or None,
+                                                 documents=sources, surface="slack")
             self.rt.feedback.append(FeedbackRecord(
-                rating="comment", question=vote.question, sources=vote.sources, user=user, channel=vote.channel,
+                rating="comment", question=question, sources=sources, user=user, channel=vote.channel,
                 message_ts=vote.message_ts, answer_mode=vote.answer_mode, team=team, comment=comment))
-            text = texts["thanks"].format(c=safe_text(comment[:SHOWN]))
-        except (OSError, sqlite3.Error) as err:
-            log.error("could not record a 👎 comment: %s", err)
+            text = texts["thanks"].format(c=safe_text(comment[:SHOWN]) + ("…" if len(comment) > SHOWN else ""))
+            if cut:
+                text += texts["cut"].format(n=COMMENT_MAX)
+        except Exception as err:  # whatever went wrong, the user hears back
+            log.error("could not record a 👎 comment: %s", describe_exception(err, self.rt.redactor))
             text = texts["failed"]
-        try:
-            if vote.channel:
-                self.rt.client.chat_postEphemeral(channel=vote.channel, user=user, text=text)
-            else:
-                self.rt.client.chat_postMessage(channel=user, text=text)
-        except SlackClientError as err:
-            log.warning("could not confirm a 👎 comment to %s: %s", user, self.rt.redactor(str(err)))
+        self._confirm(vote.channel, user, text)
+
+    def _confirm(self, channel: str, user: str, text: str) -> None:
+        """Ephemeral in the answer's channel, else (or when that fails) a DM; retried through rate limits."""
+        slack = self.rt.notices.slack
+        if channel and slack.must("chat.postEphemeral", channel=channel, user=user, text=text).ok:
+            return
+        if user and slack.must("chat.postMessage", channel=user, text=text).ok:
+            return
+        log.warning("could not confirm a 👎 comment to %s", user)

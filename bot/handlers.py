@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -21,13 +20,11 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, BoltContext, Respond
 
 from bot.durable import DurableAnswers
-from bot.feedback import FeedbackRecord
-from bot.feedback_modal import Downvote, FeedbackComments
+from bot.feedback_modal import FeedbackComments
 from bot.jobqueue import Job
 from bot.questions import Question, is_answerable, question_from_event, thread_history
 from bot.redact import describe_exception
 from bot.render import (
-    FEEDBACK_UP,
     SlackMessage,
     answer_messages,
     notice_message,
@@ -36,6 +33,7 @@ from bot.render import (
     sync_status_line,
 )
 from bot.reply import ThreadReply
+from bot.votes import Votes
 from rag.locks_redis import SyncLockUnavailable
 from rag.service import SyncAlreadyRunning
 
@@ -55,6 +53,7 @@ class Handlers:
     def __init__(self, runtime: BotRuntime) -> None:
         self.rt = runtime
         self.comments = FeedbackComments(runtime, self._submit_control)  # what a 👎 was about
+        self.votes = Votes(runtime, self.comments, self._submit_control)  # 👍/👎, once per user per answer
 
     # --- questions --------------------------------------------------------------------------------
 
@@ -285,39 +284,8 @@ class Handlers:
     # --- feedback ---------------------------------------------------------------------------------
 
     def on_feedback(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        try:
-            value = json.loads(action.get("value") or "{}")
-        except json.JSONDecodeError:
-            value = {}
-        rating = "up" if action.get("action_id") == FEEDBACK_UP else "down"
-        record = FeedbackRecord(
-            rating=rating,
-            question=str(value.get("q") or ""),
-            sources=[str(s) for s in value.get("s") or []],
-            user=str((body.get("user") or {}).get("id") or ""),
-            channel=str((body.get("channel") or {}).get("id") or ""),
-            message_ts=str((body.get("message") or {}).get("ts")
-                           or (body.get("container") or {}).get("message_ts") or ""),
-            answer_mode=str(value.get("m") or ""),
-            team=str((body.get("team") or {}).get("id") or ""),
-        )
-        ref = None
-        try:
-            self.rt.feedback.append(record)
-            if rating == "down":  # `ragbot gaps` and the weekly digest (rag/question_log.py)
-                ref = self.rt.rag.question_log.record("downvoted", record.question or None,
-                                                      documents=record.sources, surface="slack")
-            text = "Thanks, your feedback was recorded." + (
-                " An admin will look at what went wrong." if rating == "down" else "")
-        except (OSError, sqlite3.Error) as err:
-            log.error("could not record feedback: %s", err)
-            text = "Sorry, I couldn't record your feedback (the log is not writable)."
-        if rating == "down":  # ask what was wrong (bot/feedback_modal.py); the vote is already kept
-            vote = Downvote(question=record.question, sources=record.sources, channel=record.channel,
-                            message_ts=record.message_ts, answer_mode=record.answer_mode, ref=ref)
-            self._submit_control(partial(self.comments.open, str(body.get("trigger_id") or ""), vote))
-        self._submit_control(partial(respond, text=text, response_type="ephemeral", replace_original=False))
+        """👍/👎: one vote per user per answer, then (👎) the comment modal (bot/votes.py)."""
+        self.votes.on_click(ack, body, action, respond)
 
     # --- misc -------------------------------------------------------------------------------------
 

@@ -1,0 +1,117 @@
+"""👍/👎 clicks: one vote per user per answer, the thanks, and for 👎 the comment modal.
+
+A user clicking 👎 25 times on one answer used to record 25 downvotes (gaps and the digest
+counted them) and open 25 modals. Each click is now claimed under a key of (team, user,
+channel, message, rating) in a store shared like the event de-duplication (SQLite next to the
+index, or Redis with REDIS_URL, so replicas agree), kept QUESTION_RETENTION_DAYS: the first
+click is the vote, later ones only hear "already recorded". The key is a hash, so the store
+holds no user id or message (LOG_QUESTIONS=off stays true). If the store cannot answer, the
+click counts: a vote counted twice is better than a vote lost.
+
+Text that arrives with a click (the button's question and sources) is cleaned like a comment
+(`clean_text`): a lone surrogate or a control character can no longer fail the write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, Respond
+
+from bot.feedback import FeedbackRecord
+from bot.feedback_modal import Downvote, FeedbackComments, clean_text
+from bot.render import FEEDBACK_UP
+
+if TYPE_CHECKING:
+    from bot.app import BotRuntime
+    from bot.durable import SharedStores
+
+log = logging.getLogger(__name__)
+
+VOTES_FILE = "votes.sqlite3"
+QUESTION_MAX = 2000  # what a button carries is far less (its value is at most 2000 characters: Block Kit)
+
+
+def vote_store(stores: SharedStores, state_dir: Path, retention_days: float) -> Any:
+    """Where votes are claimed: beside the event de-duplication (Redis when the bot shares it), else SQLite."""
+    from bot.dedup import DedupStore
+
+    ttl = retention_days * 86400
+    redis = getattr(stores.dedup, "redis", None)
+    if stores.where == "redis" and redis is not None:
+        from bot.redis_coord import PREFIX, RedisDedupStore
+
+        return RedisDedupStore(redis, ttl_seconds=ttl, prefix=f"{PREFIX}:votes")
+    return DedupStore(state_dir / VOTES_FILE, ttl_seconds=ttl)
+
+
+def vote_key(team: str, user: str, channel: str, message_ts: str, rating: str) -> str:
+    return "vote:" + hashlib.sha256("\0".join((team, user, channel, message_ts, rating)).encode()).hexdigest()[:40]
+
+
+class Votes:
+    def __init__(self, runtime: BotRuntime, comments: FeedbackComments,
+                 submit: Callable[[Callable[[], Any]], None]) -> None:
+        self.rt = runtime
+        self.comments = comments
+        self._submit = submit  # the control pool (Web API calls stay off Bolt's listeners)
+
+    def on_click(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        try:
+            value = json.loads(action.get("value") or "{}")
+        except json.JSONDecodeError:
+            value = {}
+        value = value if isinstance(value, dict) else {}
+        rating = "up" if action.get("action_id") == FEEDBACK_UP else "down"
+        sources = value.get("s") if isinstance(value.get("s"), list) else []
+        record = FeedbackRecord(
+            rating=rating,
+            question=clean_text(str(value.get("q") or ""), QUESTION_MAX)[0],
+            sources=[clean_text(str(s), 500)[0] for s in sources[:50]],
+            user=str((body.get("user") or {}).get("id") or ""),
+            channel=str((body.get("channel") or {}).get("id") or ""),
+            message_ts=str((body.get("message") or {}).get("ts")
+                           or (body.get("container") or {}).get("message_ts") or ""),
+            answer_mode=clean_text(str(value.get("m") or ""), 20)[0],
+            team=str((body.get("team") or {}).get("id") or ""),
+        )
+        if not self._first(record):
+            text = ("You already marked this answer as not helpful; your vote counts once." if rating == "down"
+                    else "You already marked this answer as helpful; your vote counts once.")
+            self._submit(partial(respond, text=text, response_type="ephemeral", replace_original=False))
+            return
+        ref = None
+        try:
+            self.rt.feedback.append(record)
+            if rating == "down":  # `ragbot gaps` and the weekly digest (rag/question_log.py)
+                ref = self.rt.rag.question_log.record("downvoted", record.question or None,
+                                                      documents=record.sources, surface="slack")
+            text = "Thanks, your feedback was recorded." + (
+                " An admin will look at what went wrong." if rating == "down" else "")
+        except (OSError, sqlite3.Error, ValueError) as err:
+            log.error("could not record feedback: %s", err)
+            text = "Sorry, I couldn't record your feedback (the log is not writable)."
+        if rating == "down":  # ask what was wrong (bot/feedback_modal.py); the vote is already kept
+            vote = Downvote(question=record.question, sources=record.sources, channel=record.channel,
+                            message_ts=record.message_ts, answer_mode=record.answer_mode, ref=ref)
+            self._submit(partial(self.comments.open, str(body.get("trigger_id") or ""), vote))
+        self._submit(partial(respond, text=text, response_type="ephemeral", replace_original=False))
+
+    def _first(self, record: FeedbackRecord) -> bool:
+        """This user's first click of this rating on this answer (True when it cannot be told)."""
+        if self.rt.votes is None or not (record.user and record.message_ts):
+            return True
+        key = vote_key(record.team, record.user, record.channel, record.message_ts, record.rating)
+        try:
+            return bool(self.rt.votes.claim(key))
+        except Exception as err:  # DedupUnavailable and the like: count it rather than lose it
+            log.warning("could not check for an earlier vote (%s); counting this click", type(err).__name__)
+            return True
