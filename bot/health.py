@@ -127,6 +127,7 @@ def _last_sync(rag: RagService) -> dict[str, Any]:
         report = rag.last_sync_report()
         running = rag.sync_running_since()
         quarantined = len(rag.quarantined_files())  # files whose parse killed a sync (rag/sync/quarantine.py)
+        held_back = len(rag.state.held_back())  # pinned by a rollback: served as before although the file changed
     except Exception as err:
         return {"ok": False, "detail": f"sync state unreadable ({type(err).__name__})"}
     check: dict[str, Any] = {"ok": True, "status": "never"}
@@ -140,6 +141,7 @@ def _last_sync(rag: RagService) -> dict[str, Any]:
     if running is not None:
         check["running_since"] = running.isoformat()
     check["quarantined_files"] = quarantined  # a count, never names: not read again until they change
+    check["held_back"] = held_back  # an admin's choice, not a failure; `ragbot release` ends it
     return check
 
 

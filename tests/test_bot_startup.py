@@ -29,6 +29,7 @@ import pytest
 
 from tests.fakes.fake_slack import FakeSlack
 from tests.servers import RedisServer
+from tests.test_rollback_pins import rolled_back  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -303,3 +304,12 @@ def test_a_frozen_redis_does_not_stall_healthz_of_the_running_bot(tmp_path: Path
         while not health(base)[1]["checks"]["redis"]["ok"]:
             assert time.monotonic() < deadline
             time.sleep(0.2)
+
+
+def test_health_counts_documents_held_back_by_a_rollback(rolled_back):  # noqa: F811
+    """Issue 20: a rollback's pin is visible in /healthz too (a count, no names; not a failure: an admin chose it)."""
+    from bot.health import _last_sync
+
+    check = _last_sync(rolled_back)
+    assert check["held_back"] == len(rolled_back.state.held_back()) >= 1 and check["ok"] is True
+    assert "travel" not in json.dumps(check)
