@@ -313,3 +313,39 @@ def test_health_counts_documents_held_back_by_a_rollback(rolled_back):  # noqa: 
     check = _last_sync(rolled_back)
     assert check["held_back"] == len(rolled_back.state.held_back()) >= 1 and check["ok"] is True
     assert "travel" not in json.dumps(check)
+
+
+def test_the_wsgi_factory_answers_health_at_once_and_slack_once_connected(tmp_path: Path):
+    """`bot.wsgi.create_app()` for another server: health before Slack answers, Slack's requests after."""
+    code = (
+        "import io, json, time\n"
+        "from bot.wsgi import create_app\n"
+        "app = create_app()\n"
+        "def get(path, method='GET'):\n"
+        "    seen = []\n"
+        "    env = {'REQUEST_METHOD': method, 'PATH_INFO': path, 'CONTENT_LENGTH': '2',\n"
+        "           'wsgi.input': io.BytesIO(b'{}')}\n"
+        "    body = b''.join(app(env, lambda status, headers: seen.append(status)))\n"
+        "    return seen[0], body\n"
+        "events = get('/slack/events', 'POST')[0]\n"
+        "print('first', events, get('/healthz')[0], flush=True)\n"
+        "deadline = time.monotonic() + 60\n"
+        "while json.loads(get('/healthz')[1])['checks']['slack_auth']['ok'] is not True or "
+        "get('/slack/events', 'POST')[0].startswith('503'):\n"
+        "    assert time.monotonic() < deadline\n"
+        "    time.sleep(0.2)\n"
+        "print('then', get('/slack/events', 'POST')[0], flush=True)\n"
+    )
+    (tmp_path / "docs").mkdir()
+    with FakeSlack(latency=3.0) as slack:  # Slack answers slowly: the factory must not wait for it
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OLLAMA_"))}
+        env |= {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1",
+                "DOCS_DIR": str(tmp_path / "docs"), "LANCEDB_URI": str(tmp_path / "index"),
+                "OLLAMA_HOST": "http://127.0.0.1:9", "SYNC_INTERVAL_MINUTES": "off", "SLACK_API_URL": slack.api_url,
+                "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SECRET}
+        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, then = done.stdout.splitlines()[:2]
+    assert first == "first 503 Service Unavailable 503 Service Unavailable"
+    assert then == "then 401 Unauthorized"  # the real guard: an unsigned request is refused, no longer "starting"
