@@ -181,6 +181,20 @@ class CitedChunk:
     quote: str = ""  # the part the answer shows, when it quotes
 
 
+# The answer's first claim is usually what was asked; its sentence is the evidence when it matches this well,
+# even if a later detail ("the DPO files it within 72 hours") matches its own sentence better.
+FIRST_CLAIM_MATCH = 0.35
+
+
+def first_supported(text: str, claims: Sequence[str]) -> tuple[str, float]:
+    """The evidence for the first claim the passage clearly supports, else the best match of any claim."""
+    for claim in claims:
+        evidence, score = best_sentence(text, [claim])
+        if score >= FIRST_CLAIM_MATCH:
+            return evidence, score
+    return best_sentence(text, claims)
+
+
 def make_citation(number: int, chunks: Sequence[CitedChunk], fallback_claim: str = "") -> Citation:
     """One citation for one document: a passage per place (section and pages), in the order first cited.
 
@@ -191,7 +205,7 @@ def make_citation(number: int, chunks: Sequence[CitedChunk], fallback_claim: str
     for chunk in chunks:
         text = str(chunk.row.get("text") or "")
         if chunk.claims:
-            evidence, score = best_sentence(text, chunk.claims)
+            evidence, score = first_supported(text, chunk.claims)
             if not score and fallback_claim:  # paraphrased, or in another language: match the question
                 evidence, score = best_sentence(text, [fallback_claim])
         else:
