@@ -38,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from rag.query import CJK_RE  # noqa: E402
+from rag.script import simplified_chars  # noqa: E402
 from rag.textnorm import normalize  # noqa: E402
 from tests.real_llm import DEFAULT_MODEL, MODELS, LlamaServer, unavailable_reason  # noqa: E402
 
@@ -71,6 +73,9 @@ def score(q: dict, a: dict, gold_text: str = "") -> dict:
     cited = [c["rel_path"] for c in a["citations"]]
     out: dict = {"id": q["id"], "kind": q["kind"], "declined": declined(a), "mode": a["mode"],
                  "flagged": a["unsupported_figures"], "seconds": a["generation_ms"] / 1000}
+    if CJK_RE.search(q["question"]) and a["mode"] == "generated":
+        out["zh_converted"] = a.get("script_converted", 0) > 0
+        out["zh_simplified_left"] = bool(simplified_chars(a["text"]))
     if q["kind"] == "fact":
         out["fact_stated"] = all(_has(a["text"], group) for group in q["facts"])
         out["doc_cited"] = q["doc"] in cited
@@ -110,8 +115,15 @@ def summarise(rows: list[dict]) -> dict[str, str]:
         f"({sum(1 for r in nm if not r['misled'])}/{len(nm)})",
         "unanswerable declined": share("unanswerable", "declined"),
         "near-miss + unanswerable not misled": f"{100 * sum(1 for r in negatives if (r['declined'] if r['kind'] == 'unanswerable' else not r['misled'])) / max(1, len(negatives)):.0f}%",  # noqa: E501
+        "Chinese answers with Simplified converted": _count(rows, "zh_converted"),
+        "Chinese answers with Simplified left": _count(rows, "zh_simplified_left"),
         "median generation s": f"{sorted(r['seconds'] for r in rows)[len(rows) // 2]:.1f}",
     }
+
+
+def _count(rows: list[dict], key: str) -> str:
+    judged = [r for r in rows if key in r]
+    return f"{sum(1 for r in judged if r[key])}/{len(judged)}"
 
 
 def answer_dict(answer: object) -> dict:
