@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from rag.retrieve import CJK_RE, query_terms
+from rag.query import CJK_RE, query_terms
 
 EVIDENCE_CHARS = 200
 # Sentence ends (Latin ones need a space after them and no lowercase word or number next, so "ext. 4357" and

@@ -19,26 +19,20 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from rag.evidence import sentence_spans
-from rag.retrieve import CJK_RE, query_terms
-
-_MONTHS = {m: i for i, m in enumerate(
-    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-     "november", "december"], start=1)}
-_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
-_MONTHS["sept"] = 9
-
-_EN_UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-             "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-             "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
-_EN_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-            "ninety": 90}
-_EN_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
-
-_ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "兩": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-              "八": 8, "九": 9, "壹": 1, "貳": 2, "參": 3, "肆": 4, "伍": 5, "陸": 6, "柒": 7, "捌": 8, "玖": 9}
-_ZH_SMALL = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
-_ZH_LARGE = {"萬": 10_000, "万": 10_000, "億": 100_000_000, "亿": 100_000_000}
-_ZH_NUM_CHARS = "".join([*_ZH_DIGITS, *_ZH_SMALL, *_ZH_LARGE])
+from rag.numerals import (
+    DATE_PATTERNS,
+    EN_SCALES,
+    EN_TENS,
+    EN_UNITS,
+    FRACTION_SCALE,
+    MONTH_DAY_PATTERNS,
+    MONTHS,
+    ZH_FRACTION,
+    ZH_NUM_CHARS,
+    en_number,
+    zh_number,
+)
+from rag.query import CJK_RE, query_terms
 
 # Units grouped into the classes that must agree; the key is what the figure is "of".
 _UNIT_WORDS: dict[str, str] = {}
@@ -62,30 +56,19 @@ _UNIT_RE = "|".join(sorted((re.escape(w) for w in _UNIT_WORDS), key=len, reverse
 _CURRENCY_PREFIX = r"(?:NT\$|US\$|HK\$|S\$|A\$|C\$|\$|€|£|¥|NTD\s*|TWD\s*|USD\s*|EUR\s*|GBP\s*|新台幣\s*|新臺幣\s*)"
 
 _DIGITS = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
-_EN_WORD = "|".join(sorted([*_EN_UNITS, *_EN_TENS, *_EN_SCALES], key=len, reverse=True))
+_EN_WORD = "|".join(sorted([*EN_UNITS, *EN_TENS, *EN_SCALES], key=len, reverse=True))
 _EN_NUMBER = rf"(?:(?:{_EN_WORD})(?:[\s-]+(?:and\s+)?(?:{_EN_WORD}))*)"
 
-_ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
-_ZH_DATE = re.compile(r"(?<!\d)(\d{4}|民國\s*\d{2,3})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日號号]")
-_EN_DATE_MDY = re.compile(r"(?<![A-Za-z])([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?!\d)")
-_EN_DATE_DMY = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Za-z]{3,9})\.?,?\s+(\d{4})(?!\d)")
-# Chinese fractions: 百分之五 (5%), 千分之三 (0.3%), 萬分之五 (0.05%), compared as percentages.
-_ZH_FRACTION = re.compile(r"([百千萬万])分之\s*([0-9０-９零〇一二兩两三四五六七八九十百]+(?:\.\d+)?)")
-_FRACTION_SCALE = {"百": 1.0, "千": 0.1, "萬": 0.01, "万": 0.01}
-# Month and day without a year ("by March 31", "31 March", "3月31日"): compared as month and day only.
-_EN_MD = re.compile(r"(?<![A-Za-z])([A-Z][a-z]{2,8})\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?![\d,:.]\d)(?!\s*,?\s*\d{4})")
-_EN_DM = re.compile(r"(?<![\d.,])(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Z][a-z]{2,8})\b(?!\.?,?\s+\d{4})")
-_ZH_MD = re.compile(r"(?<![\d年])(\d{1,2})\s*月\s*(\d{1,2})\s*[日號号]")
-_IDENT = re.compile(r"\b[A-Za-z]{1,6}-\d{1,6}[A-Za-z]?\b|第\s*[0-9" + _ZH_NUM_CHARS + r"]+\s*[條条章節款項]")
+_IDENT = re.compile(r"\b[A-Za-z]{1,6}-\d{1,6}[A-Za-z]?\b|第\s*[0-9" + ZH_NUM_CHARS + r"]+\s*[條条章節款項]")
 _NUMBER = re.compile(
     rf"(?P<cur>{_CURRENCY_PREFIX})?"
     rf"(?:(?P<words>\b{_EN_NUMBER}\b)(?:\s*\((?P<paren>{_DIGITS})\))?|(?P<digits>(?<![\w.]){_DIGITS})"
-    rf"|(?P<zh>[{_ZH_NUM_CHARS}]+))"
+    rf"|(?P<zh>[{ZH_NUM_CHARS}]+))"
     rf"(?:\s*(?P<unit>{_UNIT_RE})(?![A-Za-z]))?",
     re.IGNORECASE,
 )
-_NOT_CONTEXT = re.compile(rf"[\d{_ZH_NUM_CHARS}]")  # numbers and units say nothing about what a figure is of
-_UNIT_STEMS = {w.rstrip("s") for w in _UNIT_WORDS} | set(_UNIT_WORDS) | set(_MONTHS)
+_NOT_CONTEXT = re.compile(rf"[\d{ZH_NUM_CHARS}]")  # numbers and units say nothing about what a figure is of
+_UNIT_STEMS = {w.rstrip("s") for w in _UNIT_WORDS} | set(_UNIT_WORDS) | set(MONTHS)
 _MARKER = re.compile(r"[\[【［]\s*\d{1,3}(?:\s*[,，、]\s*\d{1,3})*\s*[\]】］]")
 _LIST_NUMBER = re.compile(r"(?m)^\s*\d{1,2}[.)]\s")
 
@@ -174,7 +157,7 @@ def extract_figures(text: str, *, source: bool = False) -> list[Figure]:
         taken.append((a, b))
         figures.append((a, fig))
 
-    for pattern, parse in ((_ISO_DATE, _iso_date), (_ZH_DATE, _zh_date), (_EN_DATE_MDY, _mdy), (_EN_DATE_DMY, _dmy)):
+    for pattern, parse in DATE_PATTERNS:
         for m in pattern.finditer(text):
             if not free(*m.span()):
                 continue
@@ -185,11 +168,11 @@ def extract_figures(text: str, *, source: bool = False) -> list[Figure]:
             if source:
                 for part in (day.year, day.month, day.day):
                     figures.append((m.start(), Figure(str(part), float(part), None)))
-    for m in _ZH_FRACTION.finditer(text):
-        amount = float(m.group(2)) if m.group(2).replace(".", "").isdigit() else _zh_number(m.group(2))
+    for m in ZH_FRACTION.finditer(text):
+        amount = float(m.group(2)) if m.group(2).replace(".", "").isdigit() else zh_number(m.group(2))
         if free(*m.span()) and amount is not None:
-            add(*m.span(), Figure(m.group(0), round(amount * _FRACTION_SCALE[m.group(1)], 6), "percent"))
-    for pattern, parse in ((_EN_MD, _md), (_EN_DM, _dm), (_ZH_MD, _zh_md)):
+            add(*m.span(), Figure(m.group(0), round(amount * FRACTION_SCALE[m.group(1)], 6), "percent"))
+    for pattern, parse in MONTH_DAY_PATTERNS:
         for m in pattern.finditer(text):
             if free(*m.span()) and (value := parse(m)) is not None:
                 add(*m.span(), Figure(m.group(0), value, None))
@@ -222,101 +205,18 @@ def _number_value(m: re.Match[str]) -> float | None:
     if m.group("digits"):
         return float(m.group("digits").replace(",", ""))
     if m.group("words"):
-        return _en_number(m.group("words"))
+        return en_number(m.group("words"))
     if m.group("zh"):
-        return _zh_number(m.group("zh"))
+        return zh_number(m.group("zh"))
     return None
-
-
-def _en_number(words: str) -> float | None:
-    total = current = 0
-    seen = False
-    for word in re.split(r"[\s-]+", words.lower()):
-        if word == "and":
-            continue
-        if word in _EN_UNITS:
-            current += _EN_UNITS[word]
-        elif word in _EN_TENS:
-            current += _EN_TENS[word]
-        elif word in _EN_SCALES:
-            scale = _EN_SCALES[word]
-            if scale == 100:
-                current = max(current, 1) * 100
-            else:
-                total += max(current, 1) * scale
-                current = 0
-        else:
-            return None
-        seen = True
-    return float(total + current) if seen else None
-
-
-def _zh_number(chars: str) -> float | None:
-    if all(c in _ZH_DIGITS for c in chars):  # 二〇二六 written digit by digit
-        return float("".join(str(_ZH_DIGITS[c]) for c in chars)) if len(chars) > 1 else float(_ZH_DIGITS[chars])
-    total = section = digit = 0
-    for c in chars:
-        if c in _ZH_DIGITS:
-            digit = _ZH_DIGITS[c]
-        elif c in _ZH_SMALL:
-            section += max(digit, 1) * _ZH_SMALL[c]
-            digit = 0
-        elif c in _ZH_LARGE:
-            total += (section + digit) * _ZH_LARGE[c]
-            section = digit = 0
-    return float(total + section + digit)
 
 
 def _ident_value(text: str) -> str:
     if text.startswith("第"):
         inner = re.sub(r"\s", "", text[1:-1])
-        number = float(inner) if inner.isdigit() else _zh_number(inner)
+        number = float(inner) if inner.isdigit() else zh_number(inner)
         return f"第{int(number or 0)}{text[-1]}"
     return text.upper()
-
-
-def _month_day(month: int | None, day: int) -> str | None:
-    return f"{month:02d}-{day:02d}" if month and 1 <= day <= 31 else None
-
-
-def _md(m: re.Match[str]) -> str | None:
-    return _month_day(_MONTHS.get(m.group(1).lower()), int(m.group(2)))
-
-
-def _dm(m: re.Match[str]) -> str | None:
-    return _month_day(_MONTHS.get(m.group(2).lower()), int(m.group(1)))
-
-
-def _zh_md(m: re.Match[str]) -> str | None:
-    month = int(m.group(1))
-    return _month_day(month if 1 <= month <= 12 else None, int(m.group(2)))
-
-
-def _safe_date(year: int, month: int, day: int) -> date | None:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
-
-
-def _iso_date(m: re.Match[str]) -> date | None:
-    return _safe_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-
-
-def _zh_date(m: re.Match[str]) -> date | None:
-    year_text = m.group(1)
-    year = int(year_text[2:].strip()) + 1911 if year_text.startswith("民國") else int(year_text)
-    return _safe_date(year, int(m.group(2)), int(m.group(3)))
-
-
-def _mdy(m: re.Match[str]) -> date | None:
-    month = _MONTHS.get(m.group(1).lower())
-    return _safe_date(int(m.group(3)), month, int(m.group(2))) if month else None
-
-
-def _dmy(m: re.Match[str]) -> date | None:
-    month = _MONTHS.get(m.group(2).lower())
-    return _safe_date(int(m.group(3)), month, int(m.group(1))) if month else None
 
 
 def mark_in_text(text: str, figures: Iterable[str]) -> str:

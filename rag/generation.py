@@ -3,17 +3,14 @@
 Two backends speak to a local model: Ollama's own API (rag/generate.py, the default) and the
 OpenAI-compatible chat API (rag/generate_openai.py: vLLM, llama.cpp's server, LM Studio, TGI). Both raise
 `GenerationError` subclasses with one-line messages (rag/ollama_errors.py), so rag/ask.py falls back to
-quoted passages the same way for either.
+quoted passages the same way for either. rag/backends.py builds the one LLM_API names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from rag.config import RagSettings
+from typing import Protocol
 
 
 @dataclass
@@ -55,23 +52,3 @@ class Generator(Protocol):
     def health(self) -> LLMHealth: ...
 
     def close(self) -> None: ...
-
-
-def make_generator(s: RagSettings) -> Generator:
-    """The backend LLM_API names, built from the settings (imports only that backend's client)."""
-    if s.llm_api == "openai":
-        from rag.generate_openai import OpenAIGenerator
-
-        return OpenAIGenerator(
-            s.llm_base_url or "", s.llm_model or "",
-            api_key=s.llm_api_key.get_secret_value() if s.llm_api_key else None,
-            timeout_s=s.ollama_timeout_seconds, connect_timeout_s=s.ollama_connect_timeout_seconds,
-            num_ctx=s.ollama_num_ctx, max_tokens=s.answer_max_tokens, think=s.ollama_think,
-        )
-    from rag.generate import OllamaGenerator
-
-    return OllamaGenerator(
-        s.ollama_host, s.ollama_model, timeout_s=s.ollama_timeout_seconds,
-        connect_timeout_s=s.ollama_connect_timeout_seconds, keep_alive=s.ollama_keep_alive,
-        num_ctx=s.ollama_num_ctx, max_tokens=s.answer_max_tokens, think=s.ollama_think,
-    )

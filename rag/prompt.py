@@ -21,7 +21,7 @@ from datetime import datetime
 
 from rag.answer import SharedText
 from rag.duplicates import capped
-from rag.retrieve import CJK_RE
+from rag.query import CJK_RE
 from rag.tokens import max_tokens
 
 SYSTEM_PROMPT = """You answer questions from employees using ONLY the company documents given as numbered sources.

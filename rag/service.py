@@ -132,7 +132,7 @@ class RagService:
         """LLM_API's backend (Ollama, or an OpenAI-compatible server), built once."""
         with self._lock:
             if self._generator is None:
-                from rag.generation import make_generator
+                from rag.backends import make_generator
 
                 self._generator = make_generator(self.settings)
             return self._generator
