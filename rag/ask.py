@@ -1,8 +1,10 @@
-"""Question → retrieval → prompt → Ollama → Answer with resolved citations.
+"""Question → retrieval → prompt → model (Ollama or OpenAI-compatible) → reviewed Answer with resolved citations.
 
-The user always gets something true: when Ollama is down, slow or missing the
-model, the answer is the best matching passages quoted and cited, with a note
-that generation is unavailable; when nothing relevant is indexed, it says so.
+The user always gets something true: when the model is down, slow, missing, out of budget or writes nothing
+usable (only markers, another language), the answer is the best matching passages quoted and cited, with a
+note saying why; what it does write is reviewed before it is final (rag/answer_review.py: sources matched to
+unmarked sentences, figures checked against what each sentence cites, near misses said plainly); when nothing
+relevant is indexed, it says so.
 """
 
 from __future__ import annotations

@@ -253,7 +253,7 @@ class RagService:
         stale = [c.rel_path for c in answer.citations if is_stale(c.modified, now, self.settings.stale_after_days)]
         events = self.question_log
         try:
-            if answer.mode == "no_answer":
+            if answer.mode == "no_answer" or answer.near_miss:  # a near miss: the documents had no answer either
                 events.record("declined", answer.question, surface=surface)
             if answer.unsupported_figures:
                 events.record("figures", answer.question, documents=cited, figures=answer.unsupported_figures,
