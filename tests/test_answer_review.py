@@ -112,8 +112,12 @@ def test_a_near_miss_figure_is_not_shown_as_the_answer(service_for) -> None:
         n = source_number(request, "bereavement")
         return f"Employees get 5 working days of paid marriage leave [{n}]."
 
-    answer = ask(service_for, reply, "How many days of paid marriage leave do employees get?")
+    with FakeOllama(models=[MODEL], reply=reply) as fake:
+        service = service_for(fake)
+        answer = service.ask("How many days of paid marriage leave do employees get?")
+        declined = [e for e in service.question_log.events() if e.kind == "declined"]
     assert answer.near_miss
+    assert any(e.question == "How many days of paid marriage leave do employees get?" for e in declined)  # gaps
     assert "state nothing for “marriage”" in answer.text
     assert "Bereavement leave" in answer.text  # what the figure is really for
     assert "marriage leave [" not in answer.text  # the wrong claim is not shown as the answer
