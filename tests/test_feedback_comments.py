@@ -7,6 +7,7 @@ Real Bolt app over signed HTTP, fake Slack enforcing views.open's published rule
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -147,7 +148,8 @@ def test_fake_slack_refuses_modals_slack_would_refuse():
         assert error(trigger, good) == "exchanged_trigger_id"
 
 
-def test_sync_counts_posted_answers_within_answer_watch_days(index_copy: Path, monkeypatch: pytest.MonkeyPatch):
+def test_sync_counts_posted_answers_within_answer_watch_days(index_copy: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path):
     from bot.ledger import LEDGER_FILE, CitedDocument
     from bot.ledger_sqlite import SqliteLedger
     from rag.config import load_settings
@@ -161,8 +163,14 @@ def test_sync_counts_posted_answers_within_answer_watch_days(index_copy: Path, m
                   cited=[CitedDocument(path, "an-older-version", "Doc")])
     ledger.close()
 
+    docs = tmp_path / "docs"  # a copy, so each sync can change a document: a no-op sync says nothing (issue 20)
+    shutil.copytree(SAMPLE_DOCS, docs)
+    revisions = iter(range(10))
+
     def sync() -> str:
-        result = CliRunner().invoke(cli_app, ["--index", str(index_copy), "--docs-dir", str(SAMPLE_DOCS), "sync"])
+        edited = docs / "customer-returns-procedure.md"
+        edited.write_text(edited.read_text(encoding="utf-8") + f"\nRevision {next(revisions)}.\n", encoding="utf-8")
+        result = CliRunner().invoke(cli_app, ["--index", str(index_copy), "--docs-dir", str(docs), "sync"])
         assert result.exit_code == 0, result.output
         return result.output
 
