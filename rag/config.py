@@ -68,7 +68,8 @@ class RagSettings(BaseSettings):
     # Embeddings and chunking
     embedding_model: str = Field(DEFAULT_EMBEDDING_MODEL, alias="EMBEDDING_MODEL")
     embedding_batch_size: int = Field(64, alias="EMBEDDING_BATCH_SIZE", ge=1)
-    embedding_backend: str = Field("torch", alias="EMBEDDING_BACKEND")  # rag/embedding/base.py BACKENDS
+    # rag/embedding/base.py BACKENDS; auto: bf16 on CPUs with native bf16, fp16 on a GPU (rag/embedding/choice.py)
+    embedding_backend: str = Field("auto", alias="EMBEDDING_BACKEND")
     embedding_device: str = Field("auto", alias="EMBEDDING_DEVICE")  # cpu, cuda, auto
     embedding_cache_dir: Path | None = Field(None, alias="EMBEDDING_CACHE_DIR")  # ONNX exports; default STATE_DIR/onnx
     # Prompts before questions / chunks when the model declares none (rag/embedding/model_info.py); unset: the

@@ -25,6 +25,7 @@ from rag.embedding.base import (
     Embedder,
     EmbeddingModelError,
 )
+from rag.embedding.choice import AUTO, BackendChoice, choose_backend, torch_installed
 from rag.embedding.model_info import (
     ModelInfo,
     Prompts,
@@ -38,9 +39,9 @@ if TYPE_CHECKING:
     from rag.config import RagSettings
 
 __all__ = [
-    "BACKENDS", "BackendSpec", "Embedder", "EmbeddingModelError", "ModelInfo", "Prompts", "describe_model",
-    "is_multilingual", "load_embedder", "load_query_embedder", "model_info", "model_languages", "model_reads",
-    "packaged_model_path", "prepare_query_export", "text_hash",
+    "BACKENDS", "BackendChoice", "BackendSpec", "Embedder", "EmbeddingModelError", "ModelInfo", "Prompts",
+    "backend_choice", "backend_line", "describe_model", "is_multilingual", "load_embedder", "load_query_embedder",
+    "model_info", "model_languages", "model_reads", "packaged_model_path", "prepare_query_export", "text_hash",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,14 +88,32 @@ def _torch(model_name: str, info: ModelInfo, backend: str = "torch", device: str
         model_name, str(local) if local else model_name, BACKENDS[backend], device))
 
 
+def backend_choice(backend: str, device: str = "auto") -> BackendChoice:
+    """What EMBEDDING_BACKEND=`backend` runs on this machine, and why (auto decides; imports torch for it).
+
+    Every choice auto can make writes fp32-space vectors, so the index never needs a rebuild when it changes.
+    """
+    return choose_backend(backend, device)
+
+
+def backend_line(settings: RagSettings) -> str:
+    """`ragbot doctor`'s line: the backend EMBEDDING_BACKEND runs here and why ("torch-bf16 (…: native bf16)")."""
+    return backend_choice(settings.embedding_backend, settings.embedding_device).describe(settings.embedding_backend)
+
+
 def load_embedder(model_name: str, backend: str = "torch", *, device: str = "auto",
                   cache_root: Path | None = None, info: ModelInfo | None = None) -> Embedder:
     """Load `model_name` on `backend` once per process (thread-safe); later calls return the same object.
 
     `info` (prompts, languages) defaults to what the model's own folder says (`describe_model`).
+    `auto` is resolved first (`backend_choice`); the embedder's `backend` is the concrete one.
     The ONNX backends export the model on first use (needs torch once) into `cache_root`.
     """
     info = info or describe_model(model_name)
+    if backend == AUTO:
+        choice = backend_choice(backend, device)
+        log.info("embedding backend %s", choice.describe(backend))
+        backend = choice.name
     spec = BACKENDS[backend]
     if spec.engine == "torch":
         return _torch(model_name, info, backend, device)
@@ -104,6 +123,11 @@ def load_embedder(model_name: str, backend: str = "torch", *, device: str = "aut
 
     where = ensure_export(cache_root, model_name, lambda: _torch(model_name, info, "torch", "cpu"))
     if where is None:
+        if not torch_installed():
+            raise EmbeddingModelError(
+                f"EMBEDDING_BACKEND={backend}: torch is not installed and EMBEDDING_CACHE_DIR ({cache_root}) holds no "
+                f"ONNX export of {model_name!r}: install torch once (make setup) so that a sync can export it"
+            )
         raise EmbeddingModelError(
             f"EMBEDDING_BACKEND={backend}: {model_name!r} could not be exported to ONNX (see the log); "
             "use EMBEDDING_BACKEND=torch"

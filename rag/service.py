@@ -114,11 +114,17 @@ class RagService:
                         self.settings.lancedb_uri, model_name=self.settings.embedding_model, dim=dim,
                         read_consistency_seconds=self.settings.read_consistency_seconds,
                         vector_index_min_rows=self.settings.vector_index_min_rows,
-                        backend=self.settings.embedding_backend,
+                        backend=self._built_with,  # auto resolved, only when a new table records it
                         vector_space=BACKENDS[self.settings.embedding_backend].vector_space,
                         prompts=prompts,
                     )
         return self._store
+
+    def _built_with(self) -> str:
+        """The concrete backend new vectors come from (EMBEDDING_BACKEND=auto resolved on this machine)."""
+        from rag.embeddings import backend_choice
+
+        return backend_choice(self.settings.embedding_backend, self.settings.embedding_device).name
 
     @property
     def state(self) -> StateDB:

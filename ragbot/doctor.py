@@ -59,6 +59,7 @@ def doctor(
         report(Check("FAIL", "config", str(err)))
         raise typer.Exit(EXIT_FAILED) from None
     from bot.config import load_bot_settings
+    from rag.embeddings import backend_line
     from rag.service import RagService
 
     svc = RagService(s)  # its settings hold the docs root sync and serve use (maybe the index's own folder)
@@ -75,6 +76,7 @@ def doctor(
     ]
     if not skip_model:
         checks.append(("embedding model", lambda: check_embedding_model(svc)))
+        checks.append(("embedding backend", lambda: Check("ok", "embedding backend", backend_line(s))))  # issue 21
         if s.rerank_model:
             checks.append(("reranking model", lambda: check_reranking_model(svc)))
     for what, run in checks:

@@ -16,7 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.config import ConfigError, load_settings
-from rag.embeddings import load_embedder
+from rag.embedding import choice
+from rag.embeddings import backend_choice, load_embedder
 from ragbot.cli import app
 from tests.conftest import SAMPLE_DOCS, UNREACHABLE_OLLAMA
 
@@ -111,7 +112,9 @@ def test_the_index_records_its_backend_and_refuses_vectors_it_cannot_compare(ind
     import lancedb
 
     meta = lancedb.connect(str(index_copy)).open_table("chunks").schema.metadata
-    assert meta[b"embedding_backend"] == b"torch" and meta[b"embedding_vectors"] == b"fp32"
+    # Built under the default (auto): what auto ran on this machine is recorded, never "auto".
+    built = backend_choice("auto").name
+    assert meta[b"embedding_backend"] == built.encode() and meta[b"embedding_vectors"] == b"fp32"
     # Vectors of another space (a future backend) are refused with what to set, never mixed in.
     ChunkStore(str(tmp_path / "other"), model_name=MODEL, dim=384, vector_space="int8").table(create=True)
     with pytest.raises(IndexModelMismatch, match="EMBEDDING_BACKEND.*sync --full"):
@@ -129,3 +132,102 @@ def test_unknown_backend_or_device_is_refused_naming_the_variable(monkeypatch: p
     monkeypatch.setenv("EMBEDDING_DEVICE", "tpu")
     with pytest.raises(ConfigError, match="EMBEDDING_DEVICE"):
         load_settings()
+
+
+@pytest.fixture
+def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """A pretend machine for EMBEDDING_BACKEND=auto: torch present or not, a GPU or not, the CPU's bf16 as torch
+    detects it and as /proc/cpuinfo lists it. The real probes are replaced; nothing else is."""
+
+    def make(*, torch: bool = True, gpu: str | None = None, torch_flags: tuple[str, ...] = (),
+             cpuinfo: str | None = "flags\t\t: fpu sse2 avx2 avx512f\n") -> None:
+        monkeypatch.setattr(choice, "torch_installed", lambda: torch)
+        monkeypatch.setattr(choice, "cuda_device", lambda device: gpu if device != "cpu" else None)
+        monkeypatch.setattr(choice, "torch_bf16_flags", lambda: torch_flags)
+        proc = tmp_path / "cpuinfo"
+        if cpuinfo is not None:
+            proc.write_text(cpuinfo)
+        else:
+            proc.unlink(missing_ok=True)
+        monkeypatch.setattr(choice, "CPUINFO", proc)  # missing when None: not Linux
+        choice.choose_backend.cache_clear()
+
+    yield make
+    choice.choose_backend.cache_clear()
+
+
+def test_auto_takes_bf16_only_where_the_cpu_has_it_natively(machine):
+    with_bf16 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    machine(torch_flags=("avx512_bf16", "amx_bf16"), cpuinfo=with_bf16)
+    chosen = backend_choice("auto", "auto")
+    assert chosen.name == "torch-bf16" and "avx512_bf16, amx_bf16" in chosen.reason
+    assert chosen.describe("auto").startswith("torch-bf16 (EMBEDDING_BACKEND=auto: this CPU has native bf16")
+
+    machine(torch_flags=())  # AVX-512 without bf16: autocast would emulate it, slower than fp32
+    assert backend_choice("auto").name == "torch"
+    assert "no native bf16" in backend_choice("auto").reason
+
+    machine(torch_flags=("amx_bf16",))  # torch sees it, the kernel has not enabled it
+    assert backend_choice("auto").name == "torch"
+    assert "/proc/cpuinfo does not list it" in backend_choice("auto").reason
+
+    machine(torch_flags=("avx512_bf16",), cpuinfo=None)  # no /proc/cpuinfo (not Linux): torch decides
+    assert backend_choice("auto").name == "torch-bf16"
+
+
+def test_auto_takes_fp16_on_a_gpu_and_onnx_without_torch(machine):
+    machine(gpu="NVIDIA H100", torch_flags=("avx512_bf16",))
+    assert backend_choice("auto", "auto") == choice.BackendChoice("torch-fp16", "a CUDA GPU (NVIDIA H100)")
+    assert backend_choice("auto", "cpu").name == "torch"  # EMBEDDING_DEVICE=cpu: the CPU's own rule
+    machine(torch=False)
+    assert backend_choice("auto").name == "onnx"
+    # An explicit backend is never second-guessed.
+    assert backend_choice("torch", "auto") == choice.BackendChoice("torch", "set explicitly")
+
+
+def test_every_backend_auto_can_choose_is_comparable_so_a_changed_choice_needs_no_rebuild():
+    from rag.embeddings import BACKENDS
+
+    for name in ("torch", "torch-bf16", "torch-fp16", "onnx", "auto"):
+        assert BACKENDS[name].vector_space == "fp32", name
+
+
+def test_the_real_probe_agrees_with_the_kernel():
+    """On this machine: auto's bf16 decision matches what /proc/cpuinfo lists (the cross-check's own input)."""
+    choice.choose_backend.cache_clear()
+    native, why = choice.cpu_native_bf16()
+    flags = choice._cpuinfo_flags()
+    if flags is not None:
+        assert native == any(flag in flags for flag in choice.BF16_FLAGS), why
+
+
+def test_an_index_built_by_one_choice_is_synced_and_searched_under_another_without_re_embedding(
+        index_copy: Path, make_settings, machine):
+    """The sample index was built by auto on this machine; on a machine where auto means another backend the same
+    index is kept (nothing re-embedded, questions answered), and a new index records the backend that built it."""
+    import lancedb
+
+    from rag.service import RagService
+
+    built = lancedb.connect(str(index_copy)).open_table("chunks").schema.metadata[b"embedding_backend"].decode()
+    other = "torch" if built == "torch-bf16" else "torch-bf16"
+    machine(torch_flags=("avx512_bf16",) if other == "torch-bf16" else (), cpuinfo=None)
+    assert backend_choice("auto").name == other
+    svc = RagService(make_settings(lancedb_uri=str(index_copy)))
+    report = svc.sync(full=True)
+    assert report.status == "ok" and report.chunks_embedded == 0, report
+    assert svc.embedder.backend.name == other
+    assert svc.ask(QUESTIONS[0]).citations
+
+    fresh = make_settings(lancedb_uri=str(index_copy.parent / "fresh"))
+    assert RagService(fresh).sync(full=True).status == "ok"
+    meta = lancedb.connect(str(index_copy.parent / "fresh")).open_table("chunks").schema.metadata
+    assert meta[b"embedding_backend"] == other.encode() and meta[b"embedding_vectors"] == b"fp32"
+
+
+def test_doctor_says_which_backend_auto_chose_and_why(sample_index: Path):
+    result = runner.invoke(app, ["--index", str(sample_index), "--docs-dir", str(SAMPLE_DOCS), "--ollama-host",
+                                 UNREACHABLE_OLLAMA, "doctor"])
+    lines = [line for line in result.output.splitlines() if "embedding backend" in line]
+    assert lines == [f"ok   embedding backend: {backend_choice('auto').describe('auto')}"], result.output
+    assert "EMBEDDING_BACKEND=auto: " in lines[0]

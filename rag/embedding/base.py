@@ -45,6 +45,11 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec("torch", "torch", "fp32", FP32_SPACE),
         BackendSpec("torch-bf16", "torch", "bf16", FP32_SPACE),  # cosine 0.99998 to fp32 (bench_embed_backends)
         BackendSpec("onnx", "onnx", "fp32", FP32_SPACE),  # checked ≥ FP32_MIN_COSINE at export
+        # fp16 autocast, for a GPU: cosine 0.999999 to fp32 (measured with CPU autocast, the same rounding)
+        BackendSpec("torch-fp16", "torch", "fp16", FP32_SPACE),
+        # the one of the above that suits this machine (rag/embedding/choice.py); all of them are fp32-space,
+        # so what auto chooses may change (another CPU, a GPU) without a rebuild
+        BackendSpec("auto", "auto", "auto", FP32_SPACE),
     )
 }
 DEVICES = ("cpu", "cuda", "auto")

@@ -42,14 +42,16 @@ class ChunkStore:
         read_consistency_seconds: float = 2.0,
         vector_index_min_rows: int = 10_000,
         storage_options: dict[str, str] | None = None,
-        backend: str = "torch",
+        backend: str | Callable[[], str] = "torch",
         vector_space: str = "fp32",
         prompts: str = NO_PROMPTS,
     ) -> None:
         self.uri = uri
         self.model_name = model_name
         self._dim = dim  # a callable (load the model) is called only when a new table needs the size
-        self.backend = backend  # EMBEDDING_BACKEND, recorded in a new table's schema
+        # EMBEDDING_BACKEND as it ran (auto resolved), recorded in a new table's schema: a callable is asked only
+        # then (resolving auto imports torch, which opening an index for a question must not)
+        self._backend = backend
         self.vector_space = vector_space  # the backend's vectors are comparable only within one space
         self.prompts = prompts  # the embedding prompts' record: vectors of other prompts are not comparable
         self.vector_index_min_rows = vector_index_min_rows
@@ -63,6 +65,12 @@ class ChunkStore:
         )
         self._table: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        if not isinstance(self._backend, str):
+            self._backend = str(self._backend())
+        return self._backend
 
     @property
     def dim(self) -> int:
@@ -82,7 +90,8 @@ class ChunkStore:
                     self.outdated = check_built_with(
                         table.schema, uri=self.uri, model_name=self.model_name,
                         dim=self._dim if isinstance(self._dim, int) else None,
-                        backend=self.backend, vector_space=self.vector_space, prompts=self.prompts)
+                        backend=self._backend if isinstance(self._backend, str) else "the current backend",
+                        vector_space=self.vector_space, prompts=self.prompts)
                 elif create:
                     schema = chunk_schema(self.dim, self.model_name, self.backend, self.vector_space, self.prompts)
                     table = self._db.create_table(TABLE, schema=schema)
