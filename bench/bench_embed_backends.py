@@ -7,7 +7,9 @@ chunks/s at batch 64 over all of them, single-question latency, cosine to torch 
 set's passages (200 questions per set; vector search alone, so the embedding is all that
 differs). A backend is offered only where recall stays within 0.5 point of torch fp32 on both.
 Run: `python bench/bench_embed_backends.py [--questions 200]` (writes bench/results/embed_backends.txt), then
-`--speed-only 3` for chunks/s with the backends interleaved (appended; fairer when the machine is busy).
+`--speed-only 3` for chunks/s and question latency by bench/timing.py's rules (appended): backends
+interleaved, rounds until the ratios are stable, "inconclusive" when other work loads the machine.
+The first run's chunks/s come from one pass each: the closeness and recall columns are its point.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rag.embeddings import load_embedder  # noqa: E402
+from bench.timing import interleaved  # noqa: E402
+from rag.embeddings import backend_choice, load_embedder  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 EVAL = ROOT.parent / "shared" / "eval"
@@ -42,33 +47,49 @@ def load_set(name: str, n_questions: int, cut, seed: int = 0) -> tuple[list[str]
     return [cut(p["text"]) for p in passages], [p["doc_id"] for p in passages], queries[:n_questions]
 
 
-def speed_only(rounds: int) -> None:
-    """Chunks/s per backend, interleaved round by round so a busy machine slows all of them alike."""
+def speed_only(rounds: int, max_rounds: int = 12) -> None:
+    """Chunks/s per backend and one question's latency on torch, through bench/timing.py (interleaved rounds
+    until the ratios are stable; "inconclusive" when other work loads the machine past its cores)."""
     cache = Path(tempfile.gettempdir()) / "ragbot-bench-onnx"
     embedders = {b: load_embedder(MODEL, b, device="cpu", cache_root=cache) for b in BACKENDS}
     reference = embedders["torch"]
+    auto = backend_choice("auto", "cpu")
 
     def cut(text: str) -> str:
         offsets = reference.token_offsets(text)
         return text[: offsets[179][1]] if len(offsets) > 180 else text
 
     texts = load_set("policyqa", 0, cut)[0][:128] + load_set("drcd", 0, cut)[0][:128]
-    rates: dict[str, list[float]] = {b: [] for b in BACKENDS}
-    load = [os.getloadavg()[0]]
+    questions = [q["question"] for q in load_set("policyqa", 20, cut)[2] + load_set("drcd", 20, cut)[2]]
     for e in embedders.values():
         e.encode(texts[:64], batch_size=64)
-    for _ in range(rounds):
-        for backend, embedder in embedders.items():
+
+    def rate(embedder) -> Callable[[], float]:  # noqa: ANN001
+        def once() -> float:
             started = time.perf_counter()
             embedder.encode(texts, batch_size=64)
-            rates[backend].append(len(texts) / (time.perf_counter() - started))
-        load.append(os.getloadavg()[0])
-    base = statistics.median(rates["torch"])
-    lines = [f"\nchunks/s, {len(texts)} chunks (128 EN + 128 ZH), batch 64, backends interleaved over {rounds} rounds "
-             f"(median); load average {min(load):.1f}–{max(load):.1f}",
-             f"{'backend':>11} {'chunks/s':>9} {'× fp32':>7}"]
-    for backend, values in rates.items():
-        lines.append(f"{backend:>11} {statistics.median(values):>9.1f} {statistics.median(values) / base:>7.2f}")
+            return len(texts) / (time.perf_counter() - started)
+        return once
+
+    def query_ms(embedder) -> Callable[[], float]:  # noqa: ANN001
+        def once() -> float:  # one question at a time on one thread, as the torch fallback answers one
+            timings = []
+            for q in questions:
+                started = time.perf_counter()
+                embedder.encode_query(q)
+                timings.append((time.perf_counter() - started) * 1000)
+            return statistics.median(timings)
+        return once
+
+    batches = interleaved({b: rate(e) for b, e in embedders.items()}, baseline="torch", unit="chunks/s",
+                          min_rounds=rounds, max_rounds=max(rounds, max_rounds))
+    single = interleaved({b: query_ms(embedders[b]) for b in ("torch", "torch-bf16")}, baseline="torch",
+                         unit="query ms", min_rounds=rounds, max_rounds=max(rounds, max_rounds))
+    lines = [f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, bench/timing.py rules: chunks/s, {len(texts)} chunks "
+             f"(128 EN + 128 ZH, ≤180 tokens), batch 64, backends interleaved; EMBEDDING_BACKEND=auto here: "
+             f"{auto.describe('auto')}", *batches.lines(),
+             f"\none question on one thread (torch, when no ONNX export serves questions), median of "
+             f"{len(questions)} per round", *single.lines()]
     text = "\n".join(lines)
     print(text)
     with (ROOT / "bench" / "results" / "embed_backends.txt").open("a", encoding="utf-8") as out:
@@ -79,10 +100,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--speed-only", type=int, default=0, metavar="ROUNDS",
-                        help="only chunks/s, backends interleaved in ROUNDS rounds on 256 chunks (fair under load)")
+                        help="only chunks/s and question latency, backends interleaved in at least ROUNDS rounds "
+                             "on 256 chunks, more until the ratios are stable (bench/timing.py)")
+    parser.add_argument("--max-rounds", type=int, default=12)
     args = parser.parse_args()
     if args.speed_only:
-        return speed_only(args.speed_only)
+        return speed_only(args.speed_only, args.max_rounds)
     cache = Path(tempfile.gettempdir()) / "ragbot-bench-onnx"
     reference = load_embedder(MODEL, "torch", device="cpu")
 
