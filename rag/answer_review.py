@@ -43,7 +43,9 @@ class Review:
 
 
 def review(question: str, text: str, sources: Sequence[GivenSource],
-           document_text: Callable[[str], DocumentText]) -> Review:
+           document_text: Callable[[str], DocumentText], known_titles: dict[str, str] | None = None) -> Review:
+    """`known_titles` ({document: title}) are the documents the asker may see: a question may name one that no
+    given source comes from (the contract it asks about has no such clause, so retrieval found another's)."""
     given_text = [s.text for s in sources]
     sentences = attribute(text, given_text, [s.title for s in sources])
     inferred = any(s.inferred for s in sentences)
@@ -52,29 +54,22 @@ def review(question: str, text: str, sources: Sequence[GivenSource],
     claims = [Claim(s.plain, tuple(_sources_of(s))) for s in sentences]
     check = check_claims(claims, given_text, [s.header for s in sources])
     result.figures_checked, result.flagged = check.checked, list(check.flagged)
+    holders = [n for s, found in zip(sentences, check.figure_sources, strict=True) if s.claim for n in found]
     misses = near_misses(
-        question, _figure_sources(sentences, len(sources)), [s.doc for s in sources], [s.title for s in sources],
-        [s.section for s in sources], document_text,
+        question, holders, [s.doc for s in sources], [s.title for s in sources], [s.section for s in sources],
+        document_text, known_titles,
     )
     if misses:
         result.near_misses = misses
         result.text = _say_near_miss(question, misses, sentences, sources)
-        result.claims = {m.source: [s.plain for s in sentences if m.source in _sources_of(s)] for m in misses}
+        result.claims = {m.source: [s.plain for s in sentences if m.source in _sources_of(s)] or [question]
+                         for m in misses}
         result.flagged = []  # the answer's own figures are no longer shown
     return result
 
 
 def _sources_of(sentence: AnswerSentence) -> list[int]:
     return [*sentence.cited, *([sentence.inferred] if sentence.inferred else [])]
-
-
-def _figure_sources(sentences: Sequence[AnswerSentence], given: int) -> list[int]:
-    """The sources the answer's figures come from: those cited by (or matched to) its figure-bearing claims."""
-    out = []
-    for s in sentences:
-        if s.claim and extract_figures(s.plain):
-            out.extend(n for n in _sources_of(s) if 1 <= n <= given)
-    return out
 
 
 def _say_near_miss(question: str, misses: Sequence[NearMiss], sentences: Sequence[AnswerSentence],
@@ -84,9 +79,10 @@ def _say_near_miss(question: str, misses: Sequence[NearMiss], sentences: Sequenc
     lines = []
     for miss in misses:
         src = sources[miss.source - 1]
-        claims = [s.plain for s in sentences if miss.source in _sources_of(s)]
+        claims = [s.plain for s in sentences if s.claim and extract_figures(s.plain)]
         quote, _ = best_sentence(src.text, claims or [question])
-        figures = list(dict.fromkeys(f.text for c in claims for f in extract_figures(c)))
+        held = {f.value for f in extract_figures(src.text, source=True)}
+        figures = list(dict.fromkeys(f.text for c in claims for f in extract_figures(c) if f.value in held))
         lines.append(near_miss_notice(question, miss.asked, miss.stated_for, src.title, figures or ["?"]))
         lines.append(f"> {_one_line(quote)} [{miss.source}]")
     if zh(question):

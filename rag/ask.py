@@ -129,6 +129,7 @@ def generated_answer(
     on_status: Callable[[str], None] | None,
     figure_check: bool = True,
     document_text: Callable[[str], DocumentText] | None = None,
+    known_titles: dict[str, str] | None = None,
 ) -> Answer:
     """The model's answer, streamed, then reviewed (rag/answer_review.py) before it is final.
 
@@ -170,7 +171,7 @@ def generated_answer(
     elif wrong_language(question, text):
         answer = extractive_answer(question, retrieval, "the model answered in another language", "language")
     else:
-        answer = _reviewed_answer(question, text, result.done_reason, hits, given, document_text,
+        answer = _reviewed_answer(question, text, result.done_reason, hits, given, document_text, known_titles,
                                   figure_check=figure_check)
         answer.sources_given = len(given)
         answer.script_converted = script.changed if script else 0
@@ -182,7 +183,8 @@ def generated_answer(
 
 
 def _reviewed_answer(question: str, text: str, done_reason: str, hits: list[Candidate], given: list[PromptSource],
-                     document_text: Callable[[str], DocumentText] | None, *, figure_check: bool) -> Answer:
+                     document_text: Callable[[str], DocumentText] | None, known_titles: dict[str, str] | None, *,
+                     figure_check: bool) -> Answer:
     notices = []
     loop = cut_loop(text)
     if loop.cut:
@@ -192,7 +194,7 @@ def _reviewed_answer(question: str, text: str, done_reason: str, hits: list[Cand
         notices.append(length_notice(question))
     sources = [GivenSource(number=src.number, doc=hit.doc_path, title=src.title, section=src.section,
                            text=src.text, header=format_header(src)) for src, hit in zip(given, hits, strict=True)]
-    verdict = review(question, text, sources, document_text or _passages_of(sources))
+    verdict = review(question, text, sources, document_text or _passages_of(sources), known_titles)
     doc_key = {s.number: s.doc for s in sources}
     resolved = resolve_markers(verdict.text, doc_key)
     if resolved.dropped:
@@ -234,7 +236,7 @@ def _mark_figures(answer: Answer, verdict: Review, sources: list[GivenSource]) -
     figures = list(dict.fromkeys(f.figure.text for f in verdict.flagged))
     elsewhere = {f.figure.text: sources[f.found_in - 1].title for f in verdict.flagged if f.found_in}
     answer.unsupported_figures = figures
-    answer.text = mark_in_text(answer.text, figures)
+    answer.text = mark_in_text(answer.text, figures, {f.figure.text: f.claim[:30] for f in verdict.flagged})
     _add_notice(answer, figure_notice(answer.question, figures, elsewhere))
     log.warning("answer states figures its cited sources do not hold: %s", figures)
 

@@ -30,12 +30,15 @@ class Claim:
 class FlaggedFigure:
     figure: Figure
     found_in: int | None = None  # a given source the sentence does not cite that holds it, if any
+    claim: str = ""  # the sentence that states it
 
 
 @dataclass(frozen=True)
 class ClaimCheck:
     checked: int
     flagged: tuple[FlaggedFigure, ...]
+    # per claim, in order: the sources (1-based) its figures were found in, cited ones first; () for none
+    figure_sources: tuple[tuple[int, ...], ...] = ()
 
 
 def check_claims(claims: Sequence[Claim], sources: Sequence[str], headers: Sequence[str] = ()) -> ClaimCheck:
@@ -48,18 +51,24 @@ def check_claims(claims: Sequence[Claim], sources: Sequence[str], headers: Seque
     header_excuses = [_excused_by_header(h) for h in headers]
     checked = 0
     flagged: list[FlaggedFigure] = []
+    found_in: list[tuple[int, ...]] = []
     for claim in claims:
         pool = [n for n in claim.cites if 1 <= n <= len(sources)] or list(range(1, len(sources) + 1))
+        holders: list[int] = []
         for fig in extract_figures(claim.text):
             if any(header_excuses[n - 1](fig) for n in pool if n <= len(header_excuses)):
                 continue
             checked += 1
-            if figure_supported(fig, [f for n in pool for f in per_source[n - 1]]):
+            cited = [n for n in pool if figure_supported(fig, per_source[n - 1])]
+            if cited and figure_supported(fig, [f for n in pool for f in per_source[n - 1]]):
+                holders.extend(cited)
                 continue
             elsewhere = next((n for n in range(1, len(sources) + 1) if n not in pool
                               and figure_supported(fig, per_source[n - 1])), None)
-            flagged.append(FlaggedFigure(fig, elsewhere))
-    return ClaimCheck(checked=checked, flagged=tuple(flagged))
+            flagged.append(FlaggedFigure(fig, elsewhere, claim.text))
+            holders.extend([elsewhere] if elsewhere else [])
+        found_in.append(tuple(dict.fromkeys(holders)))
+    return ClaimCheck(checked=checked, flagged=tuple(flagged), figure_sources=tuple(found_in))
 
 
 def _excused_by_header(header: str) -> Callable[[Figure], bool]:

@@ -219,10 +219,15 @@ def _ident_value(text: str) -> str:
     return text.upper()
 
 
-def mark_in_text(text: str, figures: Iterable[str]) -> str:
-    """Put a ⚠ after the first occurrence of each figure as written (text the reader sees; NFKC forms aside)."""
+def mark_in_text(text: str, figures: Iterable[str], after: dict[str, str] | None = None) -> str:
+    """Put a ⚠ after each figure as written (text the reader sees; NFKC forms aside): its first occurrence, or the
+    first one after `after[figure]` (the start of the sentence that states it, when another sentence has it too)."""
     for figure in figures:
-        at = text.find(figure)
+        anchor = (after or {}).get(figure, "")
+        start = text.find(anchor) if anchor else -1
+        at = text.find(figure, max(start, 0))
+        if at < 0:
+            at = text.find(figure)
         if at >= 0:
             text = text[:at + len(figure)] + " ⚠" + text[at + len(figure):]
     return text

@@ -211,6 +211,7 @@ class RagService:
                 question, retrieval, self.generator, history=history, num_ctx=self.generator.num_ctx,
                 answer_tokens=self.settings.answer_max_tokens, on_token=on_token, on_status=on_status,
                 figure_check=self.settings.figure_check, document_text=self._document_text,
+                known_titles=self._titles(scope),
             )
         if not self.settings.evidence_quotes:  # EVIDENCE_QUOTES=off: source lines without the quoted sentence
             answer.citations = [replace(c, passages=tuple(replace(p, evidence="") for p in c.passages))
@@ -218,6 +219,14 @@ class RagService:
         answer.citations = self._mark_held_back(answer.citations)  # a rollback's pin is said where it is cited
         self._log_gaps(answer, surface)
         return answer
+
+    def _titles(self, scope: Scope | None) -> dict[str, str]:
+        """The documents this asker may see, by title: a question may name one that retrieval did not bring."""
+        try:
+            return {d.rel_path: d.title for d in self.documents(scope=scope) if not d.withdrawn}
+        except Exception as err:  # noqa: BLE001 - a check must never cost the answer
+            log.warning("could not list the documents for the answer check: %s", err)
+            return {}
 
     def _document_text(self, doc_path: str) -> DocumentText:
         """A document's whole indexed text and headings (the near-miss check reads the document, not the passage)."""

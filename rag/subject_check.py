@@ -148,22 +148,26 @@ def near_misses(
     titles: Sequence[str],
     sections: Sequence[str],
     document_text: Callable[[str], DocumentText],
+    known_titles: dict[str, str] | None = None,
 ) -> list[NearMiss]:
     """Near misses among the sources (1-based) that the answer's figures come from.
 
     `docs`, `titles` and `sections` describe each given source; `document_text(doc)` is a document's whole
-    indexed text and headings (the check is on the document, not only the passage given).
+    indexed text and headings (the check is on the document, not only the passage given); `known_titles` the
+    other documents the question may name.
     """
     numbers = sorted(set(figure_sources))
     if not numbers:
         return []
-    named = distinctive_title_terms(question, dict(zip(docs, titles, strict=True)))
+    every_title = {**(known_titles or {}), **dict(zip(docs, titles, strict=True))}
+    named = distinctive_title_terms(question, every_title)
     out: list[NearMiss] = []
     figure_docs = {docs[n - 1] for n in numbers}
     if named and not figure_docs & set(named):
         asked = max(named, key=lambda d: len(named[d]))
-        for n in numbers:
-            out.append(NearMiss(asked=titles[docs.index(asked)], stated_for=titles[n - 1], source=n))
+        for doc in dict.fromkeys(docs[n - 1] for n in numbers):
+            n = next(n for n in numbers if docs[n - 1] == doc)
+            out.append(NearMiss(asked=every_title[asked], stated_for=titles[n - 1], source=n))
         return out
     texts: dict[str, DocumentText] = {}
     for n in numbers:
