@@ -92,13 +92,16 @@ class SlackHTTPServer(TcpWSGIServer):
         return thread
 
     def stop(self) -> None:
-        """Close the listener and every connection from inside the I/O loop, then stop the threads."""
+        """Stop accepting, let the requests being served finish (a health answer takes at most 2 s), then close
+        every connection from inside the I/O loop. Closing first failed the requests in flight with a traceback
+        (their worker thread signals the loop through the trigger closed under it)."""
         socket_map = self._map
+        self.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(self))  # the listener only (not the trigger)
+        self.task_dispatcher.shutdown(timeout=5)
         self.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
         deadline = time.monotonic() + 5
         while socket_map and time.monotonic() < deadline:
             time.sleep(0.02)
-        self.task_dispatcher.shutdown(timeout=5)
 
 
 def serve_http(app: WSGIApp, host: str, port: int, *, threads: int = HTTP_THREADS,
@@ -170,6 +173,7 @@ def _serve(rag: RagService, settings: BotSettings) -> None:
     if server is not None:
         server.serve_in_thread("http")
         log.info("/healthz answers on http://%s:%s/healthz", settings.host, server.effective_port)
+    starting.start_scheduled_sync()
     services: Services | None = None
     handler: SocketModeHandler | None = None
     try:
@@ -194,3 +198,5 @@ def _serve(rag: RagService, settings: BotSettings) -> None:
                 server.stop()
             if services is not None:
                 services.stop()
+            elif starting.scheduler is not None:  # stopped before Slack ever answered
+                starting.scheduler.shutdown(wait=True)  # let a running sync finish

@@ -76,12 +76,34 @@ class Starting:
         self.server_app = StartingApp(self.health.info, events=settings.mode == "http")
         self._sleep = sleep
         self._client = client  # tests: a client pointed at a fake Slack
+        self.scheduler: Any | None = None
+
+    def start_scheduled_sync(self) -> None:
+        """The scheduled sync runs whether Slack answers or not (the index stays fresh through an outage);
+        its reports reach SYNC_REPORT_CHANNEL once the bot is connected."""
+        try:
+            from rag.scheduler import start_scheduler
+        except ImportError:
+            log.warning("rag.scheduler is not available; scheduled sync is off")
+            return
+        self.scheduler = start_scheduler(self.rag, self._post_sync_report)
+
+    def _post_sync_report(self, report: Any) -> None:
+        runtime = self.health.runtime
+        if runtime is not None:
+            runtime.post_sync_report(report)
 
     def connect(self) -> Services:
-        """Build the app once Slack answers (retrying), then start the scheduled sync."""
+        """Build the app once Slack answers (retrying), then add the bot's own jobs to the scheduler."""
         app, runtime = self._build_app_when_slack_answers()
         self.health.runtime = runtime
-        return Services(app=app, runtime=runtime, scheduler=start_scheduled_sync(self.rag, runtime))
+        if self.scheduler is None:
+            self.start_scheduled_sync()
+        if self.scheduler is not None:
+            from bot.jobs import add_bot_jobs
+
+            add_bot_jobs(self.scheduler, runtime)  # follow-through on other processes' syncs, the gaps digest
+        return Services(app=app, runtime=runtime, scheduler=self.scheduler)
 
     def _build_app_when_slack_answers(self) -> tuple[App, BotRuntime]:
         pause, attempt = RETRY_FIRST_S, 0
@@ -132,15 +154,3 @@ class Starting:
             self._sleep(pause)
             pause = min(pause * 2, RETRY_MAX_S)
 
-
-def start_scheduled_sync(rag: RagService, runtime: BotRuntime) -> Any | None:
-    try:
-        from rag.scheduler import start_scheduler
-    except ImportError:
-        log.warning("rag.scheduler is not available; scheduled sync is off")
-        return None
-    from bot.jobs import add_bot_jobs
-
-    scheduler = start_scheduler(rag, runtime.post_sync_report)
-    add_bot_jobs(scheduler, runtime)  # follow-through on other processes' syncs, the gaps digest
-    return scheduler

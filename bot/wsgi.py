@@ -183,6 +183,7 @@ def create_app() -> WSGIApp:
     settings = load_bot_settings(SLACK_MODE="http")
     settings.check_can_start()
     starting = Starting(RagService(load_settings()), settings)
+    starting.start_scheduled_sync()
 
     def connect() -> None:
         services = starting.connect()
