@@ -350,3 +350,31 @@ def test_the_wsgi_factory_answers_health_at_once_and_slack_once_connected(tmp_pa
     first, then = done.stdout.splitlines()[:2]
     assert first == "first 503 Service Unavailable 503 Service Unavailable"
     assert then == "then 401 Unauthorized"  # the real guard: an unsigned request is refused, no longer "starting"
+
+
+def test_health_answers_within_its_deadline_while_the_index_store_hangs(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch):
+    """17.3: LanceDB on an S3 endpoint that accepts and never answers: the index check times out, once."""
+    from bot.health import HEALTH_DEADLINE_S, BotHealth
+    from bot.slack_auth import SlackAuthStatus
+    from bot.warmup import WarmUp
+    from rag.config import load_settings
+    from rag.service import RagService
+
+    s3 = Silent()
+    try:
+        for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+                            "AWS_ENDPOINT": f"http://127.0.0.1:{s3.port}", "AWS_ALLOW_HTTP": "true"}.items():
+            monkeypatch.setenv(name, value)
+        settings = load_settings(docs_dir=tmp_path, lancedb_uri="s3://ragbot/index", state_dir=tmp_path / "state",
+                                 ollama_host="http://127.0.0.1:9")
+        rag = RagService(settings)
+        view = BotHealth(rag, SlackAuthStatus(), WarmUp(rag), mode="socket")
+        for _ in range(2):
+            started = time.monotonic()
+            info = view.info()
+            assert time.monotonic() - started < HEALTH_DEADLINE_S + 0.5
+            assert info["checks"]["index"]["timed_out"] and "index" in info["failing"]
+        assert len(s3.conns) == 1  # the second request waited on the first probe instead of starting another
+    finally:
+        s3.close()
