@@ -9,7 +9,10 @@ own pipelines, and the peer baseline, with the same arithmetic.
 Ranking is scored on what the bot would hand the model, ignoring the floor
 (the per-document cap applied, best first); refusal is scored separately, with
 the bot's own floor decision over its TOP_K chunks. Keeping the two apart
-shows whether a miss is a ranking problem or a floor problem.
+shows whether a miss is a ranking problem or a floor problem. With
+GROUP_DUPLICATES a slot can stand for one clause in several documents, and the
+answer names them ("appears in N documents: …", at most `MAX_LISTED`): an
+expected document among those named is found, as the asker sees it.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.duplicates import MAX_LISTED
 from rag.relevance import apply_floor
-from rag.retrieve import cap_per_document
+from rag.retrieve import Retrieval, cap_per_document
 
 RECALL_KS = (1, 5, 10)
 MRR_DEPTH = 10
@@ -64,6 +68,7 @@ class RankedChunk:
     start: int | None = None
     end: int | None = None
     relevance: float = 0.0
+    also_in: tuple[str, ...] = ()  # other documents the answer names as holding this text (GROUP_DUPLICATES)
 
 
 @dataclass(frozen=True)
@@ -157,8 +162,9 @@ def load_questions(path: Path) -> list[GoldenQuestion]:
 
 # -- scoring -----------------------------------------------------------------------------------------
 def is_hit(chunk: RankedChunk, question: GoldenQuestion) -> bool:
-    """The chunk is from an expected document and, when a passage is given, contains it."""
-    if question.docs and normalize_path(chunk.doc_path) not in question.docs:
+    """The chunk is from an expected document, or the answer names one as holding the same text, and, when a
+    passage is given, contains it."""
+    if question.docs and not any(normalize_path(p) in question.docs for p in (chunk.doc_path, *chunk.also_in)):
         return False
     return question.answer is None or normalize_text(question.answer) in normalize_text(chunk.text)
 
@@ -341,13 +347,30 @@ def outcome_from_candidates(candidates: Sequence[Any], *, depth: int, top_k: int
     )
 
 
+def ranked_chunk(candidate: Any, *, listed: bool = True) -> RankedChunk:
+    """What scoring reads of a retrieved candidate; `listed=False` ignores the documents a group names."""
+    also_in = tuple(d.doc_path for d in getattr(candidate, "duplicates", ())[:MAX_LISTED]) if listed else ()
+    return RankedChunk(doc_path=candidate.doc_path, text=str(candidate.row.get("text", "")),
+                       start=candidate.row.get("start_char"), end=candidate.row.get("end_char"),
+                       relevance=candidate.relevance, also_in=also_in)
+
+
+def outcome_from_retrieval(retrieval: Retrieval, *, depth: int, top_k: int, floor: float) -> SearchOutcome:
+    """What the asker sees, from a retrieval asked for `depth` results: the ranking as the bot groups and caps
+    it (no floor), and the floor decision over its first TOP_K, exactly the bot's (grouping is greedy in rank
+    order, so the first TOP_K of a deeper list are the TOP_K the bot would show)."""
+    _, best, declined = apply_floor(retrieval.ranked[:top_k], floor)
+    return SearchOutcome(ranked=[ranked_chunk(c) for c in retrieval.ranked[:depth]], declined=declined,
+                         best_relevance=best)
+
+
 def search_with(service: Any, *, depth: int = MRR_DEPTH, mode: str | None = None) -> Callable[[str], SearchOutcome]:
-    """A `search` for `evaluate` over a `rag.service.RagService`, with its settings."""
+    """A `search` for `evaluate` over a `rag.service.RagService`, with its settings: scored on what the asker
+    sees (`outcome_from_retrieval`), grouped candidates included."""
     s = service.settings
 
     def search(question: str) -> SearchOutcome:
         retrieval = service.search(question, mode=mode, top_k=max(depth, s.top_k))
-        return outcome_from_candidates(retrieval.candidates, depth=depth, top_k=s.top_k,
-                                       per_doc=s.max_chunks_per_doc, floor=s.relevance_floor)
+        return outcome_from_retrieval(retrieval, depth=depth, top_k=s.top_k, floor=s.relevance_floor)
 
     return search

@@ -85,6 +85,8 @@ class Retrieval:
     rerank_ms: float = 0.0  # RERANK_MODEL: scoring the shortlist (rag/rerank.py)
     reranked: int = 0  # candidates the cross-encoder scored; 0 when off or when it failed
     rerank_error: str | None = None  # why the fused order was kept
+    # the top_k before the floor, as the asker would see them (grouped with GROUP_DUPLICATES): what eval scores
+    ranked: list[Candidate] = field(default_factory=list)
 
     @property
     def elapsed_ms(self) -> float:
@@ -230,6 +232,8 @@ def retrieve(
     # Ids first: the searches read only what fusion, the cap, the title boost and the scope check use;
     # the other columns are fetched for the few candidates kept (rag/store/search.py).
     columns = (SCOPE_COLUMNS if scope is not None else ID_COLUMNS) if ids_first else None
+    if group_duplicates and columns is not None and store.has_sketches:  # so grouping reads almost no text
+        columns = (*columns, duplicates.SKETCH_COLUMN)
     limit = candidates_per_retriever or max(80, top_k * 8)
     asked = question
     question = normalize(question)  # the form chunks were indexed and embedded in (rag.textnorm)
@@ -273,9 +277,10 @@ def retrieve(
         fused = reranked.candidates
     trust_vectors = vector_weight >= text_weight
     if group_duplicates:  # GROUP_DUPLICATES: copies of one clause in several documents take one slot
-        # It reads the text of every candidate (copies of a chosen passage anywhere in the list): one take.
-        fused = _without(fused, store.complete_rows(c.row for c in fused))
-        top = duplicates.group_duplicates(fused, top_k, per_doc, lambda row: title_match(row, terms))
+        # Copies of a chosen passage may be anywhere in the list: the sketches rule out most candidates unread,
+        # the texts of the rest come in one take, then the kept groups' rows in another (rag/duplicates.py).
+        top, fused = duplicates.group_candidates(fused, store.complete_rows, top_k, per_doc,
+                                                 lambda row: title_match(row, terms))
     else:
         top = cap_per_document(fused, top_k, per_doc)
         while gone := store.complete_rows(c.row for c in top):  # deleted by a sync since the search: rare
@@ -288,7 +293,7 @@ def retrieve(
     return Retrieval(
         question=asked, hits=kept, best_relevance=best,
         below_floor=below, vector_weight=vector_weight, text_weight=text_weight,
-        embed_ms=embed_ms, search_ms=search_ms, candidates=fused,
+        embed_ms=embed_ms, search_ms=search_ms, candidates=fused, ranked=top,
         rerank_ms=reranked.ms if reranked else 0.0, reranked=reranked.scored if reranked else 0,
         rerank_error=reranked.error if reranked else None,
     )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.quality import scoring
 from rag.config import RagSettings, load_settings
-from rag.evaluate import RankedChunk, SearchOutcome, outcome_from_candidates
+from rag.evaluate import RankedChunk, SearchOutcome, outcome_from_candidates, ranked_chunk
 from rag.retrieve import Candidate, cap_per_document, fuse, retriever_weights
 from rag.store import SearchHit
 
@@ -242,21 +242,7 @@ def rrf(vector_hits: list[SearchHit], text_hits: list[SearchHit], vector_weight:
     return sorted(merged.values(), key=lambda c: c.fused, reverse=True)
 
 
-@dataclass(frozen=True)
-class ListedChunk(RankedChunk):
-    """A chunk standing for near-identical passages of other documents (GROUP_DUPLICATES): the answer names
-    those documents too ("appears in N documents: …", at most `MAX_LISTED`), so document-level scoring counts them."""
-
-    also_in: tuple[str, ...] = ()
-
-
 def ranked_chunks(candidates: list[Candidate], per_doc: int, *, listed: bool = True) -> list[RankedChunk]:
-    """The top DEPTH as scored; `listed=False` scores a group's representative only (strict)."""
-    try:
-        from rag.duplicates import MAX_LISTED
-    except ImportError:  # before GROUP_DUPLICATES existed
-        MAX_LISTED = 0  # noqa: N806
-    return [ListedChunk(doc_path=c.doc_path, text=str(c.row.get("text", "")), start=c.row.get("start_char"),
-                        end=c.row.get("end_char"),
-                        also_in=tuple(d.doc_path for d in getattr(c, "duplicates", ())[:MAX_LISTED]) if listed else ())
-            for c in cap_per_document(candidates, DEPTH, per_doc)]
+    """The top DEPTH as scored (`rag.evaluate.ranked_chunk`: a grouped slot names its other documents, at most
+    MAX_LISTED, as the answer does); `listed=False` scores a group's representative only (strict)."""
+    return [ranked_chunk(c, listed=listed) for c in cap_per_document(candidates, DEPTH, per_doc)]
