@@ -44,6 +44,7 @@ from rag.background import LowPriorityEmbedder  # noqa: E402
 from rag.embeddings import load_embedder, load_query_embedder, prepare_query_export  # noqa: E402
 from rag.prompt import build_messages  # noqa: E402
 from rag.retrieve import retrieve  # noqa: E402
+from rag.shingles import SKETCH_COLUMN, sketch  # noqa: E402
 from rag.store import ChunkStore  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -91,6 +92,7 @@ def add_rows(store: ChunkStore, start: int, count: int, rng: random.Random, nprn
         "embed_hash": [f"h{start + i}" for i in range(count)],
         "vector": list(vectors),
     }
+    rows[SKETCH_COLUMN] = [sketch(text) for text in rows["text"]]  # as rag.store.to_row makes them at ingest
     schema = table.schema
     for name in schema.names:  # columns added since (e.g. a normalised copy of the text) get the text
         rows.setdefault(name, rows["text"] if "text" in name else [None] * count)

@@ -28,144 +28,83 @@ listed as "also in".
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rag.answer import Citation, DocumentRef, SharedText
-from rag.textnorm import normalize
+from rag.near_copies import (  # noqa: F401  (the names tests and benches import from here)
+    NEAR_DUPLICATE,
+    Passage,
+    figure_values,
+    near_duplicates,
+    resemblance,
+    same_figures,
+)
+from rag.shingles import MIN_AGREEING, SKETCH_BYTES, SKETCH_COLUMN, SKETCH_HASHES, agreeing, shingles  # noqa: F401
 
 if TYPE_CHECKING:
     from rag.retrieve import Candidate
 
-SHINGLE_CHARS = 5
-NEAR_DUPLICATE = 0.7  # resemblance at or above which two passages are one text (see the module docstring)
 MAX_LISTED = 5  # documents named where a shared text is shown; the rest are counted ("and 3 more")
-# A chosen passage's copies are looked for among all ~130 fused candidates (they do not rank together: on the
-# twlaw set, copies sat anywhere down to rank 140). Normalising and shingling all of them took 80 ms on this
-# busy machine, more than the rest of retrieval, so a candidate is shingled only when its lower-cased text,
-# spaces collapsed, holds at least half of up to 8 evenly spaced 12-character pieces of the chosen passage
-# (pieces without punctuation, so only spacing and case need to agree). A copy at resemblance >= 0.7 lacks
-# at most 30% of the chosen text's shingles, so it keeps most pieces. Measured (pairs of a top-5 passage and
-# a later candidate, 40 questions each): PolicyQA non-copies holding 3+ of 8 pieces 264 of 23,700, 4+ 34;
-# twlaw copies (135) all hold half or more, some only 1 of 2 or 2 of 3 pieces (short articles).
-ANCHORS, ANCHOR_CHARS = 8, 12
-_NOT_ALNUM = re.compile(r"[\W_]+")
-_NOT_ALNUM_ASCII = re.compile(r"[^0-9a-z]+")
-_WORDS = re.compile(r"[^\W_]+(?: [^\W_]+)*")  # letters and digits, single spaces between them
-# Characters that rag.textnorm changes *inside* runs of letters and digits: compatibility ideographs, full-width
-# letters and digits, half-width kana, ligatures, invisible characters. A candidate without any is compared
-# with the anchors as it is: NFKC of a whole Chinese passage (for its full-width punctuation, which no anchor
-# holds) cost more than all the rest. One this misses (a superscript, a circled digit) only loses anchors.
-_CHANGED_IN_WORDS = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff\u2f00-\u2fdf\u3200-\u33ff\uf900-\ufaff"
-                               "\ufb00-\ufb4f\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\uff9f\U0002f800-\U0002fa1f]")
+RowFetch = Callable[[Iterable[dict[str, Any]]], set[str]]  # ChunkStore.complete_rows: the chunk ids found gone
 
 
-def plain_text(text: str) -> str:
-    """`text` normalised (rag.textnorm), lower-cased, letters and digits only: what shingles are cut from."""
-    if text.isascii():  # nothing to normalise; the narrower pattern is faster
-        return _NOT_ALNUM_ASCII.sub("", text.lower())
-    return _NOT_ALNUM.sub("", normalize(text).lower())
+class _Sketches:
+    """The candidates' MinHash sketches (rag/shingles.py): which pairs may be copies, and their texts on demand.
+
+    A pair is compared on its text only when the sketches agree at MIN_AGREEING positions or more, or one of
+    them has none (a chunk indexed before sketches). Texts are fetched in one take for every candidate that
+    may be a copy of a chosen passage so far (`fetch`), not one by one; without `fetch`, rows read their own.
+    """
+
+    def __init__(self, candidates: Sequence[Candidate], fetch: RowFetch | None, raw: Sequence[Any]) -> None:
+        import numpy as np
+
+        self.rows = [c.row for c in candidates]
+        self.known = np.array([isinstance(b, bytes) and len(b) == SKETCH_BYTES for b in raw], dtype=bool)
+        blank = b"\0" * SKETCH_BYTES
+        self.matrix = np.frombuffer(b"".join(b if ok else blank for b, ok in zip(raw, self.known, strict=True)),
+                                    dtype="<u2").reshape(len(raw), SKETCH_HASHES)
+        self.fetch = fetch
+        self.loaded = np.zeros(len(raw), dtype=bool) if fetch is not None else np.ones(len(raw), dtype=bool)
+        self.suspect: list[Any] = []  # per chosen passage: which candidates may be copies of it (bool per candidate)
+
+    def choose(self, i: int) -> None:
+        if self.known[i]:
+            self.suspect.append(~self.known | (agreeing(self.matrix, self.matrix[i]) >= MIN_AGREEING))
+        else:
+            import numpy as np
+
+            self.suspect.append(np.ones(len(self.rows), dtype=bool))
+
+    def may_copy(self, i: int, chosen: int) -> bool:
+        return bool(self.suspect[chosen][i])
+
+    def need(self, i: int, chosen_rows: Sequence[int]) -> None:
+        """Candidate `i` and the chosen passages are about to be compared: make sure their texts are here."""
+        if self.loaded[i] and all(self.loaded[c] for c in chosen_rows):
+            return
+        import numpy as np
+
+        wanted = np.zeros(len(self.rows), dtype=bool)
+        wanted[i] = True
+        wanted[list(chosen_rows)] = True
+        later = np.zeros(len(self.rows), dtype=bool)
+        later[i:] = True
+        for mask in self.suspect:  # everyone that may still need a comparison with a passage chosen so far
+            wanted |= mask & later
+        wanted &= ~self.loaded
+        assert self.fetch is not None
+        self.fetch(self.rows[k] for k in np.flatnonzero(wanted))
+        self.loaded |= wanted
 
 
-def _shingles(plain: str, size: int = SHINGLE_CHARS) -> frozenset[str]:
-    if len(plain) <= size:
-        return frozenset((plain,)) if plain else frozenset()
-    return frozenset(plain[i:i + size] for i in range(len(plain) - size + 1))
-
-
-def shingles(text: str, size: int = SHINGLE_CHARS) -> frozenset[str]:
-    """The set of `size`-character pieces of `text`'s letters and digits, normalised and lower-cased."""
-    return _shingles(plain_text(text), size)
-
-
-def resemblance(a: frozenset[str], b: frozenset[str]) -> float:
-    """Jaccard similarity |a ∩ b| / |a ∪ b|; 0 when either is empty."""
-    if not a or not b:
-        return 0.0
-    common = len(a & b)
-    return common / (len(a) + len(b) - common)
-
-
-def near_duplicates(a: frozenset[str], b: frozenset[str], threshold: float = NEAR_DUPLICATE) -> bool:
-    """Resemblance at least `threshold`; sets whose sizes differ more than that cannot reach it, unread."""
-    small, large = sorted((len(a), len(b)))
-    return small >= threshold * large and resemblance(a, b) >= threshold
-
-
-def figure_values(text: str) -> frozenset[tuple[object, object]]:
-    """The figures a passage states (30 days, NT$3,200, 2026-03-02), as values: rag/figures.py's one reading."""
-    from rag.figures import extract_figures  # rag.figures imports rag.retrieve, which imports this module
-
-    return frozenset((f.value, f.unit) for f in extract_figures(text))
-
-
-def same_figures(a: str, b: str) -> bool:
-    """Whether two passages state the same figures, read only in the sentences they do not share (faster)."""
-    from rag.evidence import split_sentences  # imports rag.retrieve, which imports this module
-
-    keys_a = {plain_text(x): x for x in split_sentences(a)}
-    keys_b = {plain_text(x): x for x in split_sentences(b)}
-    only_a = "\n".join(x for k, x in keys_a.items() if k not in keys_b)
-    only_b = "\n".join(x for k, x in keys_b.items() if k not in keys_a)
-    return figure_values(only_a) == figure_values(only_b)
-
-
-class _Text:
-    """One candidate's text; its normalised forms and shingles made only when a comparison needs them."""
-
-    __slots__ = ("_lowered", "_plain", "_shingles", "anchors", "needed", "raw", "size")
-
-    def __init__(self, raw: str) -> None:
-        self.raw, self.size = raw, len(raw)
-        self._lowered: str | None = None
-        self._plain: str | None = None
-        self._shingles: frozenset[str] | None = None
-        self.anchors: tuple[str, ...] = ()  # set by `choose`, for the chosen passages only
-        self.needed = 0
-
-    @property
-    def lowered(self) -> str:
-        """Lower-cased, spaces collapsed; normalised only when that changes letters or digits (a quick check)."""
-        if self._lowered is None:
-            raw = normalize(self.raw) if _CHANGED_IN_WORDS.search(self.raw) else self.raw
-            self._lowered = " ".join(raw.lower().split())
-        return self._lowered
-
-    @property
-    def shingles(self) -> frozenset[str]:
-        if self._shingles is None:
-            self._plain = self._plain or plain_text(self.raw)
-            self._shingles = _shingles(self._plain)
-        return self._shingles
-
-    def choose(self) -> _Text:
-        """Made a group's passage: cut the pieces other candidates are first checked against."""
-        pieces = [run[i:i + ANCHOR_CHARS] for run in _WORDS.findall(self.lowered)
-                  for i in range(0, len(run) - ANCHOR_CHARS + 1, ANCHOR_CHARS)]
-        self.anchors = tuple(pieces[::max(1, len(pieces) // ANCHORS)][:ANCHORS])
-        self.needed = (len(self.anchors) + 1) // 2
-        return self
-
-    def copy_of(self, chosen: Sequence[_Text], threshold: float) -> int | None:
-        """The index of the chosen passage this one is a copy of: near-identical words, the same figures.
-
-        The loop is the hot path of grouping (every candidate against every chosen passage): cheap tests first.
-        """
-        lowered = None
-        for i, other in enumerate(chosen):
-            if self.raw == other.raw:
-                return i if self.raw.strip() else None
-            if self.size < 0.5 * other.size or other.size < 0.5 * self.size:  # generous: spacing may differ
-                continue
-            if lowered is None:
-                lowered = self.lowered
-            if (sum(map(lowered.__contains__, other.anchors)) >= other.needed
-                    and near_duplicates(self.shingles, other.shingles, threshold)
-                    and same_figures(self.raw, other.raw)):
-                return i
-        return None
+def take_sketches(candidates: Sequence[Candidate]) -> list[bytes | None]:
+    """The candidates' sketches, taken out of their rows (no caller reads them: rows stay as a whole-rows search
+    returns them). A row without one (whole rows, an index from before sketches) gives None; it is no
+    ROW_COLUMN, so asking fetches nothing."""
+    return [c.row.pop(SKETCH_COLUMN, None) for c in candidates]
 
 
 def group_duplicates(
@@ -175,19 +114,32 @@ def group_duplicates(
     title_score: Callable[[dict[str, Any]], float],
     *,
     threshold: float = NEAR_DUPLICATE,
+    fetch: RowFetch | None = None,
+    sketches: Sequence[bytes | None] | None = None,
 ) -> list[Candidate]:
     """The top-k like `cap_per_document`, but near-identical passages of different documents take one slot.
 
     Each group is represented by the copy of the document the question names (highest `title_score`),
     else its best-ranked copy; the other copies are its `duplicates`, best first. After the k slots are
     filled the remaining candidates are still read, only to find more copies of the chosen passages.
+    Candidates' sketches (`take_sketches`, unless given) rule out most pairs unread; `fetch`
+    (ChunkStore.complete_rows) brings the texts the others need, in one take. Without it, each row reads
+    its text itself (every row, in one take).
     """
     groups: list[list[Candidate]] = []
-    chosen: list[_Text] = []
+    chosen: list[int] = []  # candidate positions of the groups' first passages
+    texts = [Passage(c.row) for c in candidates]
+    sketches = _Sketches(candidates, fetch, take_sketches(candidates) if sketches is None else sketches)
     per: dict[str, int] = {}
-    for cand in candidates:
-        text = _Text(str(cand.row.get("text") or ""))
-        home = text.copy_of(chosen, threshold)
+    for i, cand in enumerate(candidates):
+        home = None
+        for g, c in enumerate(chosen):
+            if not sketches.may_copy(i, g):
+                continue  # the sketches rule it out: its text is never read
+            sketches.need(i, chosen)
+            if texts[i].copy_of(texts[c], threshold):
+                home = g
+                break
         if home is not None:
             if all(c.doc_path != cand.doc_path for c in groups[home]):
                 groups[home].append(cand)
@@ -195,9 +147,43 @@ def group_duplicates(
         if len(groups) >= top_k or per.get(cand.doc_path, 0) >= per_doc:
             continue
         groups.append([cand])
-        chosen.append(text.choose())
+        chosen.append(i)
+        sketches.choose(i)
         per[cand.doc_path] = per.get(cand.doc_path, 0) + 1
     return [_represent(group, title_score) for group in groups]
+
+
+def group_candidates(
+    candidates: Sequence[Candidate],
+    fetch: RowFetch,
+    top_k: int,
+    per_doc: int,
+    title_score: Callable[[dict[str, Any]], float],
+) -> tuple[list[Candidate], list[Candidate]]:
+    """Retrieval's grouping: (the top-k groups, the candidates still in the index).
+
+    Only the texts a comparison needs are fetched, then the kept groups' rows (what the answer cites and
+    lists) in one take, as without grouping. A chunk a sync deleted since the search is left out and the
+    groups made again (rare).
+    """
+    candidates = list(candidates)
+    sketches = take_sketches(candidates)
+    gone: set[str] = set()
+
+    def fetch_and_note(rows: Iterable[dict[str, Any]]) -> set[str]:
+        found = fetch(rows)
+        gone.update(found)
+        return found
+
+    while True:
+        gone.clear()
+        groups = group_duplicates(candidates, top_k, per_doc, title_score, fetch=fetch_and_note, sketches=sketches)
+        if not gone:
+            fetch_and_note(row for g in groups for row in (g.row, *(d.row for d in g.duplicates)))
+        if not gone:
+            return groups, candidates
+        kept = [i for i, c in enumerate(candidates) if c.row["chunk_id"] not in gone]
+        candidates, sketches = [candidates[i] for i in kept], [sketches[i] for i in kept]
 
 
 def _represent(group: list[Candidate], title_score: Callable[[dict[str, Any]], float]) -> Candidate:

@@ -17,11 +17,13 @@ import pyarrow as pa
 from rag.store import indexes, search
 from rag.store.schema import (
     NO_PROMPTS,
+    SKETCH_FIELD,
     TABLE,
     IndexMissing,
     IndexOutdated,
     check_built_with,
     chunk_schema,
+    has_sketches,
     sql_str,
 )
 from rag.store.search import SearchHit
@@ -126,6 +128,8 @@ class ChunkStore:
         table = self.table(create=True)
         if not rel_paths:
             return
+        if SKETCH_FIELD.name not in table.schema.names:  # an index from before sketches: rows written from now on
+            table.add_columns(SKETCH_FIELD)              # carry them (GROUP_DUPLICATES reads no text for them)
         where = "doc_path IN (" + ", ".join(sql_str(p) for p in sorted(rel_paths)) + ")"
         if not rows:
             table.delete(where)
@@ -166,6 +170,14 @@ class ChunkStore:
         return indexes.footprint(self.table(), self.uri) if self.exists() else (0, 0)
 
     # -- reads -----------------------------------------------------------------------------------------
+    @property
+    def has_sketches(self) -> bool:
+        """Whether rows carry MinHash sketches (rag/shingles.py) a search can return for GROUP_DUPLICATES.
+
+        Read from the table as it is now: a rollback may bring back a version from before the column.
+        """
+        return has_sketches(self.table().schema)
+
     def count(self, where: str | None = None) -> int:
         return self.table().count_rows(where) if self.exists() else 0
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from rag.shingles import SKETCH_BYTES, SKETCH_COLUMN, SKETCH_VERSION, sketch
 from rag.textnorm import TEXT_NORMALIZATION, normalize
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,24 @@ def chunk_schema(dim: int, model_name: str, backend: str = "torch", vector_space
             pa.field("search_text", pa.string()),  # section + text normalised (rag.textnorm): full-text search
             pa.field("embed_hash", pa.string()),
             pa.field("vector", pa.list_(pa.float32(), dim)),
+            SKETCH_FIELD,
         ],
         metadata={"embedding_model": model_name, "embedding_dim": str(dim), "schema_version": SCHEMA_VERSION,
                   "embedding_backend": backend, "embedding_vectors": vector_space,
                   "embedding_prompts": prompts, "text_normalization": TEXT_NORMALIZATION},
     )
+
+
+# The text's MinHash sketch (rag/shingles.py), for GROUP_DUPLICATES; added to an index from before it at its
+# next write (rows not rewritten since have none, and are compared on their text).
+SKETCH_FIELD = pa.field(SKETCH_COLUMN, pa.binary(SKETCH_BYTES), metadata={"sketch": SKETCH_VERSION})
+
+
+def has_sketches(schema: pa.Schema) -> bool:
+    """Whether this table's rows carry sketches of the kind rag/shingles.py makes now (else none are trusted)."""
+    if SKETCH_COLUMN not in schema.names:
+        return False
+    return (schema.field(SKETCH_COLUMN).metadata or {}).get(b"sketch") == SKETCH_VERSION.encode()
 
 
 def sql_str(value: str) -> str:
@@ -146,4 +160,5 @@ def to_row(chunk: Any, doc: Any, vector: np.ndarray, embed_hash: str) -> dict[st
         "search_text": normalize(f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text),
         "embed_hash": embed_hash,
         "vector": vector.astype(np.float32).tolist(),
+        SKETCH_COLUMN: sketch(chunk.text),
     }
