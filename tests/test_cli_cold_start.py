@@ -92,3 +92,47 @@ def test_ask_does_not_import_the_document_parsers(index_copy: Path) -> None:
     assert code == 0, output
     assert "Sources:" in output
     assert not set(heavy) & set(PARSERS), heavy
+
+
+_LANCEDB_PROBE = """
+import json, sys
+from ragbot.cli import app
+try:
+    app(sys.argv[1:], prog_name="ragbot")
+except SystemExit:
+    pass
+import overrides
+from pydantic._internal import _config
+from lance_namespace_urllib3_client.models import DescribeNamespaceRequest as Model
+report = {"metaclass": type(sys.modules["lancedb.db"].DBConnection).__name__,
+          "deferred": Model.__pydantic_complete__, "override": overrides.override.__module__,
+          "defer_default": _config.config_defaults["defer_build"]}
+Model(id=["x"])  # built on first use, and still validates
+try:
+    Model(id=5)
+    report["validates"] = False
+except Exception:
+    report["validates"] = True
+sys.stdout.flush()
+print("\\nPROBE " + json.dumps(report))
+"""
+
+
+def test_ask_imports_lancedb_without_the_import_time_checks_that_cost_most_of_its_second(index_copy: Path) -> None:
+    """Issue 21: `import lancedb` was ~1.1-1.7 s of a 1.6 s cold `ask` (rag/store/lancedb_import.py). The answer is
+    the same; what is skipped is `overrides`' signature checks (as lancedb on Python 3.12) and building the unused
+    REST namespace client's validators before first use; both patches are undone afterwards."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _LANCEDB_PROBE, "--index", str(index_copy), "--docs-dir", str(SAMPLE_DOCS),
+         "--ollama-host", UNREACHABLE_OLLAMA, "ask", "How many days of annual leave can I carry over?"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    output, _, result = done.stdout.rpartition("PROBE ")
+    assert result, done.stdout + done.stderr
+    assert "carried over" in output and "Sources:" in output  # the quoted answer, as before
+    report = json.loads(result)
+    if sys.version_info < (3, 12):
+        assert report["metaclass"] == "type"  # not overrides' EnforceOverridesMeta
+    assert report["deferred"] is False and report["validates"] is True
+    assert report["override"] == "overrides.overrides" and report["defer_default"] is False  # restored

@@ -60,9 +60,7 @@ class OnnxEmbedder(Embedder):
         self._inputs: list[str] = list(manifest["inputs"])
         self._model_path = export_dir / variant["file"]
         self._providers = onnx_providers(device)
-        self._counting = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
-        self._counting.no_truncation()
-        self._counting.no_padding()
+        self._counting_tokenizer: Any = None  # made on first count: a question (`ragbot ask`) never counts
         self._tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(self.max_seq_length)
         self._tokenizer.enable_padding(pad_id=int(manifest["pad_id"]), pad_token=str(manifest["pad_token"]))
@@ -85,6 +83,19 @@ class OnnxEmbedder(Embedder):
                     providers = ["CPUExecutionProvider"]
                 self._sessions[kind] = ort.InferenceSession(str(self._model_path), options, providers=providers)
             return self._sessions[kind]
+
+    @property
+    def _counting(self) -> Any:
+        """The tokenizer without truncation or padding: chunk sizes and batch lengths are counted with it."""
+        with self._lock:
+            if self._counting_tokenizer is None:
+                from tokenizers import Tokenizer
+
+                counting = Tokenizer.from_file(str(self.export_dir / "tokenizer.json"))
+                counting.no_truncation()
+                counting.no_padding()
+                self._counting_tokenizer = counting
+            return self._counting_tokenizer
 
     def _tokenize_for_counting(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         enc = self._counting.encode(text.lower() if self._lower else text, add_special_tokens=False)

@@ -58,9 +58,9 @@ class ChunkStore:
         self.prompts = prompts  # the embedding prompts' record: vectors of other prompts are not comparable
         self.vector_index_min_rows = vector_index_min_rows
         self.outdated: str | None = None  # why the opened index should be rebuilt, or None
-        import lancedb
+        from rag.store.lancedb_import import import_lancedb
 
-        self._db = lancedb.connect(
+        self._db = import_lancedb().connect(
             uri,
             read_consistency_interval=timedelta(seconds=read_consistency_seconds),
             storage_options=storage_options,
