@@ -4,13 +4,16 @@ For each set (../shared/eval PolicyQA and DRCD, the Traditional Chinese regulati
 bench/quality/data/twlaw, where 30% of the questions ask about boilerplate articles), its documents
 are ingested once into bench/.work/duplicates/ and each sampled question is searched once; on the
 same fused candidates, side by side:
-  - the top 5 as without grouping (`cap_per_document`) and with it (`group_duplicates`), timed;
+  - the top 5 as without grouping (`cap_per_document`) and with it (the grouping step timed inside retrieval);
   - document recall@1/@5 of each, grouped counted strictly by the documents cited (group
     representatives) and by every document the answer names (the "appears in" lists too); for the
     sets whose questions are generic (PolicyQA, twlaw) both with the document named, as bench/quality
     asks them at document level, and as plain questions, where any copy of a clause answers;
   - how often a group forms, how many documents it names, and how many distinct texts the top 5 holds.
-Then the whole retrieval (`RagService.search`) with GROUP_DUPLICATES off and on, interleaved.
+The grouped top 5 is the retrieval's own (`Retrieval.ranked`: sketches first, texts only where they cannot
+rule a pair out); the same candidates are also grouped by comparing every text, as before sketches, and
+the two are counted equal or not. Then the whole retrieval (`RagService.search`) with GROUP_DUPLICATES off
+and on, interleaved.
 Also printed: the resemblance of the example clause pairs behind the 0.7 threshold, and the
 highest-resembling pairs of passages from different documents in each set.
 
@@ -34,6 +37,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("LANCE_LOG", "error")
 
 from bench.quality import datasets  # noqa: E402
+from rag import duplicates  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.duplicates import NEAR_DUPLICATE, figure_values, group_duplicates, resemblance, shingles  # noqa: E402
 from rag.query import query_terms  # noqa: E402
@@ -174,34 +178,51 @@ def run_set(name: str, n_questions: int) -> None:
     print(f"\n== {name}: {len(queries)} questions, {ds.language}")
     nearest_pairs(off)
     forms = {"document named": Tally(), "plain question": Tally()} if ds.doc_level_scoped else {"as asked": Tally()}
-    cap_ms, group_ms, group_cpu_ms, search_off, search_on, sizes = [], [], [], [], [], []
-    for q in queries:
-        gold = {ds.path_of(d) for d in q.doc_ids}
-        for label, tally in forms.items():
-            question = q.scoped if label == "document named" else q.question
-            cands = off.search(question, top_k=TOP_K).candidates
-            terms = query_terms(normalize(question))
-            t0 = time.perf_counter()
-            plain = cap_per_document(cands, TOP_K, PER_DOC)
-            t1, c1 = time.perf_counter(), time.process_time()
-            groups = group_duplicates(cands, TOP_K, PER_DOC, lambda row, terms=terms: title_match(row, terms))
-            t2, c2 = time.perf_counter(), time.process_time()
-            cap_ms.append((t1 - t0) * 1000)
-            group_ms.append((t2 - t1) * 1000)
-            group_cpu_ms.append((c2 - c1) * 1000)
-            sizes.append(len(cands))
-            tally.add(plain, groups, gold)
-            order = [(off, search_off), (on, search_on)]
-            for svc, out in order if len(search_off) % 2 else order[::-1]:
-                started = time.perf_counter()
-                svc.search(question)
-                out.append((time.perf_counter() - started) * 1000)
+    step_ms, step_cpu_ms, search_off, search_on, sizes, same = [], [], [], [], [], []
+    real_group = duplicates.group_candidates
+
+    def timed_group(*args, **kwargs):  # noqa: ANN002,ANN003,ANN202 - the step alone, inside the real retrieval
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            return real_group(*args, **kwargs)
+        finally:
+            step_ms.append((time.perf_counter() - t0) * 1000)
+            step_cpu_ms.append((time.process_time() - c0) * 1000)
+
+    duplicates.group_candidates = timed_group
+    try:
+        for q in queries:
+            gold = {ds.path_of(d) for d in q.doc_ids}
+            for label, tally in forms.items():
+                question = q.scoped if label == "document named" else q.question
+                found = on.search(question, top_k=TOP_K)  # grouped as the bot does: sketches, then texts as needed
+                cands, groups = found.candidates, found.ranked
+                terms = query_terms(normalize(question))
+                # The same candidates grouped by comparing every text (as before sketches): must be the same.
+                by_text = group_duplicates(cands, TOP_K, PER_DOC, lambda row, terms=terms: title_match(row, terms))
+                same.append(_shape(by_text) == _shape(groups))
+                plain = cap_per_document(cands, TOP_K, PER_DOC)
+                sizes.append(len(cands))
+                tally.add(plain, groups, gold)
+                order = [(off, search_off), (on, search_on)]
+                for svc, out in order if len(search_off) % 2 else order[::-1]:
+                    started = time.perf_counter()
+                    svc.search(question)
+                    out.append((time.perf_counter() - started) * 1000)
+    finally:
+        duplicates.group_candidates = real_group
     for label, tally in forms.items():
         tally.show(label)
-    print(f"  top-{TOP_K} step p50/p95 ms: cap_per_document {ms(cap_ms)}, group_duplicates {ms(group_ms)}"
-          f" (CPU time {ms(group_cpu_ms)}; over {statistics.mean(sizes):.0f} candidates on average)")
+    print(f"  grouping the same candidates with sketches and by every text: the same groups for {sum(same)} of "
+          f"{len(same)} questions")
+    print(f"  grouping step inside retrieval (sketches, the texts it needs, the kept rows) p50/p95 ms: {ms(step_ms)} "
+          f"(CPU time {ms(step_cpu_ms)}; over {statistics.mean(sizes):.0f} candidates on average)")
     print(f"  whole retrieval p50/p95 ms, interleaved: off {ms(search_off)}, on {ms(search_on)}"
           f" (ratio of p50s {statistics.median(search_on) / statistics.median(search_off):.2f})")
+
+
+def _shape(groups: list) -> list[tuple[str, list[str]]]:
+    return [(g.row["chunk_id"], [d.row["chunk_id"] for d in g.duplicates]) for g in groups]
 
 
 def main() -> None:
