@@ -165,7 +165,8 @@ def generated_answer(
         answer.generation_ms = (time.perf_counter() - started) * 1000
         return answer
     generation_ms = (time.perf_counter() - started) * 1000
-    text = script(result.text) if script else result.text
+    final_script = TraditionalWriter(keep="".join(src.text for src in given)) if script else None
+    text = final_script(result.text) if final_script else result.text  # whole text: conversion reads phrases
     if no_answer_in(text):  # "[1][2]", or the start of a refusal: nothing a reader could use
         answer = extractive_answer(question, retrieval, f"the model wrote no answer ({text.strip()[:40]!r})", "empty")
     elif wrong_language(question, text):
@@ -174,7 +175,7 @@ def generated_answer(
         answer = _reviewed_answer(question, text, result.done_reason, hits, given, document_text, known_titles,
                                   figure_check=figure_check)
         answer.sources_given = len(given)
-        answer.script_converted = script.changed if script else 0
+        answer.script_converted = final_script.changed if final_script else 0
     answer.retrieval_ms, answer.rerank_ms, answer.generation_ms = (
         retrieval.elapsed_ms, retrieval.rerank_ms, generation_ms)
     if result.truncated_prompt:  # the model missed part of the prompt: say so where the reader sees it

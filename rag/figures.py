@@ -143,7 +143,7 @@ def extract_figures(text: str, *, source: bool = False) -> list[Figure]:
         text = _LIST_NUMBER.sub(" ", text)
     figures: list[tuple[int, Figure]] = []
     taken: list[tuple[int, int]] = []
-    spans = sentence_spans(text)
+    spans = sentence_spans(text) if source else _clause_spans(text)
     contexts = [frozenset(t for t in query_terms(text[a:b]) if not _NOT_CONTEXT.search(t) and t not in _UNIT_STEMS)
                 for a, b in spans]
 
@@ -197,6 +197,23 @@ def extract_figures(text: str, *, source: bool = False) -> list[Figure]:
             continue  # "one of", "a single": English and Chinese use these as words
         add(*m.span(), Figure(m.group(0).strip(), value, unit))
     return [replace(f, context=context(at)) for at, f in sorted(figures, key=lambda p: p[0])]
+
+
+# Where a model joins two statements of its sources into one sentence ("… 90 days' notice, and the agreement
+# runs for 2 years"): each clause is judged by its own words.
+_CLAUSE_BREAK = re.compile(r",\s+(?:and|but|while|whereas)\s+|;\s+|，(?=.{6})|；")
+
+
+def _clause_spans(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for a, b in sentence_spans(text):
+        start = a
+        for cut in _CLAUSE_BREAK.finditer(text, a, b):
+            if cut.start() > start:
+                spans.append((start, cut.start()))
+            start = cut.end()
+        spans.append((start, b))
+    return spans
 
 
 def _number_value(m: re.Match[str]) -> float | None:

@@ -26,9 +26,13 @@ def _converter():  # noqa: ANN202 - opencc has no type hints
 
 
 def simplified_chars(text: str) -> set[str]:
-    """Characters of `text` that OpenCC would write differently in Traditional Chinese (台 aside)."""
-    convert = _converter().convert
-    return {c for c in set(text) if CJK_RE.match(c) and c not in _KEEP and convert(c) != c}
+    """Characters of `text` that OpenCC writes differently in Traditional Chinese, read in context (公里 is
+    Traditional; 里 alone would be converted), 台 aside."""
+    converted = _converter().convert(text)
+    if len(converted) != len(text):
+        converted = "".join(_converter().convert(c) for c in text)
+    return {old for old, new in zip(text, converted, strict=True)
+            if old != new and CJK_RE.match(old) and old not in _KEEP}
 
 
 def wants_traditional(question: str) -> bool:
