@@ -148,8 +148,11 @@ class FeedbackComments:
         self._submit = submit  # the control pool (Web API calls and log writes stay off Bolt's listeners)
 
     def open(self, trigger_id: str, vote: Downvote) -> bool:
-        """Within Slack's 3 seconds of the click; a failure (expired trigger…) is one log line."""
-        if not trigger_id:
+        """Within Slack's 3 seconds of the click; a failure (expired trigger…) is one log line.
+
+        With LOG_QUESTIONS=off no comment would be kept, so none is asked for (asking and then dropping it
+        would tell the asker something false)."""
+        if not trigger_id or self.rt.rag.settings.log_questions == "off":
             return False
         try:
             self.rt.client.views_open(trigger_id=trigger_id, view=comment_view(vote))

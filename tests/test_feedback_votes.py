@@ -80,3 +80,14 @@ def test_clean_text_keeps_what_people_type():
     assert clean_text("ab\x1b[31mc", 100) == ("ab[31mc", False)  # no terminal escapes
     assert clean_text("x" * 10, 4) == ("xxxx", True)
     assert json.dumps(clean_text("\udfff", 5)[0]).encode("utf-8")
+
+
+def test_with_log_questions_off_no_comment_is_asked_for(make_bot):
+    """No modal whose comment would be dropped: the asker is not told "your comment was recorded" falsely."""
+    bot = make_bot(reply=cite("Leave policy", LEAVE_ANSWER), private_corpus=True, rag={"log_questions": "off"})
+    value, message = down_value(bot)
+    click(bot, value, message, "U0QUIET")
+    bot.slack.wait_for(lambda: len(bot.slack.responses) >= 1)
+    bot.wait_idle()
+    assert bot.slack.calls("views.open") == []
+    assert [r["rating"] for r in feedback_records(bot)] == ["down"]  # the vote counts, without its text
