@@ -15,9 +15,8 @@ Scores per answer (printed as shares; raw answers in bench/results/answers-<mode
 - right doc cited: `doc` is among the citations;
 - evidence right: the quoted evidence of the cited `doc` holds one of the facts;
 - figure false alarm: a figure flagged ⚠ that the right document states (on fact questions);
-- declined: the answer says the documents do not cover it (or no answer), or flags the wrong figure, or says
-  what the documents state for something else — a near-miss answer that states a wrong figure plainly counts
-  as misled.
+- declined: no answer, a near miss said plainly ("the documents state nothing for …"), or an answer that says
+  the documents do not cover it; a near-miss answer that states a wrong figure without a ⚠ counts as misled.
 """
 
 from __future__ import annotations
@@ -63,10 +62,11 @@ def _has(text: str, options: list[str]) -> bool:
 
 
 def declined(answer: dict) -> bool:
-    if answer["mode"] == "no_answer":
+    """No answer, a near miss said plainly, or an answer that itself says the documents are silent (a ⚠ on a
+    figure is not a decline: it is counted as a flag)."""
+    if answer["mode"] == "no_answer" or answer.get("near_miss"):
         return True
-    said = answer["text"] + "\n" + (answer.get("notice") or "")
-    return bool(_DECLINE.search(said))
+    return bool(_DECLINE.search(answer["text"]))
 
 
 def score(q: dict, a: dict, gold_text: str = "") -> dict:
