@@ -104,9 +104,11 @@ except SystemExit:
 import overrides
 from pydantic._internal import _config
 from lance_namespace_urllib3_client.models import DescribeNamespaceRequest as Model
+client = sys.modules["lance_namespace_urllib3_client"]
 report = {"metaclass": type(sys.modules["lancedb.db"].DBConnection).__name__,
           "deferred": Model.__pydantic_complete__, "override": overrides.override.__module__,
-          "defer_default": _config.config_defaults["defer_build"]}
+          "defer_default": _config.config_defaults["defer_build"], "client_api_loaded": "urllib3" in sys.modules}
+report["client_works"] = client.MetadataApi.__name__ == "MetadataApi"  # its __init__ runs on first use
 Model(id=["x"])  # built on first use, and still validates
 try:
     Model(id=5)
@@ -135,4 +137,5 @@ def test_ask_imports_lancedb_without_the_import_time_checks_that_cost_most_of_it
     if sys.version_info < (3, 12):
         assert report["metaclass"] == "type"  # not overrides' EnforceOverridesMeta
     assert report["deferred"] is False and report["validates"] is True
+    assert report["client_api_loaded"] is False and report["client_works"] is True
     assert report["override"] == "overrides.overrides" and report["defer_default"] is False  # restored
