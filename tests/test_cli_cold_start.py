@@ -107,7 +107,8 @@ from lance_namespace_urllib3_client.models import DescribeNamespaceRequest as Mo
 client = sys.modules["lance_namespace_urllib3_client"]
 report = {"metaclass": type(sys.modules["lancedb.db"].DBConnection).__name__,
           "deferred": Model.__pydantic_complete__, "override": overrides.override.__module__,
-          "defer_default": _config.config_defaults["defer_build"], "client_api_loaded": "urllib3" in sys.modules}
+          "defer_default": _config.config_defaults["defer_build"], "client_api_loaded": "urllib3" in sys.modules,
+          "httpx_cli": [m for m in ("rich", "pygments", "httpx._main") if sys.modules.get(m) is not None]}
 report["client_works"] = client.MetadataApi.__name__ == "MetadataApi"  # its __init__ runs on first use
 Model(id=["x"])  # built on first use, and still validates
 try:
@@ -138,4 +139,5 @@ def test_ask_imports_lancedb_without_the_import_time_checks_that_cost_most_of_it
         assert report["metaclass"] == "type"  # not overrides' EnforceOverridesMeta
     assert report["deferred"] is False and report["validates"] is True
     assert report["client_api_loaded"] is False and report["client_works"] is True
+    assert report["httpx_cli"] == []  # httpx's own command line (rich, pygments) is not imported either
     assert report["override"] == "overrides.overrides" and report["defer_default"] is False  # restored
