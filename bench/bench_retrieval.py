@@ -110,14 +110,30 @@ def build(uri: str, n: int, dim: int, rng: random.Random) -> ChunkStore:
     return store
 
 
-# How retrieval reads rows: ids first (now), whole rows for every candidate (before), and ids first with
-# GROUP_DUPLICATES (the bot's default), which reads the text of every candidate.
-VARIANTS = {"ids first": {}, "whole rows": {"ids_first": False}, "grouped": {"group_duplicates": True}}
+class WithoutSketches:
+    """The store as an index from before sketches looks: GROUP_DUPLICATES then reads every candidate's text."""
+
+    has_sketches = False
+
+    def __init__(self, store: ChunkStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._store, name)
 
 
-def ask_once(store: ChunkStore, embedder, question: str, **options: bool) -> float:  # noqa: ANN001
+# How retrieval reads rows: ids first (now), whole rows for every candidate (before), ids first with
+# GROUP_DUPLICATES (the bot's default: the chunks' sketches rule out most candidates unread), and grouping as
+# before sketches (every candidate's text read and compared).
+VARIANTS = {"ids first": {}, "whole rows": {"ids_first": False}, "grouped": {"group_duplicates": True},
+            "grouped, every text (before)": {"group_duplicates": True, "no_sketches": True}}
+
+
+def ask_once(store: ChunkStore, embedder, question: str, no_sketches: bool = False, **options: bool) -> float:  # noqa: ANN001
     from rag.ask import prompt_sources
 
+    if no_sketches:
+        store = WithoutSketches(store)  # type: ignore[assignment]
     started = time.perf_counter()
     result = retrieve(question, store=store, embed_query=embedder.encode_query, multilingual_model=False,
                       top_k=5, per_doc=2, floor=0.0, **options)
@@ -257,7 +273,8 @@ def main() -> None:
     out(f"query embedder: {type(embedder).__name__}; load average {load_now()} at start")
     rng = random.Random(42)
     out(f"{'chunks':>8} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'embed p50':>10} "
-        f"{'whole rows p50/p95':>19} {'ids/whole p50':>13} {'CPU ms ids/whole':>16} {'grouped p50/p95':>16}  index")
+        f"{'whole rows p50/p95':>19} {'ids/whole p50':>13} {'CPU ms ids/whole':>16} {'grouped p50/p95':>16} "
+        f"{'grouped before p50/p95':>22}  index")
     results, stores, comparisons, timings_at = {}, {}, {}, {}
     try:
         for n in (int(s) for s in args.sizes.split(",") if s):
@@ -271,13 +288,15 @@ def main() -> None:
             p50, p95 = percentiles(timings["ids first"])
             w50, w95 = percentiles(timings["whole rows"])
             g50, g95 = percentiles(timings["grouped"])
+            b50, b95 = percentiles(timings["grouped, every text (before)"])
             embeds = [(time.perf_counter(), embedder.encode_query(q), time.perf_counter()) for q in QUERIES * 3]
             embed_p50 = statistics.median((e - s) * 1000 for s, _, e in embeds)
             kinds = sorted({i.index_type for i in store.table().list_indices()})
             results[n] = p50
             timings_at[n] = timings
             out(f"{n:>8} {build_s:>8.1f} {p50:>8.1f} {p95:>8.1f} {embed_p50:>10.1f} {w50:>9.1f}/{w95:<9.1f} "
-                f"{p50 / w50:>13.2f} {c_ids:>7.1f}/{c_whole:<8.1f} {g50:>7.1f}/{g95:<8.1f}  {','.join(kinds)}")
+                f"{p50 / w50:>13.2f} {c_ids:>7.1f}/{c_whole:<8.1f} {g50:>7.1f}/{g95:<8.1f} {b50:>11.1f}/{b95:<10.1f}"
+                f"  {','.join(kinds)}")
         for n, comparison in comparisons.items():
             out(f"\n{n:,} chunks, per-round p50 side by side (bench/timing.py):")
             for line in comparison.lines():
