@@ -6,7 +6,8 @@ pages full of 是什麼 outranked the page about 基本保額. So they are left 
 query, and characters only they cover do not count in the coverage score (`rag.retrieve`).
 Quoted terms, form numbers (VND-22) and article numbers (第十二條, Article 12) are also sent as
 phrases, so a passage holding them verbatim ranks above one holding their parts scattered.
-Everything is matched in its normalised form (`rag.textnorm`).
+Everyday words bring the formal words documents use for them (過世 → 喪亡, 死亡; rag/lexicon.py) into the
+full-text query. Everything is matched in its normalised form (`rag.textnorm`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag.lexicon import equivalent_terms
 from rag.textnorm import normalize
 
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
@@ -36,6 +38,9 @@ CJK_STOP = frozenset([
     "什麼", "甚麼", "什么", "是什麼", "是什么", "什麼是", "什么是", "為什麼", "为什么", "為何", "为何",
     "哪個", "哪个", "哪些", "哪裡", "哪里", "多少", "是多少", "多少天", "如何", "怎麼", "怎么", "怎樣", "怎样",
     "是否", "幾個", "几个", "何時", "何时", "請問", "请问", "的是", "是指", "指的是", "嗎", "吗", "呢",
+    # what a user says around the question (父母過世可以請幾天喪假？): no passage is about these
+    "可以", "多久", "幾天", "几天", "幾日", "幾年", "几年", "幾個月", "几个月", "幾次", "几次", "有沒有", "有没有",
+    "能不能", "會不會", "会不会", "要不要", "怎麼辦", "怎么办", "我",
 ])
 _QUOTED = re.compile(r'"([^"\n]{2,80})"|「([^」\n]{1,80})」|『([^』\n]{1,80})』|《([^》\n]{1,80})》')
 _CODE = re.compile(r"\b[A-Za-z]+\d*(?:[-./][A-Za-z]*\d+[A-Za-z0-9]*)+\b")  # VND-22, W-2, ISO/IEC-27001
@@ -82,8 +87,9 @@ def _stem(word: str) -> str:
     return word
 
 
-def text_query(question: str) -> TextQuery:
-    """The full-text query for `question`: content words for the match, and the phrases it names."""
+def text_query(question: str, *, expand: bool = True) -> TextQuery:
+    """The full-text query for `question`: content words for the match, and the phrases it names; `expand`:
+    with the formal equivalents of its everyday words (rag/lexicon.py)."""
     text = normalize(question)
     phrases = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)]
     phrases += [m.group(0) for m in _CODE.finditer(text)] + [m.group(0) for m in _ARTICLE.finditer(text)]
@@ -96,4 +102,7 @@ def text_query(question: str) -> TextQuery:
 
     words = re.findall(r"\w+", CJK_RUN_RE.sub(strip_cjk, text))  # quotes and punctuation mean nothing here
     kept = " ".join(w for w in words if w.lower() not in EN_STOP)
+    if expand and kept:
+        extra = dict.fromkeys(e for _, equivalents in equivalent_terms(text) for e in equivalents)
+        kept = " ".join([kept, *extra])
     return TextQuery(text=kept or text, phrases=tuple(dict.fromkeys(phrases)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rag.lexicon import term_spans
 from rag.query import CJK_RE, CJK_RUN_RE, stop_marks
 from rag.textnorm import normalize
 
@@ -37,7 +38,7 @@ def apply_floor(top: list[Candidate], floor: float) -> tuple[list[Candidate], fl
 COVERAGE_WINDOW_CHARS = 180  # ~ a CHUNK_TOKENS chunk of Chinese text: the size the floor was set on
 
 
-def question_coverage(question: str, terms: list[str], text: str, *, header: str = "") -> float:
+def question_coverage(question: str, terms: list[str], text: str, *, header: str = "", lexicon: bool = True) -> float:
     """Share of the question found in `text`: its words, and its CJK characters that a matching bigram covers.
 
     Counting CJK characters rather than bigrams keeps Chinese on the scale of English words, so one
@@ -48,21 +49,27 @@ def question_coverage(question: str, terms: list[str], text: str, *, header: str
     ~180-character Chinese chunks, and a chunk sized in characters (CHUNK_SIZING auto) is two or three
     times longer, which let scattered bigrams of an unrelated article pass it (full DRCD: unanswerable
     questions declined 86% → 71%).
+    An everyday word counts as found where its formal equivalent is (`lexicon`, rag/lexicon.py: 過世 in the
+    question, 喪亡 in the rule).
     """
     text, header = normalize(text), normalize(header)
     lowered = f"{header}\n{text}".lower()
     words = [t for t in terms if not CJK_RE.search(t)]
     words_found = sum(1 for w in words if w in lowered)
-    runs = [(run, stop_marks(run)) for run in CJK_RUN_RE.findall(normalize(question)) if len(run) >= 2]
+    runs = [(run, stop_marks(run), term_spans(run) if lexicon else [])
+            for run in CJK_RUN_RE.findall(normalize(question)) if len(run) >= 2]
     best = 0.0
     for window in _windows(text, COVERAGE_WINDOW_CHARS) if runs else [text]:
         found, total = words_found, len(words)
-        for run, stop in runs:
+        for run, stop, synonyms in runs:
             covered = [False] * len(run)
             for i in range(len(run) - 1):
                 bigram = run[i:i + 2]
                 if not (stop[i] and stop[i + 1]) and (bigram in window or bigram in header):
                     covered[i] = covered[i + 1] = True
+            for start, end, equivalents in synonyms:
+                if any(e in window or e in header for e in equivalents):
+                    covered[start:end] = [True] * (end - start)
             for is_covered, is_stop in zip(covered, stop, strict=True):
                 if is_covered or not is_stop:  # characters only a question word ("多少") covers do not count
                     total += 1
@@ -79,11 +86,12 @@ def _windows(text: str, size: int) -> list[str]:
     return [text[i:i + size] for i in range(0, len(text) - size + step, step)]
 
 
-def score_relevance(cands: list[Candidate], question: str, terms: list[str], trust_vectors: bool) -> None:
+def score_relevance(cands: list[Candidate], question: str, terms: list[str], trust_vectors: bool, *,
+                    lexicon: bool = True) -> None:
     """Relevance comparable across queries: cosine and coverage blended, or coverage alone when the
     embedding cannot read the question. The title counts: it is what the whole chunk is about."""
     for cand in cands:
         header = f"{cand.row.get('title') or ''}\n{cand.row.get('section') or ''}"
-        cand.coverage = question_coverage(question, terms, str(cand.row["text"]), header=header)
+        cand.coverage = question_coverage(question, terms, str(cand.row["text"]), header=header, lexicon=lexicon)
         cosine = cand.vector_score if cand.vector_score is not None else 0.0
         cand.relevance = (cosine + cand.coverage) / 2 if trust_vectors else cand.coverage

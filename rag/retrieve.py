@@ -18,6 +18,7 @@ rank.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ from rag.relevance import apply_floor, score_relevance, term_coverage
 from rag.rerank import CrossEncoderReranker, rerank_shortlist
 from rag.scope import Scope
 from rag.store import ID_COLUMNS, SCOPE_COLUMNS, ChunkStore, SearchHit
+from rag.store.schema import sql_str
 from rag.textnorm import normalize
 
 __all__ = ["CJK_RE", "Candidate", "Retrieval", "Scope", "cjk_share", "query_terms", "retrieve"]
@@ -186,6 +188,90 @@ def keep_decisive_wins(
     return sorted(candidates, key=lambda c: c.fused, reverse=True)
 
 
+NAMED_MIN = 0.2  # share of the question's terms in one document's title or path for it to be named
+NAMED_MARGIN = 0.1  # ... and that far ahead of every other candidate document's
+OTHER_SLOTS = 1  # slots kept for other documents ranked above the named one
+_CLAUSES = re.compile(r"[^:：，,;；]+[:：，,;；]?")
+
+
+def named_document(candidates: list[Candidate], terms: list[str]) -> str | None:
+    """The one document the question names by its title or file name ("In the privacy policy of acme.com: …",
+    「依勞工請假規則，…」), or None: its title holds NAMED_MIN of the question's terms, NAMED_MARGIN more than
+    any other candidate document's."""
+    shares: dict[str, float] = {}
+    for cand in candidates:
+        if cand.doc_path not in shares:
+            shares[cand.doc_path] = title_match(cand.row, terms)
+    if not shares:
+        return None
+    ranked = sorted(shares.items(), key=lambda kv: kv[1], reverse=True)
+    best, share = ranked[0]
+    if share < NAMED_MIN or (len(ranked) > 1 and share - ranked[1][1] < NAMED_MARGIN):
+        return None
+    return best
+
+
+def without_naming(question: str, row: dict[str, Any]) -> str:
+    """The question less the clause that names its document ("In the privacy policy of acme.com:", 「依X辦法，」):
+    what it asks *of* the document. Unchanged when no such clause leaves a question behind."""
+    clauses = _CLAUSES.findall(question)
+    if len(clauses) < 2:
+        return question
+    naming = max(range(len(clauses)), key=lambda i: (title_match(row, query_terms(clauses[i])), -i))
+    if not title_match(row, query_terms(clauses[naming])):
+        return question
+    rest = "".join(c for i, c in enumerate(clauses) if i != naming).strip()
+    return rest if len(query_terms(rest)) >= 2 else question
+
+
+def focus_named_document(
+    top: list[Candidate], fused: list[Candidate], question: str, terms: list[str], store: ChunkStore,
+    embed_query: Callable[[str], np.ndarray], trust_vectors: bool, columns: Any,
+) -> list[Candidate]:
+    """When the question names one document, its passages take the slots, best passage first.
+
+    The asker said which document; the per-document cap (there to show several documents) then keeps the
+    passage that answers out of the prompt (PolicyQA with the site named: the answer's chunk among the 5 given
+    to the model for half the questions). The named document's passages are ranked again by what the question
+    asks of it, the question less its naming clause (`without_naming`): the name is in every passage's title
+    and says nothing about which passage answers. Embedded when the model reads the question (one more
+    embedding, one vector search within the document), else by full-text search within the document.
+    A document that retrieval ranks above the named one keeps its slot (OTHER_SLOTS).
+    """
+    named = named_document(fused, terms)
+    if named is None:
+        return top
+    home = next(c for c in fused if c.doc_path == named)
+    asked = without_naming(question, home.row)
+    where = f"doc_path = {sql_str(named)}"
+    if trust_vectors:
+        hits = store.search_vector(embed_query(asked), 50, where, columns)
+    else:
+        fts = text_query(asked)
+        hits = store.search_text(fts.text, 50, where, fts.phrases, columns)
+    if not hits:
+        return top
+    known = {c.row["chunk_id"]: c for c in fused}
+    absorbed = {d.row["chunk_id"] for c in top for d in c.duplicates}  # copies a grouped slot already stands for
+    passages = []
+    for hit in hits:
+        cand = known.get(hit.row["chunk_id"]) or Candidate(row=hit.row)
+        if trust_vectors:
+            cand.vector_score = hit.score  # cosine with what is asked of the document
+        if cand.row["chunk_id"] not in absorbed:
+            passages.append(cand)
+    gone = store.complete_rows(c.row for c in passages[:len(top)])
+    queue = iter(c for c in passages if c.row["chunk_id"] not in gone)
+    # When retrieval itself ranks another document first, it keeps its rank (the name may be a passing mention);
+    # every other slot is the named document's. Ranks are kept, so the first k of a deeper list are the k the
+    # bot shows (`ragbot eval` asks for 10 and scores the first 5).
+    others = [c for c in top if c.doc_path != named][:OTHER_SLOTS] if top and top[0].doc_path != named else []
+    kept = {id(c) for c in others}
+    spare = iter(c for c in top if c.doc_path != named and id(c) not in kept)
+    focused = [c if id(c) in kept else next(queue, None) or next(spare, None) for c in top]
+    return [c for c in focused if c is not None]
+
+
 def cap_per_document(candidates: list[Candidate], top_k: int, per_doc: int) -> list[Candidate]:
     chosen: list[Candidate] = []
     per: dict[str, int] = {}
@@ -221,10 +307,14 @@ def retrieve(
     reranker: CrossEncoderReranker | None = None,
     group_duplicates: bool = False,
     ids_first: bool = True,
+    focus_named: bool = True,
+    lexicon: bool = True,
 ) -> Retrieval:
     """Find the top-k chunks for `question`; `below_floor` says the index holds nothing relevant.
 
-    `analyse_query` exists to measure each step alone (bench/quality); `keep_decisive` is off: it cost
+    `analyse_query`, `lexicon` (everyday words' formal equivalents, rag/lexicon.py) and `focus_named` (a named
+    document's passages take the slots, `focus_named_document`) exist to measure each step alone
+    (bench/quality); `keep_decisive` is off: it cost
     PolicyQA 1.7 points doc R@1 and gained nothing on DRCD (bench/quality/README.md). `ids_first` off
     reads whole rows for every candidate, as before (bench/bench_retrieval.py compares the two).
     """
@@ -247,7 +337,7 @@ def retrieve(
         embed_ms = (time.perf_counter() - started) * 1000
     # The two searches overlap (measured 9.6 ms together vs 11.5 ms one after the other at 1k chunks).
     # Not the embedding: torch already uses both cores, and sharing them made it 15 ms instead of 7.
-    fts = text_query(question) if analyse_query else None
+    fts = text_query(question, expand=lexicon) if analyse_query else None
     text_future = _SEARCH_POOL.submit(
         store.search_text, fts.text if fts else question, limit, where, fts.phrases if fts else (), columns,
     ) if mode in ("hybrid", "fts") else None
@@ -286,9 +376,11 @@ def retrieve(
         while gone := store.complete_rows(c.row for c in top):  # deleted by a sync since the search: rare
             fused = _without(fused, gone)
             top = cap_per_document(fused, top_k, per_doc)
+    if focus_named and mode == "hybrid":
+        top = focus_named_document(top, fused, question, terms, store, embed_query, trust_vectors, columns)
     # Only these are floored, prompted or evaluated (`ragbot eval` asks with top_k = its depth): scoring all
     # ~160 fused candidates cost 7.4 of 34 ms at 10k chunks. The rest keep relevance 0.
-    score_relevance(top, question, terms, trust_vectors)
+    score_relevance(top, question, terms, trust_vectors, lexicon=lexicon)
     kept, best, below = apply_floor(top, floor)
     return Retrieval(
         question=asked, hits=kept, best_relevance=best,

@@ -49,6 +49,11 @@ class Dataset:
     queries: tuple[Query, ...]
     doc_level_scoped: bool  # generic questions need their document's name to be answerable at doc level
 
+    @property
+    def corpus_name(self) -> str:
+        """What indexes are keyed by: sets asking other questions of one corpus share its index (twlaw-para)."""
+        return self.corpus.parent.name
+
     def path_of(self, doc_id: str) -> str:
         """The document's path relative to the docs root, as the index stores it."""
         return f"{doc_id}.txt"
@@ -58,18 +63,25 @@ class Dataset:
 
 
 LANGUAGES = {"policyqa": "English", "drcd": "Traditional Chinese",
-             "twlaw": "Traditional Chinese, regulations, template-built questions"}
+             "twlaw": "Traditional Chinese, regulations, template-built questions",
+             "twlaw-para": "Traditional Chinese, regulations, paraphrased questions written by a real model",
+             "twlabor": "Traditional Chinese, labour laws and regulations, paraphrased questions by a real model"}
 SCOPED_AT_DOC_LEVEL = frozenset({"policyqa", "twlaw"})  # generic or boilerplate questions: the name disambiguates
+PARAPHRASED = "paraphrased.jsonl"  # bench/quality/paraphrase.py: a real model's questions, checked
 
 
 def load(name: str, data: Path = DEFAULT_DATA) -> Dataset:
-    folder = IN_REPO / name if (IN_REPO / name).is_dir() else data / name
+    """`<set>-para` asks `<set>`'s corpus the paraphrased questions; a set without template questions
+    (twlabor) has only those."""
+    base = name.removesuffix("-para")
+    folder = IN_REPO / base if (IN_REPO / base).is_dir() else data / base
     corpus = folder / "corpus"
     if not corpus.is_dir():
-        raise SystemExit(f"evaluation data not found: {corpus} (set EVAL_DATA to the folder holding {name}/)")
+        raise SystemExit(f"evaluation data not found: {corpus} (set EVAL_DATA to the folder holding {base}/)")
     doc_ids = tuple(sorted(p.stem for p in corpus.glob("*.txt")))
     queries = []
-    with (folder / "queries.jsonl").open(encoding="utf-8") as handle:
+    questions = folder / (PARAPHRASED if name != base or not (folder / "queries.jsonl").exists() else "queries.jsonl")
+    with questions.open(encoding="utf-8") as handle:
         for line in handle:
             raw = json.loads(line)
             queries.append(Query(
@@ -108,7 +120,7 @@ def docs_folder(ds: Dataset, doc_ids: set[str] | tuple[str, ...], work: Path, la
     wanted = set(doc_ids)
     if wanted == set(ds.doc_ids):
         return ds.corpus
-    target = work / "docs" / f"{ds.name}-{label}"
+    target = work / "docs" / f"{ds.corpus_name}-{label}"
     present = {p.stem for p in target.glob("*.txt")} if target.is_dir() else set()
     if present != wanted:
         shutil.rmtree(target, ignore_errors=True)

@@ -175,6 +175,8 @@ class OurProbe:
 STEPS = {  # ablation label → `retrieve` options
     "without query analysis": {"analyse_query": False},
     "with keeping decisive wins (off by default)": {"keep_decisive": True},
+    "without the named-document focus": {"focus_named": False},
+    "without the everyday-word lexicon": {"lexicon": False},
 }
 
 
@@ -246,3 +248,8 @@ def ranked_chunks(candidates: list[Candidate], per_doc: int, *, listed: bool = T
     """The top DEPTH as scored (`rag.evaluate.ranked_chunk`: a grouped slot names its other documents, at most
     MAX_LISTED, as the answer does); `listed=False` scores a group's representative only (strict)."""
     return [ranked_chunk(c, listed=listed) for c in cap_per_document(candidates, DEPTH, per_doc)]
+
+
+def shown(hits: list[Candidate], *, listed: bool = True) -> list[RankedChunk]:
+    """A list `retrieve` already shaped (grouped, capped, focused on a named document) as scored, to DEPTH."""
+    return [ranked_chunk(c, listed=listed) for c in hits[:DEPTH]]

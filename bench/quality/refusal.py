@@ -2,6 +2,8 @@
 
 The bot declines when the best relevance among its TOP_K chunks is below RELEVANCE_FLOOR; this sweeps
 the floor. The LangChain recipe has no floor: its best top-1 cosine cut-off is shown for comparison.
+`run_off_topic`: questions of another set (about other documents altogether: Wikipedia asked of regulations,
+regulations asked of Wikipedia) must be declined, the set's own answered (issue 19: ≥ 95% / ≤ 3%).
 """
 
 from __future__ import annotations
@@ -78,3 +80,36 @@ def choose_joint_floor(refusals: list[list[FloorPoint]]) -> tuple[float, list[Fl
         if best_key is None or key > best_key:
             best_key, best = key, (floor, points)
     return best
+
+
+OFF_TOPIC = {"drcd": "twlabor", "twlaw": "drcd", "twlaw-para": "drcd", "twlabor": "drcd"}  # set → off-topic from
+OFF_TOPIC_TARGET = (0.95, 0.03)  # declined at least, wrongly declined at most
+
+
+def run_off_topic(ds: Dataset, questions: int, ours: OurIndex, doc_ids: tuple[str, ...], form: str,
+                  out: Out) -> list[FloorPoint] | None:
+    """The set's own questions answered, another set's declined, at each floor; None without an off-topic set."""
+    other_name = OFF_TOPIC.get(ds.name)
+    if other_name is None:
+        return None
+    d = RagSettings.model_construct()
+    other = datasets.load(other_name)
+    answerable = datasets.sample(ds.with_docs(set(doc_ids)), questions, SEED + 3)
+    off_topic = datasets.sample(list(other.queries), questions, SEED + 4)
+    best: dict[str, list[float]] = {}
+    for label, texts in (("answerable", [question_text(q, form) for q in answerable]),
+                         ("off", [q.question for q in off_topic])):
+        with ours.mode():  # the bot's own decision: the best relevance among its TOP_K
+            best[label] = [ours.service.search(t).best_relevance for t in texts]
+    points = floor_sweep(best["answerable"], best["off"], FLOORS)
+    out(f"\noff-topic refusal: {len(off_topic)} {other_name} questions asked of {ds.name}'s documents must be "
+        f"declined, {len(answerable)} of its own answered")
+    out("| relevance floor | off-topic declined % | answerable wrongly declined % |")
+    out("|---|---|---|")
+    for p in points:
+        is_default = abs(p.floor - d.relevance_floor) < 1e-9
+        if p.floor not in SHOWN_FLOORS and not is_default:
+            continue
+        out(f"| {p.floor:.2f}{' ← default' if is_default else ''} | {pct(p.declined_unanswerable)} | "
+            f"{pct(p.declined_answerable)} |")
+    return points

@@ -36,6 +36,7 @@ class SetResult:
     rows: dict[str, Scored]
     refusal: list[FloorPoint]
     baseline_refusal: list[FloorPoint]
+    off_topic: list[FloorPoint] | None = None  # another set's questions asked of this set's documents
 
 
 def question_text(q: Query, form: str) -> str:
@@ -92,6 +93,12 @@ def report_targets(out: Out, results: list[SetResult], d: RagSettings) -> list[s
                            f"({pct(at.declined_unanswerable)}) and ≤ 10% of answerable ({pct(at.declined_answerable)})",
                            at.declined_unanswerable >= 0.80 - eps and at.declined_answerable <= 0.10 + eps,
                            r.name in REFUSAL_GATED))
+        off = next((p for p in r.off_topic or [] if abs(p.floor - d.relevance_floor) < eps), None)
+        if off is not None:
+            checks.append((f"{r.name}: at RELEVANCE_FLOOR {d.relevance_floor}, ≥ 95% of off-topic questions "
+                           f"declined ({pct(off.declined_unanswerable)}) and ≤ 3% of answerable "
+                           f"({pct(off.declined_answerable)})",
+                           off.declined_unanswerable >= 0.95 - eps and off.declined_answerable <= 0.03 + eps, False))
         for text, ok, gated in checks:
             out(f"- {'met   ' if ok else 'MISSED'} {text}{'' if gated else ' (not gated)'}")
             if gated and not ok:

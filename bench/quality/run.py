@@ -30,7 +30,12 @@ from bench.quality import datasets, pipelines, variants  # noqa: E402
 from bench.quality.bm25_peer import build_bm25  # noqa: E402
 from bench.quality.langchain_peer import build_baseline  # noqa: E402
 from bench.quality.pipelines import OurIndex  # noqa: E402
-from bench.quality.refusal import MAX_WRONGLY_DECLINED, choose_joint_floor, run_refusal  # noqa: E402
+from bench.quality.refusal import (  # noqa: E402
+    MAX_WRONGLY_DECLINED,
+    choose_joint_floor,
+    run_off_topic,
+    run_refusal,
+)
 from bench.quality.report import (  # noqa: E402
     BM25,
     FTS,
@@ -100,7 +105,7 @@ def run_set(name: str, plan: Plan, out: Out, work: Path) -> SetResult:
     def index(chunk_tokens: int, shaping: dict | None = None, normalised: bool = True) -> OurIndex:
         shaping = {**pipelines.shaping_defaults(), **(shaping or {})}
         tail = "".join(f"-{v}" for k, v in sorted(shaping.items()) if shaping != pipelines.shaping_defaults())
-        key = f"{name}-{subset}-c{chunk_tokens}-o{d.chunk_overlap_tokens}{tail}{'' if normalised else '-raw'}"
+        key = f"{ds.corpus_name}-{subset}-c{chunk_tokens}-o{d.chunk_overlap_tokens}{tail}{'' if normalised else '-raw'}"
         idx = pipelines.open_index(work, key, docs_dir, doc_ids, chunk_tokens=chunk_tokens, shaping=shaping,
                                    overlap_tokens=d.chunk_overlap_tokens, normalised=normalised)
         out(f"index {key}{'' if normalised else ' (no text normalisation)'}: {idx.chunks} chunks, "
@@ -116,7 +121,7 @@ def run_set(name: str, plan: Plan, out: Out, work: Path) -> SetResult:
             raw.append(index(d.chunk_tokens, normalised=False))
         return raw[0]
 
-    baseline = build_baseline(work, f"{name}-{subset}", docs_dir,
+    baseline = build_baseline(work, f"{ds.corpus_name}-{subset}", docs_dir,
                                         {doc_id: ds.path_of(doc_id) for doc_id in doc_ids})
     bm25 = build_bm25(baseline.documents)
     out(f"LangChain baseline: {baseline.chunks} chunks ({baseline.embedded} embedded now, "
@@ -131,8 +136,8 @@ def run_set(name: str, plan: Plan, out: Out, work: Path) -> SetResult:
         probes = [pipelines.probe(ours, t, steps=plan.ablations) for t in texts]
         suffix = "" if form == doc_form else PLAIN
         table: dict[str, list[list[RankedChunk]]] = {
-            OURS: [ranked(p.hybrid, cap) for p in probes],
-            OURS_STRICT: [ranked(p.hybrid, cap, listed=False) for p in probes],
+            OURS: [pipelines.shown(p.hybrid) for p in probes],
+            OURS_STRICT: [pipelines.shown(p.hybrid, listed=False) for p in probes],
             VECTOR: [ranked(p.vector, cap, listed=False) for p in probes],  # fused lists, not grouped
             FTS: [ranked(p.fts, cap, listed=False) for p in probes],
             RRF: [ranked(pipelines.rrf(p.vector_hits, p.text_hits, 1.0, 1.0), cap) for p in probes],
@@ -149,18 +154,19 @@ def run_set(name: str, plan: Plan, out: Out, work: Path) -> SetResult:
             if size != d.chunk_tokens:
                 idx = index(size)
                 rows[f"ablation: chunks of {size} tokens ({idx.chunks} chunks)"] = score(
-                    ds, queries, [ranked(pipelines.search(idx, t), cap) for t in texts])
+                    ds, queries, [pipelines.shown(pipelines.search(idx, t)) for t in texts])
         for combo in variants.combinations():
             idx = index(d.chunk_tokens, combo.shaping) if combo.shaping else ours
             rows[f"{combo.label} ({idx.chunks} chunks, built in {idx.build_s:.0f}s)"] = score(
-                ds, queries, [ranked(pipelines.search(idx, t, **combo.options), cap) for t in texts])
+                ds, queries, [pipelines.shown(pipelines.search(idx, t, **combo.options)) for t in texts])
     out(f"(questions asked in {time.perf_counter() - started:.0f}s)")
     print_table(out, rows, d)
 
     refusal, baseline_refusal = run_refusal(ds, plan.refusal_questions, ours, baseline, doc_ids, subset, doc_form,
                                             out, work)
+    off_topic = run_off_topic(ds, plan.refusal_questions, ours, doc_ids, doc_form, out)
     out(f"({name}: {time.perf_counter() - set_started:.0f}s in all, load {os.getloadavg()[0]:.1f})")
-    return SetResult(name, rows, refusal, baseline_refusal)
+    return SetResult(name, rows, refusal, baseline_refusal, off_topic)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

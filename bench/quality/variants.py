@@ -84,11 +84,11 @@ def ablations(probes: Sequence[OurProbe], texts: Sequence[str], cap: int, caps: 
             ranked(pipelines.without_title_boost(p, t), cap) for p, t in zip(probes, texts, strict=True)],
     }
     for step in pipelines.STEPS:
-        rows[f"ablation: hybrid {step}"] = [ranked(p.steps[step], cap) for p in probes]
+        rows[f"ablation: hybrid {step}"] = [pipelines.shown(p.steps[step]) for p in probes]
     raw_idx = raw_index()
-    rows["ablation: hybrid without text normalisation"] = [ranked(pipelines.search(raw_idx, t), cap) for t in texts]
+    rows["ablation: hybrid without text normalisation"] = [pipelines.shown(pipelines.search(raw_idx, t)) for t in texts]
     rows["ablation: previous default (no normalisation, no query analysis)"] = [
-        ranked(pipelines.search(raw_idx, t, analyse_query=False), cap) for t in texts]
+        pipelines.shown(pipelines.search(raw_idx, t, analyse_query=False)) for t in texts]
     if with_caps:
         for per_doc in caps:
             if per_doc != cap:
