@@ -19,21 +19,17 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.admins import AdminCheck
 from bot.config import BotSettings
-from bot.dedup import DedupMiddleware, DedupStore
-from bot.durable import DurableAnswers, capacity_of, shared_stores
-from bot.feedback import FeedbackLog
-from bot.feedback_modal import CALLBACK_ID as COMMENT_CALLBACK
-from bot.followthrough import FollowThrough
-from bot.handlers import Handlers
-from bot.health import BotHealth
-from bot.jobqueue import DurableQuestionsMiddleware, JobKeeper
-from bot.notices import Notices
-from bot.questions import is_answerable
-from bot.redact import Redactor, scrub_responses
-from bot.render import FEEDBACK_DOWN, FEEDBACK_UP, SOURCES_PAGE_ACTION, sync_report_message
-from bot.slack_auth import (
+from bot.delivery.notices import Notices
+from bot.delivery.redact import Redactor, scrub_responses
+from bot.delivery.render import FEEDBACK_DOWN, FEEDBACK_UP, SOURCES_PAGE_ACTION, sync_report_message
+from bot.durable.answers import DurableAnswers, capacity_of, shared_stores
+from bot.durable.dedup import DedupMiddleware, DedupStore
+from bot.durable.jobqueue import DurableQuestionsMiddleware, JobKeeper
+from bot.followthrough.feedback_log import FeedbackLog
+from bot.followthrough.watcher import FollowThrough
+from bot.http.health import BotHealth
+from bot.http.slack_auth import (
     NETWORK_ERRORS,
     AuthChecker,
     AuthWatchingClient,
@@ -43,8 +39,12 @@ from bot.slack_auth import (
     classify,
     quiet_slack_calls,
 )
-from bot.votes import vote_store
-from bot.warmup import WarmUp
+from bot.http.warmup import WarmUp
+from bot.listeners.admins import AdminCheck
+from bot.listeners.comments import CALLBACK_ID as COMMENT_CALLBACK
+from bot.listeners.handlers import Handlers
+from bot.listeners.questions import is_answerable
+from bot.listeners.votes import vote_store
 from bot.workers import WorkerPool
 from rag.secrets import register_secrets
 from rag.service import RagService, SyncReport
@@ -83,11 +83,11 @@ class BotRuntime:
     warm: WarmUp
     health_view: BotHealth
     auth_checker: AuthChecker | None = None
-    durable: DurableAnswers | None = None  # durable questions (bot/jobqueue.py)
+    durable: DurableAnswers | None = None  # durable questions (bot/durable/jobqueue.py)
     keeper: JobKeeper | None = None  # renews this process's leases, takes over a dead one's questions
     followthrough: FollowThrough | None = None  # marks posted answers whose cited documents changed
     notices: Notices = field(init=False)  # "busy" and other notices to askers, retried through rate limits
-    votes: Any = None  # where 👍/👎 are claimed once per user per answer (bot/votes.py)
+    votes: Any = None  # where 👍/👎 are claimed once per user per answer (bot/listeners/votes.py)
     bot_user_id: str | None = None
     bot_id: str | None = None
     answered: int = 0
@@ -174,9 +174,9 @@ def build_app(
     """The Bolt app with all listeners, and the runtime they share (call `runtime.shutdown()` when done).
 
     Raises `SlackRejected` (a `BotConfigError`, one line) when Slack rejects the token, `SlackUnreachable`
-    when Slack cannot be reached or answers with a transient error (the caller may retry; bot/startup.py).
+    when Slack cannot be reached or answers with a transient error (the caller may retry; bot/http/startup.py).
     Neither logs anything: the caller's one line says it. `health`: /healthz's view, when the server is
-    already answering it (bot/startup.py); it gets the Slack status and the warm-up from there.
+    already answering it (bot/http/startup.py); it gets the Slack status and the warm-up from there.
     """
     client = attach_retry_handlers(client or make_client(settings))
     if health is None:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.digest import post_gaps_digest
-from bot.durable import apply_privacy_rule
+from bot.durable.answers import apply_privacy_rule
+from bot.followthrough.digest import post_gaps_digest
 from rag.cron import cron_trigger
 
 if TYPE_CHECKING:

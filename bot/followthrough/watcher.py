@@ -5,7 +5,7 @@ The answer stays as it was written; a context block above it says what happened
 current version"), in Traditional Chinese for answers to Chinese questions.
 
 - `record` (after the final message is delivered) puts the answer in the ledger
-  (bot/ledger.py: SQLite, or Redis with REDIS_URL) with the indexed version of each
+  (bot/followthrough/ledger.py: SQLite, or Redis with REDIS_URL) with the indexed version of each
   document it cites (the index row's hash, so replicas without a sync manifest of
   their own record it right too).
 - `after_sync` (the bot's own syncs) and `check_index` (a scheduler job every
@@ -14,7 +14,7 @@ current version"), in Traditional Chinese for answers to Chinese questions.
   queue the answers to mark. Every replica does it; the ledger's atomic claims queue
   each change once, and a replica that dies mid-way leaves the rest to the others.
 - The edit only ever puts the bot's notice above the answer as the bot recorded it (on
-  Redis, signed: bot/records.py). Every file-derived string in a notice is escaped, and a
+  Redis, signed: bot/durable/records.py). Every file-derived string in a notice is escaped, and a
   document moved where the answer's channel may not look (CHANNEL_SCOPES) is said to have
   "moved out of this channel's documents", never where to.
 - A courier thread edits them with `chat.update` (Tier 3), within the optional share
@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 
-from bot.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer, open_ledger
-from bot.mrkdwn import SECTION_LIMIT, safe_text
-from bot.pacing import Pacer, pacer_for
-from bot.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage, is_chinese
-from bot.slack_calls import RetryPolicy, SlackCaller
+from bot.delivery.mrkdwn import SECTION_LIMIT, safe_text
+from bot.delivery.pacing import Pacer, pacer_for
+from bot.delivery.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage, is_chinese
+from bot.delivery.slack_calls import RetryPolicy, SlackCaller
+from bot.followthrough.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer, open_ledger
 from rag.privacy import PrivacyRule
 from rag.state import FileRecord
 

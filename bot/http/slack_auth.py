@@ -31,7 +31,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 
 from bot.config import BotConfigError
-from bot.redact import ScrubbingWebClient
+from bot.delivery.redact import ScrubbingWebClient
 
 log = logging.getLogger(__name__)
 

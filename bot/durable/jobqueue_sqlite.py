@@ -1,4 +1,4 @@
-"""The job queue in SQLite (WAL) next to the index: one host, the default (the why: bot/jobqueue.py).
+"""The job queue in SQLite (WAL) next to the index: one host, the default (the why: bot/durable/jobqueue.py).
 
 Every process on the host shares the file; `take_expired` is one `BEGIN IMMEDIATE`
 transaction, so two processes never take the same job. Deleted rows are overwritten
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.jobqueue import RUNNING_ALONE, RUNNING_SHARED, Job, new_owner
+from bot.durable.jobqueue import RUNNING_ALONE, RUNNING_SHARED, Job, new_owner
 from rag.sqlite_file import SqliteFile
 
 

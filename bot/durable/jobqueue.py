@@ -11,8 +11,8 @@ checks the thread for an answer already posted for it (a `metadata` marker on ev
 final message, read back with `conversations.replies`), and answers it with a short
 note that it was delayed by a restart.
 
-Two stores, one interface: `bot.jobqueue_sqlite.SqliteJobQueue` (a file next to the index, shared by
-the processes on a host, the default) and `bot.jobqueue_redis.RedisJobQueue` (REDIS_URL,
+Two stores, one interface: `bot.durable.jobqueue_sqlite.SqliteJobQueue` (a file next to the index, shared by
+the processes on a host, the default) and `bot.durable.jobqueue_redis.RedisJobQueue` (REDIS_URL,
 for replicas on several hosts).
 
 A poison question (one whose answering kills the process: a parser or model blow-up,
@@ -48,7 +48,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot.render import SlackMessage
+from bot.delivery.render import SlackMessage
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The answers ledger on Redis (REDIS_URL): every replica records into it and marks from it (rules: bot/ledger.py).
+"""The answers ledger on Redis (REDIS_URL): every replica records into it and marks from it (rules:
+bot/followthrough/ledger.py).
 
 Keys, all under the `{ragbot}` hash tag (one slot on Redis Cluster too):
 - `…:ledger:ids` the id counter; `…:ledger:msg` hash "channel ts" → id (one entry per Slack message);
@@ -13,7 +14,7 @@ answer), so replicas marking at once queue each (answer, change) once. A courier
 later score in `pending`; a replica that dies holding one leaves the answer to whoever looks
 after `claim_seconds`. Times are the replicas' clocks (NTP), as in the SQLite store.
 
-Redis is untrusted (bot/records.py): the answer, each citation and each notice carry an HMAC over
+Redis is untrusted (bot/durable/records.py): the answer, each citation and each notice carry an HMAC over
 their content and their place (answer id, document path), checked before the bot acts on them.
 An answer with any part that fails is dropped from the ledger and logged, so the courier can only
 ever put the bot's own notice above the bot's own answer, as the bot recorded them. The answer's
@@ -31,7 +32,9 @@ from typing import Any
 
 import redis
 
-from bot.ledger import (
+from bot.durable.records import RecordSigner, dropped
+from bot.durable.redis_stores import PREFIX
+from bot.followthrough.ledger import (
     CLAIM_SECONDS,
     AnswerLedger,
     Change,
@@ -41,8 +44,6 @@ from bot.ledger import (
     WatchedCitation,
     kept_blocks,
 )
-from bot.records import RecordSigner, dropped
-from bot.redis_coord import PREFIX
 from rag.privacy import PrivacyRule
 
 BATCH = 500  # answers read per pipeline
@@ -111,7 +112,7 @@ class RedisLedger(AnswerLedger):
 
     def _signer(self) -> RecordSigner:
         if self.signer is None:
-            raise RuntimeError("the answers ledger on Redis needs the record key to act (bot/records.py)")
+            raise RuntimeError("the answers ledger on Redis needs the record key to act (bot/durable/records.py)")
         return self.signer
 
     def close(self) -> None:

@@ -12,12 +12,12 @@ document changes again, so an answer is marked once per change: every notice is 
 atomically in the store (compare-and-set on its change key, with the answer queued in the
 same step), so any number of processes may mark at once and each change is queued once; one
 that dies mid-way leaves the changes it did not claim to the next `mark`, by any of them.
-Answers to mark wait in a queue for the bot's courier (bot/followthrough.py), which claims
+Answers to mark wait in a queue for the bot's courier (bot/followthrough/watcher.py), which claims
 them for `claim_seconds`, so no two processes edit one answer at once.
 
 Two stores, one set of rules (this module): SQLite next to the index's state (one host,
-`bot/ledger_sqlite.py`) or Redis when REDIS_URL is set (replicas on several hosts,
-`bot/ledger_redis.py`, every record signed: bot/records.py). Answers older than
+`bot/followthrough/ledger_sqlite.py`) or Redis when REDIS_URL is set (replicas on several hosts,
+`bot/followthrough/ledger_redis.py`, every record signed: bot/durable/records.py). Answers older than
 ANSWER_WATCH_DAYS (and never past QUESTION_RETENTION_DAYS) are forgotten. No Slack here:
 `ragbot sync` counts affected answers with it too.
 
@@ -41,7 +41,7 @@ from rag.privacy import PrivacyRule
 from rag.state import FileRecord
 
 if TYPE_CHECKING:
-    from bot.records import RecordSigner
+    from bot.durable.records import RecordSigner
 
 LEDGER_FILE = "answers.sqlite3"
 CLAIM_SECONDS = 120.0  # a claimed answer not edited by then (its process died) is free again
@@ -221,7 +221,7 @@ def change_of(cited: WatchedCitation, record: FileRecord | None, live: Mapping[s
                   stated if cited.posted < stated <= now else now, sha256=cited.sha256)
 
 
-FEEDBACK_BLOCK = "feedback"  # bot/render.py: the 👍/👎 buttons, whose values carry the question as "q"
+FEEDBACK_BLOCK = "feedback"  # bot/delivery/render.py: the 👍/👎 buttons, whose values carry the question as "q"
 
 
 def kept_blocks(blocks: list[dict[str, Any]], rule: PrivacyRule) -> list[dict[str, Any]]:
@@ -257,11 +257,11 @@ def open_ledger(state_dir: Path, redis_url: str | None, *, watch_days: float, ru
     On Redis, `signer` signs and checks every record; without one the ledger can only count (`affected`).
     """
     if redis_url:
-        from bot.ledger_redis import RedisLedger
+        from bot.followthrough.ledger_redis import RedisLedger
         from rag.redis_client import connect
 
         return RedisLedger(connect(redis_url), watch_days=watch_days, rule=rule, signer=signer)
-    from bot.ledger_sqlite import SqliteLedger
+    from bot.followthrough.ledger_sqlite import SqliteLedger
 
     return SqliteLedger(state_dir / LEDGER_FILE, watch_days=watch_days, rule=rule)
 

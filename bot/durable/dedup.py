@@ -14,7 +14,7 @@ dropped (the TTL, at least 15 minutes, outlives that window); a new `/rag-resync
 has a new trigger_id and runs.
 
 SQLite in WAL mode on local disk is shared safely by all bot processes on the
-host and survives restarts; Redis (bot/redis_coord.py) when REDIS_URL is set.
+host and survives restarts; Redis (bot/durable/redis_stores.py) when REDIS_URL is set.
 
 When the store cannot answer (Redis frozen or cut off, a broken disk), a request
 Slack marks as a retry (`X-Slack-Retry-Num` > 0, Socket Mode's `retry_attempt`) is

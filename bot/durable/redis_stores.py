@@ -1,17 +1,17 @@
 """What the bot replicas share on Redis when REDIS_URL is set: de-duplication and Slack's rate budget.
 
-- `RedisDedupStore`: the same interface as `bot.dedup.DedupStore` (`claim`, `purge`,
+- `RedisDedupStore`: the same interface as `bot.durable.dedup.DedupStore` (`claim`, `purge`,
   `close`), each key claimed with SET NX and an expiry, all keys of one claim in one
   Lua script (all or nothing), so a retry or a twin event reaching another replica
   is dropped there too. Redis not answering is `DedupUnavailable`: the middleware
-  decides (bot/dedup.py: a Slack retry is dropped, a first delivery answered).
-- `RedisPacer`: a `bot.pacing.Pacer` whose per-minute count is one fixed-window
+  decides (bot/durable/dedup.py: a Slack retry is dropped, a first delivery answered).
+- `RedisPacer`: a `bot.delivery.pacing.Pacer` whose per-minute count is one fixed-window
   counter per method per minute in Redis (INCR + EXPIRE), so N replicas together
   stay within the tier Slack grants the app per workspace. `Retry-After` stays per
   replica (each one hears its own 429s). If Redis fails, each replica falls back to
   counting its own calls, which is what a single replica does anyway.
 
-Jobs are in `bot.jobqueue_redis`, the sync lock in `rag.locks_redis`; every client comes from
+Jobs are in `bot.durable.jobqueue_redis`, the sync lock in `rag.locks_redis`; every client comes from
 `rag.redis_client.connect` (one time-out policy: 200 ms, no retries, a breaker).
 """
 
@@ -23,8 +23,8 @@ from collections.abc import Callable
 
 import redis
 
-from bot.dedup import DedupUnavailable
-from bot.pacing import OPTIONAL_SHARE, Pacer
+from bot.delivery.pacing import OPTIONAL_SHARE, Pacer
+from bot.durable.dedup import DedupUnavailable
 from rag.redis_client import connect
 
 __all__ = ["PREFIX", "RedisDedupStore", "RedisPacer", "connect"]

@@ -6,12 +6,12 @@ until the process is told to stop (Ctrl-C / SIGTERM), then drains the workers.
 Start-up order: listen on PORT first (/healthz answers from the first second, in both
 modes; /slack/events answers 503 until the bot is connected), then connect to Slack
 (auth.test), then connect the websocket (Socket Mode) or let Slack's requests through
-(HTTP), and only then load the embedding model in the background (`bot.warmup`), so
+(HTTP), and only then load the embedding model in the background (`bot.http.warmup`), so
 no ack ever waits for it.
 
 Slack failing at start-up (unreachable, a 5xx, or a token it rejects) is retried with
 a growing pause and one log line per attempt while /healthz answers 503 naming
-`slack_auth` (or `slack_connection`) with the reason: bot/startup.py.
+`slack_auth` (or `slack_connection`) with the reason: bot/http/startup.py.
 
 HTTP is served by waitress (`serve_http`), in one process with threads (one
 scheduler, one index handle). Waitress reads each request completely in its I/O
@@ -37,9 +37,9 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 
 from bot.config import BotConfigError, BotSettings, load_bot_settings
-from bot.redact import install_redaction
-from bot.startup import Services, Starting
-from bot.wsgi import MAX_BODY_BYTES, WSGIApp, slack_wsgi_app
+from bot.delivery.redact import install_redaction
+from bot.http.startup import Services, Starting
+from bot.http.wsgi import MAX_BODY_BYTES, WSGIApp, slack_wsgi_app
 from rag.service import RagService
 
 log = logging.getLogger(__name__)

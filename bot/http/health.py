@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.slack_auth import SlackAuthStatus
-from bot.warmup import WarmUp
+from bot.http.slack_auth import SlackAuthStatus
+from bot.http.warmup import WarmUp
 from rag.service import RagService
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class BotHealth:
 
     def _ping_redis(self) -> Check:
         if self._redis is None:
-            from bot.redis_coord import connect  # the bot's own way to reach REDIS_URL
+            from bot.durable.redis_stores import connect  # the bot's own way to reach REDIS_URL
 
             self._redis = connect(self.sources.rag.settings.redis_url)
         try:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.mrkdwn import SECTION_LIMIT, link, markdown_to_mrkdwn, safe_text, split_sections
+from bot.delivery.mrkdwn import SECTION_LIMIT, link, markdown_to_mrkdwn, safe_text, split_sections
 from rag.freshness import aware, humanize_age
 from rag.links import is_web_link, links_configured
 from rag.service import Answer, Citation, DocumentInfo, Scope, SyncReport
@@ -299,7 +299,7 @@ def sync_report_message(report: SyncReport, *, title: str = "Sync report") -> Sl
         _listed("Held back by rollback", [f"{path}: {note}" for path, note in report.held_back]),
         "\n".join(safe_text(line) for line in gate_lines(report)),  # EVAL_QUESTIONS (rag/sync_gate.py)
     ]
-    if report.answers_marked:  # bot/followthrough.py
+    if report.answers_marked:  # bot/followthrough/watcher.py
         plural = "s" if report.answers_marked != 1 else ""
         parts.append(f":warning: {report.answers_marked} posted answer{plural} cite{'' if plural else 's'} "
                      "changed documents: marked with a notice")

@@ -11,7 +11,7 @@ ever sees a request that passed all of it:
    anything else is 401 before a byte is decoded or parsed;
 3. UTF-8 and Bolt's own parser (`BoltRequest`), which must yield a JSON object: else 400.
 
-Each refusal logs one short line. `bot.server.serve_http` serves this app in
+Each refusal logs one short line. `bot.http.server.serve_http` serves this app in
 production (`ragbot serve` / `python -m bot`); another server works too
 (`create_app()` is a factory), behind a buffering proxy.
 """
@@ -176,7 +176,7 @@ def create_app() -> WSGIApp:
     import threading
 
     from bot.config import load_bot_settings
-    from bot.startup import Starting
+    from bot.http.startup import Starting
     from rag.config import load_settings
     from rag.service import RagService
 

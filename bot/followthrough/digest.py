@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackClientError
 
-from bot.mrkdwn import safe_text, split_sections
-from bot.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage
+from bot.delivery.mrkdwn import safe_text, split_sections
+from bot.delivery.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage
 from rag.gaps import GapsReport, index_report, report_lines
 
 if TYPE_CHECKING:

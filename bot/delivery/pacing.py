@@ -97,6 +97,6 @@ def pacer_for(client: object) -> Pacer:
 
 
 def use_pacer(client: object, pacer: Pacer) -> None:
-    """Make `pacer` the one `pacer_for(client)` returns (bot/redis_coord.py: a budget shared by replicas)."""
+    """Make `pacer` the one `pacer_for(client)` returns (bot/durable/redis_stores.py: a budget shared by replicas)."""
     with _pacers_lock:
         _pacers[client] = pacer

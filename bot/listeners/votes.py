@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, Respond
 
-from bot.feedback import FeedbackRecord
-from bot.feedback_modal import Downvote, FeedbackComments, clean_text
-from bot.render import FEEDBACK_UP
+from bot.delivery.render import FEEDBACK_UP
+from bot.followthrough.feedback_log import FeedbackRecord
+from bot.listeners.comments import Downvote, FeedbackComments, clean_text
 
 if TYPE_CHECKING:
     from bot.app import BotRuntime
-    from bot.durable import SharedStores
+    from bot.durable.answers import SharedStores
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,12 @@ QUESTION_MAX = 2000  # what a button carries is far less (its value is at most 2
 
 def vote_store(stores: SharedStores, state_dir: Path, retention_days: float) -> Any:
     """Where votes are claimed: beside the event de-duplication (Redis when the bot shares it), else SQLite."""
-    from bot.dedup import DedupStore
+    from bot.durable.dedup import DedupStore
 
     ttl = retention_days * 86400
     redis = getattr(stores.dedup, "redis", None)
     if stores.where == "redis" and redis is not None:
-        from bot.redis_coord import PREFIX, RedisDedupStore
+        from bot.durable.redis_stores import PREFIX, RedisDedupStore
 
         return RedisDedupStore(redis, ttl_seconds=ttl, prefix=f"{PREFIX}:votes")
     return DedupStore(state_dir / VOTES_FILE, ttl_seconds=ttl)
@@ -99,7 +99,7 @@ class Votes:
         except (OSError, sqlite3.Error, ValueError) as err:
             log.error("could not record feedback: %s", err)
             text = "Sorry, I couldn't record your feedback (the log is not writable)."
-        if rating == "down":  # ask what was wrong (bot/feedback_modal.py); the vote is already kept
+        if rating == "down":  # ask what was wrong (bot/listeners/comments.py); the vote is already kept
             vote = Downvote(question=record.question, sources=record.sources, channel=record.channel,
                             message_ts=record.message_ts, answer_mode=record.answer_mode, ref=ref)
             self._submit(partial(self.comments.open, str(body.get("trigger_id") or ""), vote))

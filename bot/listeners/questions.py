@@ -9,8 +9,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot.mrkdwn import plain_from_slack
-from bot.render import FEEDBACK_UP
+from bot.delivery.mrkdwn import plain_from_slack
+from bot.delivery.render import FEEDBACK_UP
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ until Slack expires it (`message_not_in_streaming_state`); `chat.stopStream` tak
   about once per `update_interval`, through the same link rule as the final text.
 - A courier thread makes every call while the answer is written: the model's tokens
   are only buffered, so generation never waits on Slack, and a `Retry-After` makes
-  the courier batch or skip (see bot.pacing), never sleep.
+  the courier batch or skip (see bot.delivery.pacing), never sleep.
 - The end: a stream whose text is exactly the answer is stopped with the sources and
   buttons as `blocks`. Otherwise (text differs, an append may have gone wrong, the
   stop refused the blocks) the stream is stopped plainly and then edited into the
   final message; a stream that cannot be stopped is deleted and the answer posted.
-  Required calls are retried (bot.slack_calls), so the thread ends with one complete
+  Required calls are retried (bot.delivery.slack_calls), so the thread ends with one complete
   answer and no message left streaming.
 """
 
@@ -30,10 +30,10 @@ from collections.abc import Callable, Sequence
 
 from slack_sdk import WebClient
 
-from bot.mrkdwn import markdown_to_mrkdwn, safe_text, split_sections, stream_cut, stream_markdown
-from bot.pacing import Pacer, pacer_for
-from bot.render import SlackMessage
-from bot.slack_calls import Result, RetryPolicy, SlackCaller
+from bot.delivery.mrkdwn import markdown_to_mrkdwn, safe_text, split_sections, stream_cut, stream_markdown
+from bot.delivery.pacing import Pacer, pacer_for
+from bot.delivery.render import SlackMessage
+from bot.delivery.slack_calls import Result, RetryPolicy, SlackCaller
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,9 @@ class ThreadReply:
         self._exact = True  # the stream holds exactly stream_markdown(raw[:sent])
         self._appends_ok = True
         self._partial_ts: str | None = None  # a message showing partial text through chat.update
-        # Slack message metadata put on every final message (bot.jobqueue: which question it answers)
+        # Slack message metadata put on every final message (bot.durable.jobqueue: which question it answers)
         self.metadata: dict | None = None
-        self.final_ts: str | None = None  # the delivered message carrying the sources (bot/followthrough.py)
+        self.final_ts: str | None = None  # the delivered message carrying the sources (bot/followthrough/watcher.py)
 
     # --- what the pipeline calls (any thread; never blocks on Slack) ----------------------------
 

@@ -12,7 +12,7 @@ already holds it, and it is the one that tells the asker "busy" or its place in 
 queue); a lease per job that any replica may take once it runs out is what remains.
 All keys share the `{ragbot}` hash tag, so they live in one slot on Redis Cluster too.
 
-Redis is untrusted (bot/records.py): each job carries an HMAC over its id, its record
+Redis is untrusted (bot/durable/records.py): each job carries an HMAC over its id, its record
 and when it was stored, checked before it is answered; a job that fails (written by
 someone else, changed, or moved to another id) is deleted and logged, never answered.
 A job key expires after the retention (rag/privacy.py), answered or not.
@@ -28,8 +28,8 @@ from typing import Any
 
 import redis
 
-from bot.jobqueue import RUNNING_ALONE, RUNNING_SHARED, Job, event_job_id, new_owner
-from bot.records import RecordSigner, dropped
+from bot.durable.jobqueue import RUNNING_ALONE, RUNNING_SHARED, Job, event_job_id, new_owner
+from bot.durable.records import RecordSigner, dropped
 
 PREFIX = "{ragbot}:jobs"
 

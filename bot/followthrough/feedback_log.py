@@ -5,7 +5,7 @@ append mode, so several bot processes can share the log and a crash never
 leaves half a record in the middle of the file.
 
 A 👎 may be followed by a `comment` record (what was wrong or missing, typed in the
-modal of bot/feedback_modal.py) for the same user and message: one vote, so a count
+modal of bot/listeners/comments.py) for the same user and message: one vote, so a count
 of "down" records stays right.
 
 What a record keeps follows the one privacy rule (rag/privacy.py, LOG_QUESTIONS): the

@@ -19,12 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, BoltContext, Respond
 
-from bot.durable import DurableAnswers
-from bot.feedback_modal import FeedbackComments
-from bot.jobqueue import Job
-from bot.questions import Question, is_answerable, question_from_event, thread_history
-from bot.redact import describe_exception
-from bot.render import (
+from bot.delivery.redact import describe_exception
+from bot.delivery.render import (
     SlackMessage,
     answer_messages,
     notice_message,
@@ -32,8 +28,12 @@ from bot.render import (
     sync_report_message,
     sync_status_line,
 )
-from bot.reply import ThreadReply
-from bot.votes import Votes
+from bot.delivery.reply import ThreadReply
+from bot.durable.answers import DurableAnswers
+from bot.durable.jobqueue import Job
+from bot.listeners.comments import FeedbackComments
+from bot.listeners.questions import Question, is_answerable, question_from_event, thread_history
+from bot.listeners.votes import Votes
 from rag.locks_redis import SyncLockUnavailable
 from rag.service import SyncAlreadyRunning
 
@@ -85,7 +85,7 @@ class Handlers:
                 self._forget(question)
 
     def resume(self, job: Job) -> None:
-        """A question whose process stopped before answering (bot.jobqueue.JobKeeper): answer it here."""
+        """A question whose process stopped before answering (bot.durable.jobqueue.JobKeeper): answer it here."""
         record = job.record
         question = question_from_event(record["body"], bot_user_id=record.get("bot_user_id") or self.rt.bot_user_id,
                                        bot_id=record.get("bot_id") or self.rt.bot_id)
@@ -112,7 +112,7 @@ class Handlers:
     def answer(self, question: Question, reply: ThreadReply, job: Job | None = None) -> None:
         """Worker job: retrieve, generate (streaming), post the final answer — or the reason there is none.
 
-        `job` is set for a question taken over from a process that stopped (bot.durable).
+        `job` is set for a question taken over from a process that stopped (bot.durable.answers).
         """
         if self.rt.durable is not None and self.rt.durable.skip(question, job):
             return
@@ -156,7 +156,7 @@ class Handlers:
             "Please ask again in a minute.", icon=":hourglass:"))
 
     def _post_quietly(self, question: Question, message: SlackMessage) -> None:
-        """A notice in the asker's thread, retried through rate limits until delivered (bot/notices.py)."""
+        """A notice in the asker's thread, retried through rate limits until delivered (bot/delivery/notices.py)."""
         self.rt.notices.post(question.channel, question.thread_ts, message)
 
     # --- /rag-sources -----------------------------------------------------------------------------
@@ -284,7 +284,7 @@ class Handlers:
     # --- feedback ---------------------------------------------------------------------------------
 
     def on_feedback(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        """👍/👎: one vote per user per answer, then (👎) the comment modal (bot/votes.py)."""
+        """👍/👎: one vote per user per answer, then (👎) the comment modal (bot/listeners/votes.py)."""
         self.votes.on_click(ack, body, action, respond)
 
     # --- misc -------------------------------------------------------------------------------------

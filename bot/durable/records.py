@@ -2,7 +2,7 @@
 
 Redis is shared, so it is untrusted: anyone who can reach it could enqueue a question
 nobody asked (answered in any channel, from any document) or rewrite the answers
-ledger. Every job (bot/jobqueue_redis.py) and every ledger record (bot/ledger_redis.py)
+ledger. Every job (bot/durable/jobqueue_redis.py) and every ledger record (bot/followthrough/ledger_redis.py)
 the bot writes carries an HMAC-SHA256 over its content and its place (the job id, the
 answer id, the document path), so a record cannot be forged, changed, or moved to
 another question, answer or document; one that fails the check is dropped and logged in

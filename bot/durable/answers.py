@@ -1,12 +1,12 @@
-"""Wiring the durable questions and the shared stores into the bot (see bot/jobqueue.py for the why).
+"""Wiring the durable questions and the shared stores into the bot (see bot/durable/jobqueue.py for the why).
 
 `shared_stores` picks SQLite next to the index (one host, the default) or Redis
 (REDIS_URL: several hosts) for the dedup claims, the job queue and the answers ledger,
 and on Redis also gives the Slack client a rate budget shared by all replicas; every
 store that can hold what people asked gets the one privacy rule (rag/privacy.py), and
-on Redis every record the bot acts on is signed (bot/records.py). `DurableAnswers`
+on Redis every record the bot acts on is signed (bot/durable/records.py). `DurableAnswers`
 is what the handlers call around an answer: record that a worker started it (how a
-poison question is told from the innocent ones beside it, bot/jobqueue.py), mark the
+poison question is told from the innocent ones beside it, bot/durable/jobqueue.py), mark the
 final message, skip a question the thread shows answered already, add the restart
 note, and forget the job only once the answer (or the reason there is none) is posted.
 """
@@ -22,18 +22,18 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.config import BotConfigError, BotSettings
-from bot.dedup import DedupStore
-from bot.feedback import FeedbackLog
-from bot.jobqueue import Job, JobQueue, answer_marker, job_id_for, read_thread, with_restart_note
-from bot.jobqueue_sqlite import SqliteJobQueue
-from bot.ledger import AnswerLedger, open_ledger
-from bot.render import SlackMessage
+from bot.delivery.render import SlackMessage
+from bot.durable.dedup import DedupStore
+from bot.durable.jobqueue import Job, JobQueue, answer_marker, job_id_for, read_thread, with_restart_note
+from bot.durable.jobqueue_sqlite import SqliteJobQueue
+from bot.followthrough.feedback_log import FeedbackLog
+from bot.followthrough.ledger import AnswerLedger, open_ledger
 from rag.privacy import PrivacyRule
 
 if TYPE_CHECKING:
     from bot.app import BotRuntime
-    from bot.questions import Question
-    from bot.reply import ThreadReply
+    from bot.delivery.reply import ThreadReply
+    from bot.listeners.questions import Question
     from rag.service import RagService
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 class SharedStores:
     dedup: Any  # DedupStore or RedisDedupStore: claim(*keys), purge(), close()
     jobs: JobQueue
-    ledger: AnswerLedger  # posted answers watched for changes to what they cite (bot/followthrough.py)
+    ledger: AnswerLedger  # posted answers watched for changes to what they cite (bot/followthrough/watcher.py)
     feedback: FeedbackLog
     where: str  # "sqlite" or "redis", for the start-up log line
 
@@ -84,10 +84,10 @@ def shared_stores(rag: RagService, settings: BotSettings, client: WebClient) -> 
             ledger=open_ledger(state_dir, None, watch_days=watch, rule=rule), feedback=feedback, where="sqlite")
     import redis
 
-    from bot.jobqueue_redis import RedisJobQueue
-    from bot.pacing import use_pacer
-    from bot.records import signer_from
-    from bot.redis_coord import RedisDedupStore, RedisPacer
+    from bot.delivery.pacing import use_pacer
+    from bot.durable.jobqueue_redis import RedisJobQueue
+    from bot.durable.records import signer_from
+    from bot.durable.redis_stores import RedisDedupStore, RedisPacer
     from rag.redis_client import connect, describe, secrets_of
     from rag.secrets import register_secrets
 
@@ -105,7 +105,7 @@ def shared_stores(rag: RagService, settings: BotSettings, client: WebClient) -> 
         raise BotConfigError(f"REDIS_URL: cannot reach Redis at {describe(url)} ({type(err).__name__}: "
                              f"{_reason(err)})") from None
     use_pacer(client, RedisPacer(conn))
-    from bot.ledger_redis import RedisLedger
+    from bot.followthrough.ledger_redis import RedisLedger
 
     return SharedStores(
         dedup=RedisDedupStore(conn, ttl_seconds=ttl),

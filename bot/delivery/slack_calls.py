@@ -34,7 +34,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 
-from bot.pacing import Pacer
+from bot.delivery.pacing import Pacer
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The 👎 comment: a modal asking "What was wrong or missing?", its answer kept for `ragbot gaps`.
 
-The 👎 itself is recorded at the click (bot/votes.py: once per user per answer), so nothing is
+The 👎 itself is recorded at the click (bot/listeners/votes.py: once per user per answer), so nothing is
 lost when the modal is closed or cannot be opened. The modal's `private_metadata` carries
 everything the comment's records need (question, sources, channel, message, the vote's event),
 because the submission may reach another bot process than the click did.
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack
 
-from bot.feedback import FeedbackRecord
-from bot.mrkdwn import safe_text
-from bot.redact import describe_exception
-from bot.render import is_chinese
+from bot.delivery.mrkdwn import safe_text
+from bot.delivery.redact import describe_exception
+from bot.delivery.render import is_chinese
+from bot.followthrough.feedback_log import FeedbackRecord
 
 if TYPE_CHECKING:
     from bot.app import BotRuntime

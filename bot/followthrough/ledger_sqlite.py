@@ -1,4 +1,5 @@
-"""The answers ledger in SQLite (WAL) next to the index's state: one host, the default (rules: bot/ledger.py).
+"""The answers ledger in SQLite (WAL) next to the index's state: one host, the default (rules:
+bot/followthrough/ledger.py).
 
 Several bot processes on the host share the file; each step is one `BEGIN IMMEDIATE`
 transaction (rag/sqlite_file.py), which is what makes a notice's claim atomic. Deleted rows
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.ledger import (
+from bot.followthrough.ledger import (
     CLAIM_SECONDS,
     AnswerLedger,
     Change,

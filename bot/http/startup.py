@@ -31,8 +31,8 @@ from slack_sdk.errors import SlackClientError
 
 from bot.app import BotRuntime, build_app
 from bot.config import BotSettings
-from bot.health import BotHealth
-from bot.slack_auth import (
+from bot.http.health import BotHealth
+from bot.http.slack_auth import (
     NETWORK_ERRORS,
     SlackAuthStatus,
     SlackRejected,
@@ -40,11 +40,11 @@ from bot.slack_auth import (
     classify,
     quiet_slack_calls,
 )
-from bot.warmup import WarmUp
-from bot.wsgi import StartingApp
+from bot.http.warmup import WarmUp
+from bot.http.wsgi import StartingApp
 from rag.service import RagService
 
-log = logging.getLogger("bot.server")  # the start-up lines read as the server's, as they always did
+log = logging.getLogger("bot.http.server")  # the start-up lines read as the server's, as they always did
 
 RETRY_FIRST_S, RETRY_MAX_S = 2.0, 60.0
 

@@ -5,7 +5,7 @@ app post about once a second per channel, so these posts meet HTTP 429 with Retr
 They used to be one call with the SDK's three retries, made on Bolt's listener thread:
 some askers got nothing ("could not post … ratelimited"). Here each goes through
 `SlackCaller.must` (Retry-After honoured per channel, retried until the delivery deadline,
-bot/slack_calls.py) on a few threads of its own, so waiting on Slack never holds a
+bot/delivery/slack_calls.py) on a few threads of its own, so waiting on Slack never holds a
 listener, and a post that may have gone through before its connection dropped is looked
 for in the thread before it is tried again (no double notice).
 """
@@ -20,9 +20,9 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.pacing import pacer_for
-from bot.render import SlackMessage
-from bot.slack_calls import RetryPolicy, SlackCaller
+from bot.delivery.pacing import pacer_for
+from bot.delivery.render import SlackMessage
+from bot.delivery.slack_calls import RetryPolicy, SlackCaller
 
 log = logging.getLogger(__name__)
 
