@@ -316,10 +316,10 @@ def test_health_counts_documents_held_back_by_a_rollback(rolled_back):  # noqa: 
 
 
 def test_the_wsgi_factory_answers_health_at_once_and_slack_once_connected(tmp_path: Path):
-    """`bot.http.wsgi.create_app()` for another server: health before Slack answers, Slack's requests after."""
+    """`bot.http.startup.create_app()` for another server: health before Slack answers, Slack's requests after."""
     code = (
         "import io, json, time\n"
-        "from bot.http.wsgi import create_app\n"
+        "from bot.http.startup import create_app\n"
         "app = create_app()\n"
         "def get(path, method='GET'):\n"
         "    seen = []\n"

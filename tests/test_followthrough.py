@@ -19,8 +19,9 @@ import pytest
 from slack_sdk import WebClient
 from typer.testing import CliRunner
 
+from bot.coordination import count_affected
 from bot.durable.records import RecordSigner
-from bot.followthrough.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer, count_affected
+from bot.followthrough.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer
 from bot.followthrough.ledger_sqlite import SqliteLedger
 from bot.followthrough.watcher import marked_message, notice_line
 from rag.locks import SyncLock

@@ -1,11 +1,5 @@
-"""Wiring the durable questions and the shared stores into the bot (see bot/durable/jobqueue.py for the why).
-
-`shared_stores` picks SQLite next to the index (one host, the default) or Redis
-(REDIS_URL: several hosts) for the dedup claims, the job queue and the answers ledger,
-and on Redis also gives the Slack client a rate budget shared by all replicas; every
-store that can hold what people asked gets the one privacy rule (rag/privacy.py), and
-on Redis every record the bot acts on is signed (bot/durable/records.py). `DurableAnswers`
-is what the handlers call around an answer: record that a worker started it (how a
+"""Durable questions around one answer (see bot/durable/jobqueue.py for the why; bot/coordination.py picks the
+store). `DurableAnswers` is what the mention listener calls around an answer: record that a worker started it (how a
 poison question is told from the innocent ones beside it, bot/durable/jobqueue.py), mark the
 final message, skip a question the thread shows answered already, add the restart
 note, and forget the job only once the answer (or the reason there is none) is posted.
@@ -15,137 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot.config import BotConfigError, BotSettings
 from bot.delivery.render import SlackMessage
-from bot.durable.dedup import DedupStore
 from bot.durable.jobqueue import Job, JobQueue, answer_marker, job_id_for, read_thread, with_restart_note
-from bot.durable.jobqueue_sqlite import SqliteJobQueue
-from bot.followthrough.feedback_log import FeedbackLog
-from bot.followthrough.ledger import AnswerLedger, open_ledger
-from rag.privacy import PrivacyRule
 
 if TYPE_CHECKING:
-    from bot.app import BotRuntime
     from bot.delivery.reply import ThreadReply
     from bot.listeners.questions import Question
-    from rag.service import RagService
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SharedStores:
-    dedup: Any  # DedupStore or RedisDedupStore: claim(*keys), purge(), close()
-    jobs: JobQueue
-    ledger: AnswerLedger  # posted answers watched for changes to what they cite (bot/followthrough/watcher.py)
-    feedback: FeedbackLog
-    where: str  # "sqlite" or "redis", for the start-up log line
-
-
-def apply_privacy_rule(runtime: BotRuntime) -> None:
-    """LOG_QUESTIONS and QUESTION_RETENTION_DAYS applied to everything the bot keeps (a scheduler job, at start
-    and every few hours: bot/jobs.py); never raises."""
-    stores = [("feedback log", runtime.feedback), ("gaps log", runtime.rag.question_log),
-              ("answers ledger", runtime.followthrough.ledger if runtime.followthrough else None),
-              ("question queue", runtime.durable.jobs if runtime.durable else None)]
-    for name, store in stores:
-        prune = getattr(store, "prune", None)
-        if prune is None:
-            continue
-        try:
-            changed = prune()
-        except Exception as err:  # the next run tries again; nothing here may stop the bot
-            log.warning("could not apply the privacy rule to the %s: %s", name, type(err).__name__)
-            continue
-        if changed:
-            log.info("privacy rule (LOG_QUESTIONS, QUESTION_RETENTION_DAYS): %d entries removed or redacted in the "
-                     "%s", changed, name)
-
-
-def shared_stores(rag: RagService, settings: BotSettings, client: WebClient) -> SharedStores:
-    """SQLite files in the state directory, or Redis when REDIS_URL is set (checked reachable now)."""
-    state_dir = rag.settings.resolved_state_dir
-    url = rag.settings.redis_url
-    ttl = settings.dedup_ttl_minutes * 60
-    rule = PrivacyRule.from_settings(rag.settings)
-    feedback = FeedbackLog(settings.feedback_log or state_dir / "feedback.jsonl", rule)
-    watch = settings.answer_watch_days
-    if not url:
-        return SharedStores(
-            dedup=DedupStore(settings.dedup_db or state_dir / "slack_dedup.sqlite3", ttl_seconds=ttl),
-            jobs=SqliteJobQueue(settings.jobs_db or state_dir / "questions.sqlite3",
-                                lease_seconds=settings.job_lease_seconds, max_age_seconds=rule.retention_seconds),
-            ledger=open_ledger(state_dir, None, watch_days=watch, rule=rule), feedback=feedback, where="sqlite")
-    import redis
-
-    from bot.delivery.pacing import use_pacer
-    from bot.durable.jobqueue_redis import RedisJobQueue
-    from bot.durable.records import signer_from
-    from bot.durable.redis_stores import RedisDedupStore, RedisPacer
-    from rag.redis_client import connect, describe, secrets_of
-    from rag.secrets import register_secrets
-
-    register_secrets(*secrets_of(url))  # the password in REDIS_URL is scrubbed like every other secret
-    try:
-        signer = signer_from(record_secret=_secret(getattr(settings, "redis_record_secret", None)),
-                             signing_secret=_secret(settings.slack_signing_secret),
-                             bot_token=_secret(settings.slack_bot_token))
-    except ValueError as err:
-        raise BotConfigError(str(err)) from None
-    conn = connect(url)
-    try:
-        _reachable(conn)
-    except redis.RedisError as err:
-        raise BotConfigError(f"REDIS_URL: cannot reach Redis at {describe(url)} ({type(err).__name__}: "
-                             f"{_reason(err)})") from None
-    use_pacer(client, RedisPacer(conn))
-    from bot.followthrough.ledger_redis import RedisLedger
-
-    return SharedStores(
-        dedup=RedisDedupStore(conn, ttl_seconds=ttl),
-        jobs=RedisJobQueue(conn, lease_seconds=settings.job_lease_seconds, signer=signer,
-                           max_age_seconds=rule.retention_seconds),
-        ledger=RedisLedger(conn, watch_days=watch, rule=rule, signer=signer), feedback=feedback, where="redis")
-
-
-START_TRIES = 5  # a Redis just started, or a TLS handshake on a busy host, may miss one 200 ms window
-
-
-def _reachable(conn: Any) -> None:
-    """PING, a few times over ~10 s (each try within the one time-out policy), before the bot gives up."""
-    import redis
-
-    from rag.redis_client import COOLDOWN_S
-
-    for attempt in range(START_TRIES):
-        try:
-            conn.ping()
-            return
-        except redis.AuthenticationError:  # a wrong user or password: trying again cannot help
-            raise
-        except (redis.ConnectionError, redis.TimeoutError):
-            if attempt == START_TRIES - 1:
-                raise
-            import time
-
-            time.sleep(COOLDOWN_S)
-
-
-def _reason(err: BaseException) -> str:
-    """redis-py's message (host and port, never the password), on one line."""
-    from rag.secrets import scrub
-
-    return scrub(" ".join(str(err).split()))[:200] or type(err).__name__
-
-
-def _secret(value: Any) -> str | None:
-    return value.get_secret_value().strip() if value is not None else None
 
 
 class DurableAnswers:

@@ -17,7 +17,7 @@ from bot.delivery.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage
 from rag.gaps import GapsReport, index_report, report_lines
 
 if TYPE_CHECKING:
-    from bot.app import BotRuntime
+    from bot.runtime import BotRuntime
 
 log = logging.getLogger(__name__)
 

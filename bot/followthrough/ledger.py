@@ -34,14 +34,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rag.privacy import PrivacyRule
 from rag.state import FileRecord
 
 if TYPE_CHECKING:
-    from bot.durable.records import RecordSigner
+    pass
 
 LEDGER_FILE = "answers.sqlite3"
 CLAIM_SECONDS = 120.0  # a claimed answer not edited by then (its process died) is free again
@@ -248,39 +247,3 @@ def _without_question(element: Any) -> Any:
         return element
     value.pop("q")
     return {**element, "value": json.dumps(value, ensure_ascii=False, separators=(",", ":"))}
-
-
-def open_ledger(state_dir: Path, redis_url: str | None, *, watch_days: float, rule: PrivacyRule | None = None,
-                signer: RecordSigner | None = None) -> AnswerLedger:
-    """Redis when REDIS_URL is set (replicas on several hosts), else SQLite in the state directory.
-
-    On Redis, `signer` signs and checks every record; without one the ledger can only count (`affected`).
-    """
-    if redis_url:
-        from bot.followthrough.ledger_redis import RedisLedger
-        from rag.redis_client import connect
-
-        return RedisLedger(connect(redis_url), watch_days=watch_days, rule=rule, signer=signer)
-    from bot.followthrough.ledger_sqlite import SqliteLedger
-
-    return SqliteLedger(state_dir / LEDGER_FILE, watch_days=watch_days, rule=rule)
-
-
-def count_affected(state_dir: Path, files: Mapping[str, FileRecord], *, watch_days: float,
-                   redis_url: str | None = None) -> int:
-    """Posted answers the bot will mark after this sync (0 when no bot ever recorded one; nothing is created).
-
-    `watch_days` is the bot's ANSWER_WATCH_DAYS, so the count is what the bot will really mark.
-    """
-    if not redis_url and not (state_dir / LEDGER_FILE).exists():
-        return 0
-    try:
-        ledger = open_ledger(state_dir, redis_url, watch_days=watch_days)
-    except Exception:
-        return 0
-    try:
-        return ledger.affected(files)
-    except Exception:  # a count for the report only: an unreadable ledger must not fail the sync
-        return 0
-    finally:
-        ledger.close()

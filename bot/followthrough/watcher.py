@@ -39,7 +39,7 @@ from bot.delivery.mrkdwn import SECTION_LIMIT, safe_text
 from bot.delivery.pacing import Pacer, pacer_for
 from bot.delivery.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage, is_chinese
 from bot.delivery.slack_calls import RetryPolicy, SlackCaller
-from bot.followthrough.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer, open_ledger
+from bot.followthrough.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer
 from rag.privacy import PrivacyRule
 from rag.state import FileRecord
 
@@ -117,6 +117,8 @@ class FollowThrough:
         self.rag = rag
         self.watch_days = watch_days
         self.scope_for = scope_for or (lambda channel: None)
+        from bot.coordination import open_ledger  # the one place the store is chosen
+
         self.ledger = ledger or open_ledger(rag.settings.resolved_state_dir, rag.settings.redis_url,
                                             watch_days=watch_days, rule=PrivacyRule.from_settings(rag.settings))
         self.slack = SlackCaller(client, pacer or pacer_for(client), policy or RetryPolicy())

@@ -188,8 +188,8 @@ class BotHealth:
             "mode": self.mode,
             "answers_running": runtime.answers.running if runtime is not None else 0,
             "answers_waiting": runtime.answers.waiting if runtime is not None else 0,
-            "answered": runtime.answered if runtime is not None else 0,
-            "busy_replies": runtime.busy_replies if runtime is not None else 0,
+            "answered": runtime.activity.answered if runtime is not None else 0,
+            "busy_replies": runtime.activity.busy_replies if runtime is not None else 0,
         }
 
     def _ping_redis(self) -> Check:

@@ -29,7 +29,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot.app import BotRuntime, build_app
+from bot.app import build_app
 from bot.config import BotSettings
 from bot.http.health import BotHealth
 from bot.http.slack_auth import (
@@ -41,7 +41,8 @@ from bot.http.slack_auth import (
     quiet_slack_calls,
 )
 from bot.http.warmup import WarmUp
-from bot.http.wsgi import StartingApp
+from bot.http.wsgi import StartingApp, slack_wsgi_app
+from bot.runtime import BotRuntime
 from rag.service import RagService
 
 log = logging.getLogger("bot.http.server")  # the start-up lines read as the server's, as they always did
@@ -154,3 +155,25 @@ class Starting:
             self._sleep(pause)
             pause = min(pause * 2, RETRY_MAX_S)
 
+
+def create_app() -> StartingApp:
+    """WSGI app factory for another server: settings from the environment; /healthz at once, Slack's requests
+    once Slack answered (connected in the background, retried with one line per attempt)."""
+    import threading
+
+    from bot.config import load_bot_settings
+    from rag.config import load_settings
+    from rag.service import RagService
+
+    settings = load_bot_settings(SLACK_MODE="http")
+    settings.check_can_start()
+    starting = Starting(RagService(load_settings()), settings)
+    starting.start_scheduled_sync()
+
+    def connect() -> None:
+        services = starting.connect()
+        starting.server_app.open(slack_wsgi_app(services.app, services.runtime))
+        services.runtime.start_background()
+
+    threading.Thread(target=connect, name="slack-connect", daemon=True).start()
+    return starting.server_app

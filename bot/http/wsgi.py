@@ -13,7 +13,7 @@ ever sees a request that passed all of it:
 
 Each refusal logs one short line. `bot.http.server.serve_http` serves this app in
 production (`ragbot serve` / `python -m bot`); another server works too
-(`create_app()` is a factory), behind a buffering proxy.
+(`bot.http.startup.create_app()` is a factory), behind a buffering proxy.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
 
 if TYPE_CHECKING:
-    from bot.app import BotRuntime
+    from bot.runtime import BotRuntime
 
 log = logging.getLogger(__name__)
 
@@ -168,27 +168,3 @@ def _plain(start_response: Callable[..., Any], status: int, text: str,
 
 def _client(environ: dict[str, Any]) -> str:
     return str(environ.get("REMOTE_ADDR") or "?")[:64]
-
-
-def create_app() -> WSGIApp:
-    """WSGI app factory for another server: settings from the environment; /healthz at once, Slack's requests
-    once Slack answered (connected in the background, retried with one line per attempt)."""
-    import threading
-
-    from bot.config import load_bot_settings
-    from bot.http.startup import Starting
-    from rag.config import load_settings
-    from rag.service import RagService
-
-    settings = load_bot_settings(SLACK_MODE="http")
-    settings.check_can_start()
-    starting = Starting(RagService(load_settings()), settings)
-    starting.start_scheduled_sync()
-
-    def connect() -> None:
-        services = starting.connect()
-        starting.server_app.open(slack_wsgi_app(services.app, services.runtime))
-        services.runtime.start_background()
-
-    threading.Thread(target=connect, name="slack-connect", daemon=True).start()
-    return starting.server_app

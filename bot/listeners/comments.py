@@ -30,7 +30,12 @@ from bot.delivery.render import is_chinese
 from bot.followthrough.feedback_log import FeedbackRecord
 
 if TYPE_CHECKING:
-    from bot.app import BotRuntime
+    from slack_sdk import WebClient
+
+    from bot.delivery.notices import Notices
+    from bot.delivery.redact import Redactor
+    from bot.followthrough.feedback_log import FeedbackLog
+    from rag.service import RagService
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +148,9 @@ def submitted_comment(view: dict[str, Any]) -> str:
 class FeedbackComments:
     """Opens the modal after a 👎 and keeps what is submitted in both logs."""
 
-    def __init__(self, runtime: BotRuntime, submit: Callable[[Callable[[], Any]], None]) -> None:
-        self.rt = runtime
+    def __init__(self, *, rag: RagService, client: WebClient, feedback: FeedbackLog, notices: Notices,
+                 redactor: Redactor, submit: Callable[[Callable[[], Any]], None]) -> None:
+        self.rag, self.client, self.feedback, self.notices, self.redactor = rag, client, feedback, notices, redactor
         self._submit = submit  # the control pool (Web API calls and log writes stay off Bolt's listeners)
 
     def open(self, trigger_id: str, vote: Downvote) -> bool:
@@ -152,13 +158,13 @@ class FeedbackComments:
 
         With LOG_QUESTIONS=off no comment would be kept, so none is asked for (asking and then dropping it
         would tell the asker something false)."""
-        if not trigger_id or self.rt.rag.settings.log_questions == "off":
+        if not trigger_id or self.rag.settings.log_questions == "off":
             return False
         try:
-            self.rt.client.views_open(trigger_id=trigger_id, view=comment_view(vote))
+            self.client.views_open(trigger_id=trigger_id, view=comment_view(vote))
             return True
         except Exception as err:  # never lose the thanks over the modal
-            log.warning("could not open the 👎 comment modal: %s", describe_exception(err, self.rt.redactor))
+            log.warning("could not open the 👎 comment modal: %s", describe_exception(err, self.redactor))
             return False
 
     def on_submit(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -176,22 +182,22 @@ class FeedbackComments:
         question = clean_text(vote.question, METADATA_LIMIT)[0]
         sources = [clean_text(s, 500)[0] for s in vote.sources]
         try:
-            self.rt.rag.question_log.add_comment(vote.ref, comment, question=question or None,
+            self.rag.question_log.add_comment(vote.ref, comment, question=question or None,
                                                  documents=sources, surface="slack")
-            self.rt.feedback.append(FeedbackRecord(
+            self.feedback.append(FeedbackRecord(
                 rating="comment", question=question, sources=sources, user=user, channel=vote.channel,
                 message_ts=vote.message_ts, answer_mode=vote.answer_mode, team=team, comment=comment))
             text = texts["thanks"].format(c=safe_text(comment[:SHOWN]) + ("…" if len(comment) > SHOWN else ""))
             if cut:
                 text += texts["cut"].format(n=COMMENT_MAX)
         except Exception as err:  # whatever went wrong, the user hears back
-            log.error("could not record a 👎 comment: %s", describe_exception(err, self.rt.redactor))
+            log.error("could not record a 👎 comment: %s", describe_exception(err, self.redactor))
             text = texts["failed"]
         self._confirm(vote.channel, user, text)
 
     def _confirm(self, channel: str, user: str, text: str) -> None:
         """Ephemeral in the answer's channel, else (or when that fails) a DM; retried through rate limits."""
-        slack = self.rt.notices.slack
+        slack = self.notices.slack
         if channel and slack.must("chat.postEphemeral", channel=channel, user=user, text=text).ok:
             return
         if user and slack.must("chat.postMessage", channel=user, text=text).ok:

@@ -20,7 +20,6 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, Respond
@@ -30,8 +29,8 @@ from bot.followthrough.feedback_log import FeedbackRecord
 from bot.listeners.comments import Downvote, FeedbackComments, clean_text
 
 if TYPE_CHECKING:
-    from bot.app import BotRuntime
-    from bot.durable.answers import SharedStores
+    from bot.followthrough.feedback_log import FeedbackLog
+    from rag.service import RagService
 
 log = logging.getLogger(__name__)
 
@@ -39,27 +38,15 @@ VOTES_FILE = "votes.sqlite3"
 QUESTION_MAX = 2000  # what a button carries is far less (its value is at most 2000 characters: Block Kit)
 
 
-def vote_store(stores: SharedStores, state_dir: Path, retention_days: float) -> Any:
-    """Where votes are claimed: beside the event de-duplication (Redis when the bot shares it), else SQLite."""
-    from bot.durable.dedup import DedupStore
-
-    ttl = retention_days * 86400
-    redis = getattr(stores.dedup, "redis", None)
-    if stores.where == "redis" and redis is not None:
-        from bot.durable.redis_stores import PREFIX, RedisDedupStore
-
-        return RedisDedupStore(redis, ttl_seconds=ttl, prefix=f"{PREFIX}:votes")
-    return DedupStore(state_dir / VOTES_FILE, ttl_seconds=ttl)
-
-
 def vote_key(team: str, user: str, channel: str, message_ts: str, rating: str) -> str:
     return "vote:" + hashlib.sha256("\0".join((team, user, channel, message_ts, rating)).encode()).hexdigest()[:40]
 
 
 class Votes:
-    def __init__(self, runtime: BotRuntime, comments: FeedbackComments,
+    def __init__(self, *, rag: RagService, feedback: FeedbackLog, claims: Any, comments: FeedbackComments,
                  submit: Callable[[Callable[[], Any]], None]) -> None:
-        self.rt = runtime
+        """`claims`: where each user's vote on an answer is claimed once (bot/coordination.py vote_store)."""
+        self.rag, self.feedback, self.claims = rag, feedback, claims
         self.comments = comments
         self._submit = submit  # the control pool (Web API calls stay off Bolt's listeners)
 
@@ -90,9 +77,9 @@ class Votes:
             return
         ref = None
         try:
-            self.rt.feedback.append(record)
+            self.feedback.append(record)
             if rating == "down":  # `ragbot gaps` and the weekly digest (rag/question_log.py)
-                ref = self.rt.rag.question_log.record("downvoted", record.question or None,
+                ref = self.rag.question_log.record("downvoted", record.question or None,
                                                       documents=record.sources, surface="slack")
             text = "Thanks, your feedback was recorded." + (
                 " An admin will look at what went wrong." if rating == "down" else "")
@@ -107,11 +94,11 @@ class Votes:
 
     def _first(self, record: FeedbackRecord) -> bool:
         """This user's first click of this rating on this answer (True when it cannot be told)."""
-        if self.rt.votes is None or not (record.user and record.message_ts):
+        if self.claims is None or not (record.user and record.message_ts):
             return True
         key = vote_key(record.team, record.user, record.channel, record.message_ts, record.rating)
         try:
-            return bool(self.rt.votes.claim(key))
+            return bool(self.claims.claim(key))
         except Exception as err:  # DedupUnavailable and the like: count it rather than lose it
             log.warning("could not check for an earlier vote (%s); counting this click", type(err).__name__)
             return True

@@ -107,7 +107,7 @@ def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False
             close()
     if not dry_run and report.status in ("ok", "partial") and report.has_changes:  # a no-op sync changed nothing
         from bot.config import answer_watch_days
-        from bot.followthrough.ledger import count_affected
+        from bot.coordination import count_affected
 
         report.answers_marked = count_affected(svc.settings.resolved_state_dir, svc.state.files(),
                                                watch_days=answer_watch_days(), redis_url=svc.settings.redis_url)
