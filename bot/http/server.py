@@ -98,7 +98,10 @@ class SlackHTTPServer(TcpWSGIServer):
         socket_map = self._map
         self.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(self))  # the listener only (not the trigger)
         self.task_dispatcher.shutdown(timeout=5)
-        self.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+        try:
+            self.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+        except OSError:  # the loop already ended and closed its trigger: nothing is left to close
+            return
         deadline = time.monotonic() + 5
         while socket_map and time.monotonic() < deadline:
             time.sleep(0.02)
