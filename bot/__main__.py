@@ -18,7 +18,7 @@ def main() -> int:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from bot.server import run
+    from bot.http.server import run
     from rag.config import ConfigError, load_settings
     from rag.service import RagService
 

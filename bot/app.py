@@ -1,15 +1,13 @@
-"""Composition of the Slack side: Bolt app, Web API client, worker pools, dedup, feedback.
+"""Composition of the Slack side: Bolt app, Web API client, worker pools, stores, listeners.
 
-`build_app` is the one place that wires them, for Socket Mode, HTTP mode and
-tests alike (tests pass a client pointed at a fake Slack).
+`build_app` is the one place that wires them, for Socket Mode, HTTP mode and tests alike (tests pass a client
+pointed at a fake Slack); bot/coordination.py picks the stores, bot/runtime.py is what the parts share.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import App
@@ -19,23 +17,17 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.admins import AdminCheck
 from bot.config import BotSettings
-from bot.dedup import DedupMiddleware, DedupStore
-from bot.durable import DurableAnswers, capacity_of, shared_stores
-from bot.feedback import FeedbackLog
-from bot.feedback_modal import CALLBACK_ID as COMMENT_CALLBACK
-from bot.followthrough import FollowThrough
-from bot.handlers import Handlers
-from bot.health import BotHealth
-from bot.jobqueue import DurableQuestionsMiddleware, JobKeeper
-from bot.notices import Notices
-from bot.questions import is_answerable
-from bot.redact import Redactor, scrub_responses
-from bot.render import FEEDBACK_DOWN, FEEDBACK_UP, SOURCES_PAGE_ACTION, sync_report_message
-from bot.slack_auth import (
+from bot.coordination import SharedStores, shared_stores, vote_store
+from bot.delivery.redact import Redactor, scrub_responses
+from bot.delivery.render import FEEDBACK_DOWN, FEEDBACK_UP, SOURCES_PAGE_ACTION
+from bot.durable.answers import DurableAnswers, capacity_of
+from bot.durable.dedup import DedupMiddleware
+from bot.durable.jobqueue import DurableQuestionsMiddleware, JobKeeper
+from bot.followthrough.watcher import FollowThrough
+from bot.http.health import BotHealth
+from bot.http.slack_auth import (
     NETWORK_ERRORS,
-    AuthChecker,
     AuthWatchingClient,
     SlackAuthStatus,
     SlackRejected,
@@ -43,11 +35,19 @@ from bot.slack_auth import (
     classify,
     quiet_slack_calls,
 )
-from bot.votes import vote_store
-from bot.warmup import WarmUp
+from bot.http.warmup import WarmUp
+from bot.listeners.admins import AdminCheck
+from bot.listeners.commands import Commands
+from bot.listeners.comments import CALLBACK_ID as COMMENT_CALLBACK
+from bot.listeners.comments import FeedbackComments
+from bot.listeners.common import control_submitter, on_error
+from bot.listeners.mentions import Mentions
+from bot.listeners.questions import is_answerable
+from bot.listeners.votes import Votes
+from bot.runtime import BotRuntime
 from bot.workers import WorkerPool
 from rag.secrets import register_secrets
-from rag.service import RagService, SyncReport
+from rag.service import RagService
 
 log = logging.getLogger(__name__)
 
@@ -64,83 +64,6 @@ logging.getLogger("bot.bolt").addFilter(_TokenUnused())
 
 CONTROL_THREADS = 2
 CONTROL_QUEUE = 50
-
-
-@dataclass
-class BotRuntime:
-    """What the listeners share; `shutdown()` stops the pools and closes the stores."""
-
-    rag: RagService
-    settings: BotSettings
-    client: WebClient
-    answers: WorkerPool
-    control: WorkerPool
-    dedup: DedupStore
-    feedback: FeedbackLog
-    admins: AdminCheck
-    redactor: Redactor
-    auth: SlackAuthStatus
-    warm: WarmUp
-    health_view: BotHealth
-    auth_checker: AuthChecker | None = None
-    durable: DurableAnswers | None = None  # durable questions (bot/jobqueue.py)
-    keeper: JobKeeper | None = None  # renews this process's leases, takes over a dead one's questions
-    followthrough: FollowThrough | None = None  # marks posted answers whose cited documents changed
-    notices: Notices = field(init=False)  # "busy" and other notices to askers, retried through rate limits
-    votes: Any = None  # where 👍/👎 are claimed once per user per answer (bot/votes.py)
-    bot_user_id: str | None = None
-    bot_id: str | None = None
-    answered: int = 0
-    busy_replies: int = 0
-    started: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def __post_init__(self) -> None:
-        self.notices = Notices(self.client, redact=self.redactor)
-
-    def shutdown(self, *, wait: bool = True, timeout: float | None = 30.0) -> None:
-        if self.auth_checker is not None:
-            self.auth_checker.stop()
-        if self.followthrough is not None:
-            self.followthrough.stop()
-        self.answers.shutdown(wait=wait, timeout=timeout)
-        self.control.shutdown(wait=wait, timeout=timeout)
-        self.notices.shutdown(wait=wait)
-        if self.keeper is not None:
-            self.keeper.stop()  # questions still held are taken over when their lease runs out
-        if self.durable is not None:
-            self.durable.jobs.close()
-        self.dedup.close()
-        if self.votes is not None:
-            self.votes.close()
-
-    def start_background(self) -> None:
-        """After the bot is taking requests: load the model, and re-check the token periodically."""
-        self.warm.start()
-        if self.keeper is not None:
-            self.keeper.start()
-        if self.auth_checker is None:
-            self.auth_checker = AuthChecker(self.client, self.auth, self.settings.slack_auth_check_seconds)
-            self.auth_checker.start()
-
-    def health(self, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-        """For `/healthz`: "ok" only when every check passes; never raises, never names a document."""
-        return self.health_view.info(extra)
-
-    def post_sync_report(self, report: SyncReport) -> None:
-        """Scheduler callback: tell SYNC_REPORT_CHANNEL when a sync changed or failed something."""
-        if self.followthrough is not None and report.has_changes:
-            report.answers_marked = self.followthrough.after_sync()
-        channel = self.settings.sync_report_channel
-        if not channel:
-            return
-        if not (report.has_changes or report.failed or report.status in ("failed", "refused")):
-            return
-        message = sync_report_message(report, title="Scheduled sync" if report.trigger == "schedule"
-                                      else f"Sync ({report.trigger})")
-        try:
-            self.client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
-        except SlackClientError as err:
-            log.error("could not post the sync report to %s: %s", channel, self.redactor(str(err)))
 
 
 def make_client(settings: BotSettings) -> WebClient:
@@ -174,9 +97,9 @@ def build_app(
     """The Bolt app with all listeners, and the runtime they share (call `runtime.shutdown()` when done).
 
     Raises `SlackRejected` (a `BotConfigError`, one line) when Slack rejects the token, `SlackUnreachable`
-    when Slack cannot be reached or answers with a transient error (the caller may retry; bot/startup.py).
+    when Slack cannot be reached or answers with a transient error (the caller may retry; bot/http/startup.py).
     Neither logs anything: the caller's one line says it. `health`: /healthz's view, when the server is
-    already answering it (bot/startup.py); it gets the Slack status and the warm-up from there.
+    already answering it (bot/http/startup.py); it gets the Slack status and the warm-up from there.
     """
     client = attach_retry_handlers(client or make_client(settings))
     if health is None:
@@ -225,26 +148,37 @@ def build_app(
         auth=auth,
         warm=health.sources.warm,
         health_view=health,
+        durable=DurableAnswers(stores.jobs, client),
+        followthrough=FollowThrough(client, rag, watch_days=settings.answer_watch_days, ledger=stores.ledger,
+                                    scope_for=settings.scope_for),
+        votes=vote_store(stores, state_dir, rag.settings.question_retention_days),
     )
     health.runtime = runtime
-
-    runtime.followthrough = FollowThrough(client, rag, watch_days=settings.answer_watch_days, ledger=stores.ledger,
-                                          scope_for=settings.scope_for)
-    runtime.votes = vote_store(stores, state_dir, rag.settings.question_retention_days)
-    runtime.durable = DurableAnswers(stores.jobs, client)
-    handlers = Handlers(runtime)
-    runtime.keeper = JobKeeper(stores.jobs, capacity_of(runtime.answers), handlers.resume)
-    app.use(scrub_responses)
-    app.use(DedupMiddleware(runtime.dedup, is_answerable))
-    app.use(DurableQuestionsMiddleware(stores.jobs, is_answerable))  # stored before the ack
-    app.event("app_mention")(handlers.on_event)
-    app.event("message")(handlers.on_event)
-    app.command("/rag-sources")(handlers.on_sources)
-    app.command("/rag-resync")(handlers.on_resync)
-    app.action(FEEDBACK_UP)(handlers.on_feedback)
-    app.action(FEEDBACK_DOWN)(handlers.on_feedback)
-    app.view(COMMENT_CALLBACK)(handlers.comments.on_submit)
-    app.action(re.compile(rf"^{SOURCES_PAGE_ACTION}_\d+$"))(handlers.on_sources_page)
-    app.error(handlers.on_error)
+    _listen(app, runtime, stores)
     return app, runtime
 
+
+def _listen(app: App, rt: BotRuntime, stores: SharedStores) -> None:
+    """Each listener with the few parts it uses; the middleware that runs before all of them."""
+    submit = control_submitter(rt.control)
+    mentions = Mentions(rag=rt.rag, client=rt.client, settings=rt.settings, answers=rt.answers, control=rt.control,
+                        notices=rt.notices, durable=rt.durable, warm=rt.warm, followthrough=rt.followthrough,
+                        activity=rt.activity, redactor=rt.redactor, submit=submit)
+    commands = Commands(rag=rt.rag, client=rt.client, settings=rt.settings, admins=rt.admins, control=rt.control,
+                        followthrough=rt.followthrough, redactor=rt.redactor)
+    comments = FeedbackComments(rag=rt.rag, client=rt.client, feedback=rt.feedback, notices=rt.notices,
+                                redactor=rt.redactor, submit=submit)
+    votes = Votes(rag=rt.rag, feedback=rt.feedback, claims=rt.votes, comments=comments, submit=submit)
+    rt.keeper = JobKeeper(stores.jobs, capacity_of(rt.answers), mentions.resume)
+    app.use(scrub_responses)
+    app.use(DedupMiddleware(rt.dedup, is_answerable))
+    app.use(DurableQuestionsMiddleware(stores.jobs, is_answerable))  # stored before the ack
+    app.event("app_mention")(mentions.on_event)
+    app.event("message")(mentions.on_event)
+    app.command("/rag-sources")(commands.on_sources)
+    app.command("/rag-resync")(commands.on_resync)
+    app.action(FEEDBACK_UP)(votes.on_click)
+    app.action(FEEDBACK_DOWN)(votes.on_click)
+    app.view(COMMENT_CALLBACK)(comments.on_submit)
+    app.action(re.compile(rf"^{SOURCES_PAGE_ACTION}_\d+$"))(commands.on_sources_page)
+    app.error(on_error(rt.redactor))

@@ -54,7 +54,7 @@ class BotSettings(BaseSettings):
     queue_max: int = Field(20, alias="QUEUE_MAX", ge=0, le=10_000)
     stream_update_seconds: float = Field(1.0, alias="STREAM_UPDATE_SECONDS", ge=0.1, le=30)
     thread_history_messages: int = Field(10, alias="THREAD_HISTORY_MESSAGES", ge=0, le=100)
-    # Follow-through (bot/followthrough.py): posted answers are watched this long for changed documents
+    # Follow-through (bot/followthrough/watcher.py): posted answers are watched this long for changed documents
     answer_watch_days: float = Field(30.0, alias="ANSWER_WATCH_DAYS", ge=0)
     # ...and how often a replica looks for index versions written elsewhere (CLI, sync writer, other replicas)
     answer_check_seconds: float = Field(60.0, alias="ANSWER_CHECK_SECONDS", ge=0.5, le=3600)
@@ -66,11 +66,11 @@ class BotSettings(BaseSettings):
     feedback_log: Path | None = Field(None, alias="FEEDBACK_LOG")
     dedup_db: Path | None = Field(None, alias="DEDUP_DB")
     dedup_ttl_minutes: float = Field(60.0, alias="DEDUP_TTL_MINUTES", ge=15)
-    # Durable questions (bot/jobqueue.py): a question whose process stops renewing this lease is taken over.
+    # Durable questions (bot/durable/jobqueue.py): a question whose process stops renewing this lease is taken over.
     # On Redis when REDIS_URL is set (read with the core's settings: one rule for both)
     jobs_db: Path | None = Field(None, alias="JOBS_DB")
     job_lease_seconds: float = Field(60.0, alias="JOB_LEASE_SECONDS", ge=1, le=3600)
-    # With REDIS_URL: the key that signs what the bot keeps in Redis (bot/records.py; checked at start there);
+    # With REDIS_URL: the key that signs what the bot keeps in Redis (bot/durable/records.py; checked at start there);
     # blank: derived from SLACK_SIGNING_SECRET, else SLACK_BOT_TOKEN
     redis_record_secret: SecretStr | None = Field(None, alias="REDIS_RECORD_SECRET")
 

@@ -7,7 +7,7 @@ wait, and `submit` says no at once when it is full so the caller can tell the
 user the bot is busy rather than letting the request vanish.
 
 A job submitted `alone` (a question whose process died while answering it, so
-perhaps the one that killed it: bot/jobqueue.py) starts only once every running
+perhaps the one that killed it: bot/durable/jobqueue.py) starts only once every running
 job has finished, and nothing else starts while it runs; if it kills the process
 again, nothing innocent dies with it, and the blame is its own.
 """

@@ -65,7 +65,7 @@ class Citation:
     modified: datetime  # the date the document states, else its file's mtime
     doc_link: str  # the document itself
     passages: tuple[Passage, ...]
-    doc_sha256: str = ""  # the indexed version the answer was written from (bot/followthrough.py watches it)
+    doc_sha256: str = ""  # the indexed version the answer was written from (bot/followthrough/watcher.py watches it)
     # A rollback pinned this document: its file changed since and an admin held the earlier version (the one
     # cited) back; the source line says so (rag/source_lines.py). Set by RagService.ask from the state DB.
     held_back: bool = False

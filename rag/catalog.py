@@ -82,7 +82,7 @@ class SyncReport:
     golden_broken: list[str] = field(default_factory=list)
     golden_rolled_back: bool = False
     golden_error: str | None = None
-    # Posted Slack answers citing documents this sync changed or withdrew (bot/followthrough.py): marked
+    # Posted Slack answers citing documents this sync changed or withdrew (bot/followthrough/watcher.py): marked
     # with a notice by the bot; counted by whoever ran the sync
     answers_marked: int = 0
 

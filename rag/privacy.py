@@ -1,7 +1,7 @@
 """The one rule for what the bot may keep of what people ask, and for how long (LOG_QUESTIONS, QUESTION_RETENTION_DAYS).
 
 Every store that can hold a question, a 👎 comment or a user id applies this rule:
-the gaps log (rag/question_log.py), the feedback log (bot/feedback.py), the answers
+the gaps log (rag/question_log.py), the feedback log (bot/followthrough/feedback_log.py), the answers
 ledger (bot/ledger*.py: it keeps a posted answer's blocks, whose 👍/👎 buttons carry
 the question), the question queue (bot/jobqueue*.py) and what they keep in Redis.
 

@@ -5,7 +5,7 @@ the bot token or a password (a `.env` copied into the share), neither Slack nor 
 terminal ever shows it. The secret values are registered at start (the bot's settings,
 plus every environment or `.env` variable whose name says it is a secret); Slack token
 shapes and AWS access key ids are caught even when not registered. The Slack side
-applies this at its Web API client (bot.redact), the CLI at its output streams.
+applies this at its Web API client (bot.delivery.redact), the CLI at its output streams.
 """
 
 from __future__ import annotations

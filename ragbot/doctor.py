@@ -218,7 +218,7 @@ def _token_problem(variable: str, method: str, token: str, bot: Any) -> tuple[St
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError, SlackClientError
 
-    from bot.slack_auth import NETWORK_ERRORS, classify, describe_network_error
+    from bot.http.slack_auth import NETWORK_ERRORS, classify, describe_network_error
 
     kwargs = {"base_url": bot.slack_api_url} if bot.slack_api_url else {}
     client = WebClient(token=token, timeout=SLACK_TIMEOUT_SECONDS, retry_handlers=[], **kwargs)

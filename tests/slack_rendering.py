@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.render import answer_messages
+from bot.delivery.render import answer_messages
 from rag.answer import Answer
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)

@@ -99,7 +99,7 @@ def test_secrets_are_redacted_from_logs_and_error_reasons():
     import io
     import logging
 
-    from bot.redact import RedactingFilter, Redactor, describe_exception
+    from bot.delivery.redact import RedactingFilter, Redactor, describe_exception
 
     redactor = Redactor([BOT, SIGNING])
     stream = io.StringIO()

@@ -6,7 +6,7 @@ import multiprocessing
 import threading
 from pathlib import Path
 
-from bot.dedup import DedupStore, event_claim_keys, invocation_claim_keys
+from bot.durable.dedup import DedupStore, event_claim_keys, invocation_claim_keys
 
 
 def test_only_one_of_many_threads_claims_an_event(tmp_path: Path):

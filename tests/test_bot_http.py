@@ -26,9 +26,10 @@ from urllib.request import urlopen
 
 import pytest
 
-from bot.app import BotRuntime, build_app
+from bot.app import build_app
 from bot.config import BotSettings
-from bot.wsgi import slack_wsgi_app
+from bot.http.wsgi import slack_wsgi_app
+from bot.runtime import BotRuntime
 from rag.config import load_settings
 from rag.service import RagService
 from tests.fakes.fake_ollama import FakeOllama, closed_port_url

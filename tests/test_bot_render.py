@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from bot.mrkdwn import link, markdown_to_mrkdwn, plain_from_slack, safe_text, split_sections, unescape
-from bot.render import (
+from bot.delivery.mrkdwn import link, markdown_to_mrkdwn, plain_from_slack, safe_text, split_sections, unescape
+from bot.delivery.render import (
     BUTTON_VALUE_LIMIT,
     MAX_BLOCKS,
     answer_messages,

@@ -17,9 +17,9 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.app import attach_retry_handlers
-from bot.mrkdwn import markdown_to_mrkdwn
-from bot.render import SlackMessage
-from bot.reply import ThreadReply
+from bot.delivery.mrkdwn import markdown_to_mrkdwn
+from bot.delivery.render import SlackMessage
+from bot.delivery.reply import ThreadReply
 from tests.fakes.fake_slack import FakeSlack, Message
 
 pytestmark = pytest.mark.timeout(60)

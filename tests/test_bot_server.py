@@ -284,7 +284,7 @@ def test_start_up_failures_are_sorted_into_stop_or_retry():
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
-    from bot.slack_auth import classify
+    from bot.http.slack_auth import classify
 
     def failure(client: WebClient) -> SlackApiError:
         with pytest.raises(SlackApiError) as err:

@@ -9,7 +9,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.app import build_app
 from bot.config import BotConfigError, BotSettings
-from bot.server import build_socket_mode_handler, run
+from bot.http.server import build_socket_mode_handler, run
 from rag.config import load_settings
 from rag.service import RagService
 from tests.fakes.fake_ollama import FakeOllama, closed_port_url

@@ -178,7 +178,7 @@ def test_health_recovers_within_seconds_after_slack_comes_back(tmp_path: Path):
     """17.6: a failed auth check flagged slack_auth; the next one came SLACK_AUTH_CHECK_SECONDS (300) later."""
     from bot.app import make_client
     from bot.config import BotSettings
-    from bot.slack_auth import AuthChecker, SlackAuthStatus
+    from bot.http.slack_auth import AuthChecker, SlackAuthStatus
 
     with FakeSlack() as slack:
         settings = BotSettings(SLACK_BOT_TOKEN=slack.bot_token, SLACK_APP_TOKEN=slack.app_token,
@@ -208,7 +208,7 @@ def test_any_answer_slack_carries_out_shows_it_is_back_and_an_app_token_error_is
 
     from bot.app import make_client
     from bot.config import BotSettings
-    from bot.slack_auth import SlackAuthStatus
+    from bot.http.slack_auth import SlackAuthStatus
 
     with FakeSlack() as slack:
         client = make_client(BotSettings(SLACK_BOT_TOKEN=slack.bot_token, SLACK_API_URL=slack.api_url))
@@ -249,9 +249,9 @@ class Silent:
 
 def test_health_answers_within_its_deadline_while_redis_and_ollama_hang(tmp_path: Path):
     """17.3: with Redis frozen /healthz took 5 s (the sync lease's socket timeout); each check now has a deadline."""
-    from bot.health import HEALTH_DEADLINE_S, BotHealth
-    from bot.slack_auth import SlackAuthStatus
-    from bot.warmup import WarmUp
+    from bot.http.health import HEALTH_DEADLINE_S, BotHealth
+    from bot.http.slack_auth import SlackAuthStatus
+    from bot.http.warmup import WarmUp
     from rag.config import load_settings
     from rag.service import RagService
 
@@ -308,7 +308,7 @@ def test_a_frozen_redis_does_not_stall_healthz_of_the_running_bot(tmp_path: Path
 
 def test_health_counts_documents_held_back_by_a_rollback(rolled_back):  # noqa: F811
     """Issue 20: a rollback's pin is visible in /healthz too (a count, no names; not a failure: an admin chose it)."""
-    from bot.health import _last_sync
+    from bot.http.health import _last_sync
 
     check = _last_sync(rolled_back)
     assert check["held_back"] == len(rolled_back.state.held_back()) >= 1 and check["ok"] is True
@@ -316,10 +316,10 @@ def test_health_counts_documents_held_back_by_a_rollback(rolled_back):  # noqa: 
 
 
 def test_the_wsgi_factory_answers_health_at_once_and_slack_once_connected(tmp_path: Path):
-    """`bot.wsgi.create_app()` for another server: health before Slack answers, Slack's requests after."""
+    """`bot.http.startup.create_app()` for another server: health before Slack answers, Slack's requests after."""
     code = (
         "import io, json, time\n"
-        "from bot.wsgi import create_app\n"
+        "from bot.http.startup import create_app\n"
         "app = create_app()\n"
         "def get(path, method='GET'):\n"
         "    seen = []\n"
@@ -356,9 +356,9 @@ def test_the_wsgi_factory_answers_health_at_once_and_slack_once_connected(tmp_pa
 def test_health_answers_within_its_deadline_while_the_index_store_hangs(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch):
     """17.3: LanceDB on an S3 endpoint that accepts and never answers: the index check times out, once."""
-    from bot.health import HEALTH_DEADLINE_S, BotHealth
-    from bot.slack_auth import SlackAuthStatus
-    from bot.warmup import WarmUp
+    from bot.http.health import HEALTH_DEADLINE_S, BotHealth
+    from bot.http.slack_auth import SlackAuthStatus
+    from bot.http.warmup import WarmUp
     from rag.config import load_settings
     from rag.service import RagService
 

@@ -10,7 +10,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.config import BotConfigError, BotSettings, load_bot_settings
-from bot.digest import post_gaps_digest
+from bot.followthrough.digest import post_gaps_digest
 from bot.jobs import DIGEST_JOB, FOLLOW_THROUGH_JOB, add_bot_jobs
 from tests import test_bot_http
 from tests.test_bot_http import GENERAL, text_of

@@ -20,7 +20,7 @@ from urllib.request import urlopen
 
 import pytest
 
-from bot.jobqueue import RESTART_NOTE
+from bot.durable.jobqueue import RESTART_NOTE
 from tests.fakes.fake_ollama import FakeOllama
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.slack_signing import SlackSender

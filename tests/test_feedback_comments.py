@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from typer.testing import CliRunner
 
-from bot.feedback_modal import Downvote, comment_view, pack, unpack
+from bot.listeners.comments import Downvote, comment_view, pack, unpack
 from ragbot.cli import app as cli_app
 from tests import test_bot_http
 from tests.conftest import SAMPLE_DOCS, UNREACHABLE_OLLAMA
@@ -150,8 +150,8 @@ def test_fake_slack_refuses_modals_slack_would_refuse():
 
 def test_sync_counts_posted_answers_within_answer_watch_days(index_copy: Path, monkeypatch: pytest.MonkeyPatch,
                                                              tmp_path: Path):
-    from bot.ledger import LEDGER_FILE, CitedDocument
-    from bot.ledger_sqlite import SqliteLedger
+    from bot.followthrough.ledger import LEDGER_FILE, CitedDocument
+    from bot.followthrough.ledger_sqlite import SqliteLedger
     from rag.config import load_settings
     from rag.service import RagService
 

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from bot.feedback_modal import COMMENT_MAX, clean_text
+from bot.listeners.comments import COMMENT_MAX, clean_text
 from tests import test_bot_http
 from tests.test_bot_http import LEAVE_ANSWER, Bot, cite
 from tests.test_feedback_comments import down_value, feedback_records, gaps

@@ -19,10 +19,11 @@ import pytest
 from slack_sdk import WebClient
 from typer.testing import CliRunner
 
-from bot.followthrough import marked_message, notice_line
-from bot.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer, count_affected
-from bot.ledger_sqlite import SqliteLedger
-from bot.records import RecordSigner
+from bot.coordination import count_affected
+from bot.durable.records import RecordSigner
+from bot.followthrough.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer
+from bot.followthrough.ledger_sqlite import SqliteLedger
+from bot.followthrough.watcher import marked_message, notice_line
 from rag.locks import SyncLock
 from rag.state import FileRecord
 from rag.sync.roots import real_root
@@ -131,8 +132,8 @@ def test_withdrawn_document_synced_from_the_cli_is_noticed_by_the_bot(make_bot):
 
 
 def test_an_edit_another_process_claimed_and_never_made_is_taken_over(make_bot):
-    from bot.followthrough import indexed_files
-    from bot.ledger import LEDGER_FILE
+    from bot.followthrough.ledger import LEDGER_FILE
+    from bot.followthrough.watcher import indexed_files
 
     bot = start(make_bot)
     ts, _ = bot.ask(LEAVE_Q)
@@ -225,7 +226,7 @@ def ledgers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable
         else:
             import redis
 
-            from bot.ledger_redis import RedisLedger
+            from bot.followthrough.ledger_redis import RedisLedger
 
             url = request.getfixturevalue("redis_url")
             ledger = RedisLedger(redis.Redis.from_url(url), signer=SIGNER, **kwargs)  # type: ignore[arg-type]
@@ -329,7 +330,7 @@ def test_a_change_during_an_edit_keeps_the_answer_queued_for_its_new_notice(ledg
 def test_ragbot_sync_counts_affected_answers_from_the_bots_ledger(tmp_path: Path, redis_url: str):
     import redis
 
-    from bot.ledger_redis import RedisLedger
+    from bot.followthrough.ledger_redis import RedisLedger
 
     files = {"p/leave.md": record("p/leave.md", "v2")}
     assert count_affected(tmp_path, files, watch_days=30) == 0  # no bot ever recorded an answer: nothing made

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.followthrough import notice_line
-from bot.ledger import Notice
+from bot.followthrough.ledger import Notice
+from bot.followthrough.watcher import notice_line
 from rag.scope import Scope
 from rag.sync.roots import real_root
 from tests import test_bot_http

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 import rag.documents.docx as docx_reader
-from bot.health import _last_sync
+from bot.http.health import _last_sync
 from rag.service import RagService
 from ragbot.cli import app
 from tests.conftest import UNREACHABLE_OLLAMA

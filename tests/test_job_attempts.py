@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.jobqueue import MAX_ALONE_CRASHES, JobQueue
-from bot.jobqueue_redis import RedisJobQueue
-from bot.jobqueue_sqlite import SqliteJobQueue
-from bot.records import RecordSigner
+from bot.durable.jobqueue import MAX_ALONE_CRASHES, JobQueue
+from bot.durable.jobqueue_redis import RedisJobQueue
+from bot.durable.jobqueue_sqlite import SqliteJobQueue
+from bot.durable.records import RecordSigner
 from bot.workers import WorkerPool
 
 LEASE = 0.3

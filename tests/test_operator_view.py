@@ -58,7 +58,8 @@ def test_forget_and_its_undo_say_the_same_thing_about_when_it_returns(small: tup
 
 
 def test_the_answers_count_is_said_by_the_sync_that_changed_them_not_by_every_no_op(small: tuple[Path, Path]) -> None:
-    from bot.ledger import CitedDocument, open_ledger
+    from bot.coordination import open_ledger
+    from bot.followthrough.ledger import CitedDocument
 
     index, docs = small
     ledger = open_ledger(index / "_state", None, watch_days=30)

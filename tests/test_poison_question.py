@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.jobqueue import RESTART_NOTE
+from bot.durable.jobqueue import RESTART_NOTE
 from tests.fakes.fake_ollama import FakeOllama
 from tests.fakes.fake_slack import FakeSlack
 from tests.servers import RedisServer

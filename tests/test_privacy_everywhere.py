@@ -125,7 +125,7 @@ def test_past_the_retention_every_store_forgets_what_was_asked(make_bot, request
     else:
         assert any("answers.sqlite3" in name for name in kept), kept
     time.sleep(max(0.0, retention_s + 1 - (time.monotonic() - started)))
-    from bot.durable import apply_privacy_rule
+    from bot.jobs import apply_privacy_rule
 
     apply_privacy_rule(bot.runtime)  # the bot's scheduled job (bot/jobs.py)
     assert planted_in_files(bot.tmp) == {}

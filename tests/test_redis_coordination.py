@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobqueue import RESTART_NOTE
+from bot.durable.jobqueue import RESTART_NOTE
 from tests.fakes.fake_ollama import FakeOllama
 from tests.fakes.fake_slack import FakeSlack
 from tests.test_durable_questions import GENERAL, MODEL, BotProc, answers, reply, write_docs

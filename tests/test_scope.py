@@ -98,7 +98,7 @@ def test_answers_and_listings_in_a_scoped_channel_see_only_its_folder(
     answer = service.ask("How many days of annual leave do staff get?", scope=scope)
     assert {c.rel_path for c in answer.citations} == {"hr_docs/leave.md"}
     assert "ninety" not in answer.text and "twenty days" not in answer.text
-    # `/rag-sources` (bot/handlers.py) and `RagService.documents` list by the same rule.
+    # `/rag-sources` (bot/listeners/handlers.py) and `RagService.documents` list by the same rule.
     assert [d.rel_path for d in service.documents(scope=scope)] == ["hr_docs/leave.md"]
     assert [d.rel_path for d in service.documents("leave", scope=Scope(path_prefixes=("hr_docs_old",)))] == [
         "hr_docs_old/leave.md"]

@@ -69,12 +69,12 @@ def _set(monkeypatch: pytest.MonkeyPatch, tmp: Path, name: str, value: str) -> s
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What got started in place of the scheduler / the bot (nothing, when the settings are refused)."""
-    import bot.server
+    import bot.http.server
     import rag.scheduler
 
     calls: list[str] = []
     monkeypatch.setattr(rag.scheduler, "run_forever", lambda *a, **k: calls.append("scheduler"))
-    monkeypatch.setattr(bot.server, "run", lambda *a, **k: calls.append("bot"))
+    monkeypatch.setattr(bot.http.server, "run", lambda *a, **k: calls.append("bot"))
     return calls
 
 

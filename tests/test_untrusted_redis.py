@@ -21,8 +21,8 @@ import pytest
 import redis
 
 from bot.config import BotConfigError
-from bot.jobqueue_redis import RedisJobQueue
-from bot.records import RecordSigner, signer_from
+from bot.durable.jobqueue_redis import RedisJobQueue
+from bot.durable.records import RecordSigner, signer_from
 from rag.sync.roots import real_root
 from tests import test_bot_http
 from tests.servers import RedisServer

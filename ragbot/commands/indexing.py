@@ -66,7 +66,7 @@ def print_report(report: SyncReport) -> None:
         out(f"note: {report.message}")
     for line in gate_lines(report):  # EVAL_QUESTIONS (rag/sync_gate.py)
         out(line)
-    if report.answers_marked:  # bot/followthrough.py marks them in Slack
+    if report.answers_marked:  # bot/followthrough/watcher.py marks them in Slack
         out(f"{report.answers_marked} posted answer{'s' if report.answers_marked != 1 else ''} cite changed "
             "documents; the bot will mark them")
     if report.status == "dry_run":
@@ -107,7 +107,7 @@ def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False
             close()
     if not dry_run and report.status in ("ok", "partial") and report.has_changes:  # a no-op sync changed nothing
         from bot.config import answer_watch_days
-        from bot.ledger import count_affected
+        from bot.coordination import count_affected
 
         report.answers_marked = count_affected(svc.settings.resolved_state_dir, svc.state.files(),
                                                watch_days=answer_watch_days(), redis_url=svc.settings.redis_url)

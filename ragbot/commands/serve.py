@@ -19,7 +19,7 @@ def serve() -> None:
 
         bot_settings = load_bot_settings()
     if bot_settings.slack_bot_token is not None:
-        from bot.server import run
+        from bot.http.server import run
 
         with user_errors():
             run(svc, bot_settings)

@@ -6,7 +6,7 @@ Slack signs `v0:{timestamp}:{raw body}` with HMAC-SHA256 and sends it as
 interactions are form-encoded (`payload=<json>` for interactions).
 
 `serve_wsgi(app)` runs a WSGI application on 127.0.0.1 with the server production
-uses (`bot.server.serve_http`), so tests exercise the real server, guard and Bolt app.
+uses (`bot.http.server.serve_http`), so tests exercise the real server, guard and Bolt app.
 """
 
 from __future__ import annotations
@@ -307,7 +307,7 @@ def dm_event(
 @contextmanager
 def serve_wsgi(app: Callable[..., Any], **server_options: Any) -> Iterator[str]:
     """Serve `app` with the bot's production HTTP server on 127.0.0.1:<free port>; yields the base URL."""
-    from bot.server import serve_http
+    from bot.http.server import serve_http
 
     server = serve_http(app, "127.0.0.1", 0, **server_options)
     server.serve_in_thread()
