@@ -15,9 +15,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.config import BotSettings
+from bot.delivery.listings import sync_report_message
 from bot.delivery.notices import Notices
 from bot.delivery.redact import Redactor
-from bot.delivery.render import sync_report_message
 from bot.durable.answers import DurableAnswers
 from bot.durable.dedup import DedupStore
 from bot.durable.jobqueue import JobKeeper

@@ -6,14 +6,22 @@ A Chinese question (any CJK character) gets the Chinese text; everything else En
 
 from __future__ import annotations
 
-from rag.query import CJK_RE
+import re
 
 # Where each surface lists the indexed documents: the no-answer text points the asker there.
 SOURCES_COMMAND = {"slack": "/rag-sources", "cli": "`ragbot sources`"}
 
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
 
-def zh(question: str) -> bool:
-    return bool(CJK_RE.search(question))
+
+def is_chinese(text: str) -> bool:
+    """The one rule for "this asker writes Chinese" (the core's notices, Slack's labels, the comment form):
+    Han characters and no kana or hangul (Japanese and Korean text uses Han characters too)."""
+    return bool(_HAN.search(text)) and not _KANA_HANGUL.search(text)
+
+
+zh = is_chinese
 
 
 def no_answer_text(question: str, surface: str = "slack") -> str:

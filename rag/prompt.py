@@ -21,7 +21,7 @@ from datetime import datetime
 
 from rag.answer import SharedText
 from rag.duplicates import capped
-from rag.query import CJK_RE
+from rag.notices import is_chinese
 from rag.tokens import max_tokens
 
 SYSTEM_PROMPT = """You answer questions from employees using ONLY the company documents given as numbered sources.
@@ -117,7 +117,7 @@ def build_messages(
     """
     tag = tag or new_fence_tag()
     system = system_prompt(tag)
-    language = "Traditional Chinese" if CJK_RE.search(question) else "the question's language"
+    language = "Traditional Chinese" if is_chinese(question) else "the question's language"
     head, tail = "Sources:\n", f"\n\nQuestion: {question}\n\nAnswer in {language}, citing sources as [n]."
     budget = (num_ctx - answer_tokens - SAFETY_TOKENS - max_tokens(system) - max_tokens(head + tail)
               - 2 * MESSAGE_OVERHEAD_TOKENS)

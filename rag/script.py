@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
+from rag.notices import is_chinese
 from rag.query import CJK_RE
 
 # Taiwan writes these as they are although OpenCC's table maps them (台 → 臺): never converted.
@@ -37,7 +38,7 @@ def simplified_chars(text: str) -> set[str]:
 
 def wants_traditional(question: str) -> bool:
     """A question with Han characters, none of them Simplified-only: the asker writes Traditional Chinese."""
-    return bool(CJK_RE.search(question)) and not simplified_chars(question)
+    return is_chinese(question) and not simplified_chars(question)
 
 
 class TraditionalWriter:

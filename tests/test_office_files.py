@@ -163,7 +163,7 @@ def test_a_folder_that_yields_no_document_warns_and_ingest_exits_non_zero(mixed_
     assert "skipped legacy/report.doc: unsupported type" in ingested.output
     synced = _cli(tmp_path / "index", mixed_docs, "sync")  # a scheduled-style sync warns, and goes on
     assert synced.exit_code == 0 and "warning: the docs folder yields no documents" in synced.output
-    from bot.delivery.render import sync_report_message
+    from bot.delivery.listings import sync_report_message
 
     scheduled = RagService(load_settings(docs_dir=mixed_docs, lancedb_uri=str(tmp_path / "index"))).sync(
         trigger="schedule")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bot.delivery.render import sources_page, sync_report_message
+from bot.delivery.listings import sources_page, sync_report_message
 from rag.service import RagService
 from ragbot.cli import app
 from tests.conftest import UNREACHABLE_OLLAMA

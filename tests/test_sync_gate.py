@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.delivery.render import sync_report_message
+from bot.delivery.listings import sync_report_message
 from rag.config import ConfigError, load_settings
 from rag.service import RagService
 from ragbot.cli import app

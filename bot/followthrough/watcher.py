@@ -37,9 +37,10 @@ from slack_sdk import WebClient
 
 from bot.delivery.mrkdwn import SECTION_LIMIT, safe_text
 from bot.delivery.pacing import Pacer, pacer_for
-from bot.delivery.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage, is_chinese
+from bot.delivery.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage
 from bot.delivery.slack_calls import RetryPolicy, SlackCaller
 from bot.followthrough.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer
+from rag.notices import is_chinese
 from rag.privacy import PrivacyRule
 from rag.state import FileRecord
 

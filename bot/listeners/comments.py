@@ -26,8 +26,8 @@ from slack_bolt import Ack
 
 from bot.delivery.mrkdwn import safe_text
 from bot.delivery.redact import describe_exception
-from bot.delivery.render import is_chinese
 from bot.followthrough.feedback_log import FeedbackRecord
+from rag.notices import is_chinese
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
