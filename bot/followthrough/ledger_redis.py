@@ -44,54 +44,11 @@ from bot.followthrough.ledger import (
     WatchedCitation,
     kept_blocks,
 )
+from bot.followthrough.ledger_scripts import CLAIM_CHANGE, CLAIM_DUE, DONE
 from rag.privacy import PrivacyRule
 
 BATCH = 500  # answers read per pipeline
 ANSWER_FIELDS = ("channel", "ts", "thread_ts", "posted", "lang", "text", "blocks")
-
-# KEYS: answer, notices, cites, pending, queued, tries; ARGV: id, path, change key, notice, new path or "", now,
-# the citation as signed for its new path
-_CLAIM_CHANGE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local old = redis.call('HGET', KEYS[2], ARGV[2])
-if old then
-  local ok, decoded = pcall(cjson.decode, old)
-  if ok and type(decoded) == 'table' and decoded['key'] == ARGV[3] then return 0 end
-end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-if ARGV[5] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[5]) == 0 and redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then
-  redis.call('HSET', KEYS[3], ARGV[5], ARGV[7])
-  redis.call('HDEL', KEYS[3], ARGV[2])
-end
-redis.call('ZADD', KEYS[4], 'NX', ARGV[6], ARGV[1])
-redis.call('HINCRBY', KEYS[5], ARGV[1], 1)
-redis.call('HDEL', KEYS[6], ARGV[1])
-return 1
-"""
-# KEYS: pending, queued; ARGV: now, claimed until, limit → {id, queued, …}
-_CLAIM_DUE = """
-local out = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
-  redis.call('ZADD', KEYS[1], ARGV[2], id)
-  table.insert(out, id)
-  table.insert(out, redis.call('HGET', KEYS[2], id) or '0')
-end
-return out
-"""
-# KEYS: pending, queued, tries; ARGV: id, queued when claimed, now
-_DONE = """
-if (redis.call('HGET', KEYS[2], ARGV[1]) or '0') == ARGV[2] then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  redis.call('HDEL', KEYS[3], ARGV[1])
-else
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
-end
-return 1
-"""
-
 
 class RedisLedger(AnswerLedger):
     def __init__(self, client: redis.Redis, *, signer: RecordSigner | None, watch_days: float = 30.0,
@@ -103,9 +60,9 @@ class RedisLedger(AnswerLedger):
         self.p = f"{prefix}:ledger:"
         self._posted, self._pending = self.p + "posted", self.p + "pending"
         self._queued, self._tries, self._msg = self.p + "queued", self.p + "tries", self.p + "msg"
-        self._claim_change_script = client.register_script(_CLAIM_CHANGE)
-        self._claim_due_script = client.register_script(_CLAIM_DUE)
-        self._done_script = client.register_script(_DONE)
+        self._claim_change_script = client.register_script(CLAIM_CHANGE)
+        self._claim_due_script = client.register_script(CLAIM_DUE)
+        self._done_script = client.register_script(DONE)
 
     def _keys(self, answer_id: int | str) -> tuple[str, str, str]:
         return (f"{self.p}answer:{answer_id}", f"{self.p}cites:{answer_id}", f"{self.p}notices:{answer_id}")
