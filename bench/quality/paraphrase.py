@@ -45,7 +45,7 @@ from bench.quality.build_twlaw import unified
 
 DATA = Path(__file__).resolve().parent / "data"
 SEED = 20261205
-KEY_TERM_DF = 0.05
+KEY_TERM_DF = 0.15
 MAX_OVERLAP = 0.75
 ANSWER_IN_CLAUSE = 0.7
 _FIGURE = re.compile(r"[0-9０-９]+|[零〇一二三四五六七八九十百千萬兩]{1,8}")
