@@ -59,7 +59,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "bench" / ".work"
 RESULTS = ROOT / "bench" / "results" / "quality.txt"
 SEED = 20240611  # question/document sampling; the fusion was tuned on a different sample (seed 7)
-SETS = "policyqa,drcd,twlaw"
+SETS = "policyqa,drcd,twlaw,twlaw-para,twlabor"  # --full
+QUICK_SETS = "policyqa,drcd,twlaw"  # --quick (CI)
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,8 @@ def plans() -> dict[str, Plan]:
     return {
         "quick": Plan("quick", {"policyqa": 60, "drcd": 60, "twlaw": 30}, {"policyqa": None, "drcd": 40, "twlaw": 24},
                       (d.chunk_tokens,), (d.max_chunks_per_doc,), refusal_questions=40, ablations=False),
-        "full": Plan("full", {"policyqa": 200, "drcd": 200, "twlaw": None}, {"policyqa": None, "drcd": None,
-                                                                           "twlaw": None},
+        "full": Plan("full", {"policyqa": 200, "drcd": 200, "twlaw": None, "twlaw-para": None, "twlabor": None},
+                     {"policyqa": None, "drcd": None, "twlaw": None, "twlaw-para": None, "twlabor": None},
                      tuple(sorted({120, d.chunk_tokens, 240})), tuple(sorted({1, 2, 3, 5, d.max_chunks_per_doc})),
                      refusal_questions=100, ablations=True),
     }
@@ -93,10 +94,10 @@ def run_set(name: str, plan: Plan, out: Out, work: Path) -> SetResult:
     ds = datasets.load(name)
     d = defaults()
     set_started = time.perf_counter()
-    doc_ids = datasets.pick_docs(ds.doc_ids, plan.docs[name], SEED)
+    doc_ids = datasets.pick_docs(ds.doc_ids, plan.docs.get(name), SEED)
     subset = "all" if len(doc_ids) == len(ds.doc_ids) else f"{len(doc_ids)}docs"
     docs_dir = datasets.docs_folder(ds, doc_ids, work, subset)
-    queries = datasets.sample(ds.with_docs(set(doc_ids)), plan.questions[name], SEED)
+    queries = datasets.sample(ds.with_docs(set(doc_ids)), plan.questions.get(name), SEED)
     doc_form = "scoped" if ds.doc_level_scoped else "question"
     forms = [doc_form] + (["question"] if ds.doc_level_scoped else [])
     out(f"\n## {name} ({ds.language}): {len(doc_ids)} documents, {len(queries)} questions "
@@ -174,14 +175,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="fixed subset for CI (default)")
     mode.add_argument("--full", action="store_true", help="every set in full, all ablations and change rows")
-    parser.add_argument("--sets", default=SETS)
+    parser.add_argument("--sets", help=f"comma-separated (default: {QUICK_SETS} with --quick, {SETS} with --full)")
     parser.add_argument("--out", type=Path, help=f"write the output here too (--full: {RESULTS})")
     parser.add_argument("--work", type=Path, default=WORK, help="index and document cache (default bench/.work)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a gated target is missed (for CI)")
     parser.add_argument("--questions", type=int, help="a seeded sample of this many questions per set instead")
     parser.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=None,
                         help="the ablation and change rows (default: with --full only)")
+    parser.add_argument("--reuse-indexes", action="store_true",
+                        help="reuse cached indexes built by other chunking code (only retrieval changed since)")
     args = parser.parse_args(argv)
+    pipelines.REUSE_INDEXES = args.reuse_indexes
     plan = plans()["full" if args.full else "quick"]
     if args.ablations is not None:
         plan = dataclasses.replace(plan, ablations=args.ablations)
@@ -195,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out(f"embedding model {pipelines.MODEL} (the only one loadable offline here); defaults: TOP_K {d.top_k}, "
         f"MAX_CHUNKS_PER_DOC {d.max_chunks_per_doc}, CHUNK_TOKENS {d.chunk_tokens}/{d.chunk_overlap_tokens}, "
         f"RELEVANCE_FLOOR {d.relevance_floor}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-    results = [run_set(name, plan, out, args.work) for name in args.sets.split(",") if name]
+    sets = args.sets or (SETS if args.full else QUICK_SETS)
+    results = [run_set(name, plan, out, args.work) for name in sets.split(",") if name]
     joint = choose_joint_floor([r.refusal for r in results]) if results else None
     if joint:
         floor, points = joint
