@@ -35,6 +35,10 @@ def apply_floor(top: list[Candidate], floor: float) -> tuple[list[Candidate], fl
     return ([] if below else kept), best, below
 
 
+# Characters that carry grammar, not subject (的, 了, 在, 要…): one not found in a passage does not count
+# against it, as with question words; one found does count. Only for coverage: in the full-text query they
+# are parts of words (要保人, 會計, 目的).
+FUNCTION_CHARS = frozenset("的了在是有要和與或及就都也會能該把被對從到為讓給向跟我你他她它們這那些個嗎呢吧啊")
 COVERAGE_WINDOW_CHARS = 180  # ~ a CHUNK_TOKENS chunk of Chinese text: the size the floor was set on
 
 
@@ -70,8 +74,9 @@ def question_coverage(question: str, terms: list[str], text: str, *, header: str
             for start, end, equivalents in synonyms:
                 if any(e in window or e in header for e in equivalents):
                     covered[start:end] = [True] * (end - start)
-            for is_covered, is_stop in zip(covered, stop, strict=True):
-                if is_covered or not is_stop:  # characters only a question word ("多少") covers do not count
+            for ch, is_covered, is_stop in zip(run, covered, stop, strict=True):
+                # characters only a question word ("多少") covers, or a function character, do not count unfound
+                if is_covered or not (is_stop or ch in FUNCTION_CHARS):
                     total += 1
                     found += is_covered
         best = max(best, found / total if total else 0.0)

@@ -51,6 +51,8 @@ def service(tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.parametrize(("question", "doc", "passage"), [
     ("父母過世可以請幾天喪假？", "policies/員工請假規則.md", "喪假 8 日"),
     ("撿到東西要交給警察嗎？", "policies/遺失物處理規定.md", "報告警察機關"),
+    # grammar characters (了, 要, 給, 的) a rule never repeats do not count against it
+    ("父母過世了，公司要給我幾天的假？", "policies/員工請假規則.md", "喪假 8 日"),
 ])
 def test_a_question_in_everyday_words_is_answered_from_the_rule(service, question: str, doc: str, passage: str):
     result = service.search(question)
