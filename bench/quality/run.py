@@ -72,6 +72,7 @@ class Plan:
     caps: tuple[int, ...]
     refusal_questions: int
     ablations: bool
+    steps: bool = False  # the retrieval-step rows only (pipelines.STEPS: one index, no other builds)
 
 
 def defaults() -> RagSettings:
@@ -134,7 +135,7 @@ def run_set(name: str, plan: Plan, out: Out, work: Path) -> SetResult:
     ranked = pipelines.ranked_chunks
     for form in forms:
         texts = [question_text(q, form) for q in queries]
-        probes = [pipelines.probe(ours, t, steps=plan.ablations) for t in texts]
+        probes = [pipelines.probe(ours, t, steps=plan.ablations or plan.steps) for t in texts]
         suffix = "" if form == doc_form else PLAIN
         table: dict[str, list[list[RankedChunk]]] = {
             OURS: [pipelines.shown(p.hybrid) for p in probes],
@@ -147,6 +148,9 @@ def run_set(name: str, plan: Plan, out: Out, work: Path) -> SetResult:
         }
         if plan.ablations:
             table.update(variants.ablations(probes, texts, cap, plan.caps, raw_index, with_caps=form == doc_form))
+        elif plan.steps:
+            table.update({f"ablation: hybrid {step}": [pipelines.shown(p.steps[step]) for p in probes]
+                          for step in pipelines.STEPS})
         for label, lists in table.items():
             rows[label + suffix] = score(ds, queries, lists)
     if plan.ablations:
@@ -182,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, help="a seeded sample of this many questions per set instead")
     parser.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=None,
                         help="the ablation and change rows (default: with --full only)")
+    parser.add_argument("--steps", action="store_true",
+                        help="add a row per retrieval step switched off (cheap: no other index is built)")
     parser.add_argument("--reuse-indexes", action="store_true",
                         help="reuse cached indexes built by other chunking code (only retrieval changed since)")
     args = parser.parse_args(argv)
@@ -189,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = plans()["full" if args.full else "quick"]
     if args.ablations is not None:
         plan = dataclasses.replace(plan, ablations=args.ablations)
+    if args.steps:
+        plan = dataclasses.replace(plan, steps=True)
     if args.questions:
         plan = dataclasses.replace(plan, questions={name: args.questions for name in plan.questions})
     out = Out()
