@@ -25,7 +25,7 @@ import httpx
 import ollama
 from pydantic import ValidationError
 
-from rag.generation import GenerationResult, LLMHealth
+from rag.generation import GenerationResult, LLMHealth, checked, min_prompt_tokens
 from rag.ollama_errors import (
     ContextTooLong,
     GenerationError,
@@ -40,7 +40,6 @@ from rag.ollama_errors import (
 )
 from rag.ollama_params import ThinkSetting, keep_alive_seconds, parse_think
 from rag.thinking import Piece, ThinkTagSplitter
-from rag.tokens import min_tokens
 
 __all__ = [
     "ContextTooLong", "GenerationError", "GenerationResult", "GenerationTimeout", "ModelNotPulled",
@@ -147,20 +146,9 @@ class OllamaGenerator:
             truncated_prompt=self._truncated(messages, prompt_tokens), done_reason=final.done_reason or "stop",
             thinking="".join(thoughts),
         )
-        log.info("generated %d tokens in %.1f s (prompt %d tokens, reasoning %d chars, model %s)",
-                 result.completion_tokens, result.seconds, prompt_tokens, len(result.thinking), result.model)
-        if result.truncated_prompt:
-            log.warning("Ollama saw %d tokens of a prompt of at least %d: it dropped or cut part of it "
-                        "(raise OLLAMA_NUM_CTX, or check the model's own context limit)",
-                        prompt_tokens, _min_prompt_tokens(messages))
-        if not result.text.strip():
-            if result.thinking and result.done_reason == "length":
-                raise NoAnswerWritten(f"the model spent all {self.num_predict} tokens thinking and wrote no answer "
-                                      "(set OLLAMA_THINK=false or raise ANSWER_MAX_TOKENS)")
-            raise NoAnswerWritten("the model wrote an empty answer")
-        if result.done_reason == "length":
-            log.warning("answer cut off at %d tokens (ANSWER_MAX_TOKENS)", self.num_predict)
-        return result
+        return checked(result, messages, num_predict=self.num_predict,
+                       cut_hint="it dropped or cut part of it (raise OLLAMA_NUM_CTX, or check the model's own "
+                                "context limit)")
 
     def _truncated(self, messages: list[dict[str, str]], prompt_tokens: int) -> bool:
         """Whether Ollama evaluated less than the prompt we sent.
@@ -172,7 +160,7 @@ class OllamaGenerator:
         """
         if prompt_tokens <= 0:  # not reported: nothing to conclude
             return False
-        return prompt_tokens >= self.num_ctx or prompt_tokens < _min_prompt_tokens(messages)
+        return prompt_tokens >= self.num_ctx or prompt_tokens < min_prompt_tokens(messages)
 
     def _pieces(self, messages: list[dict[str, str]]) -> Iterator[Piece]:
         """Answer and reasoning pieces, with "<think>…</think>" in the content moved to reasoning."""
@@ -262,7 +250,3 @@ class OllamaGenerator:
         else:
             message = f"model '{self.model}' is not pulled on {self.host}: run `ollama pull {self.model}`"
         return OllamaHealth(True, pulled, models, message)
-
-
-def _min_prompt_tokens(messages: list[dict[str, str]]) -> int:
-    return sum(min_tokens(m.get("content") or "") for m in messages)

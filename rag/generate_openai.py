@@ -24,19 +24,17 @@ from typing import Any
 import httpx2  # the HTTP client openai>=3 is built on: its timeouts and stream errors
 import openai
 
-from rag.generation import GenerationResult, LLMHealth
+from rag.generation import GenerationResult, LLMHealth, checked, min_prompt_tokens
 from rag.ollama_errors import (
     GenerationError,
     GenerationTimeout,
     ModelNotPulled,
-    NoAnswerWritten,
     OllamaUnavailable,
     context_too_long,
     server_context,
 )
 from rag.ollama_params import ThinkSetting, parse_think
 from rag.thinking import ThinkTagSplitter
-from rag.tokens import min_tokens
 
 log = logging.getLogger(__name__)
 
@@ -128,22 +126,10 @@ class OpenAIGenerator:
             text="".join(pieces), prompt_tokens=prompt_tokens,
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             seconds=time.perf_counter() - started, model=model,
-            truncated_prompt=0 < prompt_tokens < _min_prompt_tokens(messages),
+            truncated_prompt=0 < prompt_tokens < min_prompt_tokens(messages),
             done_reason="length" if finish == "length" else "stop", thinking="".join(thoughts),
         )
-        log.info("generated %d tokens in %.1f s (prompt %d tokens, reasoning %d chars, model %s)",
-                 result.completion_tokens, result.seconds, prompt_tokens, len(result.thinking), result.model)
-        if result.truncated_prompt:
-            log.warning("the server saw %d tokens of a prompt of at least %d: it cut part of it",
-                        prompt_tokens, _min_prompt_tokens(messages))
-        if not result.text.strip():
-            if result.thinking and result.done_reason == "length":
-                raise NoAnswerWritten(f"the model spent all {self.num_predict} tokens thinking and wrote no answer "
-                                      "(set OLLAMA_THINK=false or raise ANSWER_MAX_TOKENS)")
-            raise NoAnswerWritten("the model wrote an empty answer")
-        if result.done_reason == "length":
-            log.warning("answer cut off at %d tokens (ANSWER_MAX_TOKENS)", self.num_predict)
-        return result
+        return checked(result, messages, num_predict=self.num_predict, cut_hint="it cut part of it")
 
     @staticmethod
     def _emit(content: str, thinking: str, pieces: list[str], thoughts: list[str],
@@ -254,7 +240,3 @@ class OpenAIGenerator:
 def _first_line(err: object) -> str:
     text = str(err).strip() or type(err).__name__
     return text.splitlines()[0]
-
-
-def _min_prompt_tokens(messages: list[dict[str, str]]) -> int:
-    return sum(min_tokens(m.get("content") or "") for m in messages)

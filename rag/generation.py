@@ -8,9 +8,15 @@ quoted passages the same way for either. rag/backends.py builds the one LLM_API 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from rag.ollama_errors import NoAnswerWritten
+from rag.tokens import min_tokens
+
+log = logging.getLogger("rag.generate")
 
 
 @dataclass
@@ -52,3 +58,27 @@ class Generator(Protocol):
     def health(self) -> LLMHealth: ...
 
     def close(self) -> None: ...
+
+
+def min_prompt_tokens(messages: list[dict[str, str]]) -> int:
+    """The fewest tokens these messages can take: a server that reports fewer saw only part of them."""
+    return sum(min_tokens(m.get("content") or "") for m in messages)
+
+
+def checked(result: GenerationResult, messages: list[dict[str, str]], *, num_predict: int, cut_hint: str) -> \
+        GenerationResult:
+    """Log what one generation cost and whether the prompt was cut (`cut_hint` says what to do about it), and
+    raise NoAnswerWritten when there is no answer (all the budget spent thinking, or nothing at all)."""
+    log.info("generated %d tokens in %.1f s (prompt %d tokens, reasoning %d chars, model %s)",
+             result.completion_tokens, result.seconds, result.prompt_tokens, len(result.thinking), result.model)
+    if result.truncated_prompt:
+        log.warning("the server saw %d tokens of a prompt of at least %d: %s", result.prompt_tokens,
+                    min_prompt_tokens(messages), cut_hint)
+    if not result.text.strip():
+        if result.thinking and result.done_reason == "length":
+            raise NoAnswerWritten(f"the model spent all {num_predict} tokens thinking and wrote no answer "
+                                  "(set OLLAMA_THINK=false or raise ANSWER_MAX_TOKENS)")
+        raise NoAnswerWritten("the model wrote an empty answer")
+    if result.done_reason == "length":
+        log.warning("answer cut off at %d tokens (ANSWER_MAX_TOKENS)", num_predict)
+    return result
