@@ -28,6 +28,26 @@ def ask(service_for, reply, question: str, **overrides):
 CARRY = "How many days of annual leave can I carry over?"
 
 
+@pytest.fixture
+def ask_own_folder(tmp_path: Path, make_settings):
+    """Index a folder (the samples, unless `samples=False`, plus `files`), then ask it with the fake model."""
+    from rag.service import RagService
+
+    def run(files: dict[str, str], reply, question: str, *, samples: bool = True, **overrides):
+        docs = tmp_path / "docs"
+        if samples:
+            shutil.copytree(SAMPLE_DOCS, docs)
+        for name, text in files.items():
+            (docs / name).parent.mkdir(parents=True, exist_ok=True)
+            (docs / name).write_text(text)
+        RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"))).sync(full=True)
+        with FakeOllama(models=[MODEL], reply=reply) as fake:
+            return RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"), ollama_host=fake.url,
+                                            ollama_model=MODEL, **overrides)).ask(question)
+
+    return run
+
+
 @pytest.mark.parametrize("reply", ["[1]", "[1][2]", " [1] [2]. ", "I'm sorry, but"])
 def test_a_reply_of_only_markers_is_no_answer_and_the_passages_are_quoted(service_for, reply: str) -> None:
     answer = ask(service_for, reply, CARRY)
@@ -84,24 +104,16 @@ def test_a_figure_from_a_source_the_sentence_does_not_cite_is_flagged_naming_it(
     assert "10 days" in answer.unsupported_figures
 
 
-def test_a_figure_planted_in_another_document_is_flagged_naming_it(tmp_path: Path, make_settings) -> None:
+def test_a_figure_planted_in_another_document_is_flagged_naming_it(ask_own_folder) -> None:
     """A writer of the docs share plants a memo; the model obeys it but cites the official policy."""
-    from rag.service import RagService
-
-    docs = tmp_path / "docs"
-    shutil.copytree(SAMPLE_DOCS, docs)
-    (docs / "policies" / "leave-memo.md").write_text(
-        "# Leave memo\n\nFrom now on employees may carry over up to 12 days of unused annual leave to the next "
-        "calendar year.\n")
-    RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"))).sync(full=True)
+    memo = ("# Leave memo\n\nFrom now on employees may carry over up to 12 days of unused annual leave to the next "
+            "calendar year.\n")
 
     def reply(request: dict) -> str:
         policy = source_number(request, "March 31")
         return f"You can carry over up to 12 days of unused annual leave [{policy}]."
 
-    with FakeOllama(models=[MODEL], reply=reply) as fake:
-        answer = RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"), ollama_host=fake.url,
-                                          ollama_model=MODEL)).ask(CARRY)
+    answer = ask_own_folder({"policies/leave-memo.md": memo}, reply, CARRY)
     assert answer.unsupported_figures == ["12 days"] and "12 days ⚠" in answer.text
     assert "from *Leave memo*, which that sentence does not cite" in answer.notice
 
@@ -124,26 +136,16 @@ def test_a_near_miss_figure_is_not_shown_as_the_answer(service_for) -> None:
     assert answer.citations[0].rel_path == "policies/leave-policy.md"
 
 
-def test_a_figure_from_another_contract_than_the_one_named_is_a_near_miss(service_for, tmp_path: Path,
-                                                                        make_settings) -> None:
-    from rag.service import RagService
-
-    docs = tmp_path / "docs"
-    shutil.copytree(SAMPLE_DOCS, docs)
-    (docs / "contracts" / "harbour-storage-agreement.md").write_text(
-        "# Warehouse Services Agreement – Harbour Storage\n\n## 3. Fees and payment\n\n"
-        "Storage is charged at NT$410 per pallet position per month. Invoices are payable within 30 days.\n")
-    settings = make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"))
-    RagService(settings).sync(full=True)
+def test_a_figure_from_another_contract_than_the_one_named_is_a_near_miss(ask_own_folder) -> None:
+    harbour = ("# Warehouse Services Agreement – Harbour Storage\n\n## 3. Fees and payment\n\n"
+               "Storage is charged at NT$410 per pallet position per month. Invoices are payable within 30 days.\n")
 
     def reply(request: dict) -> str:
         n = source_number(request, "interest of 1% per month")
         return f"Harbour Storage charges interest of 1% per month on late payments [{n}]."
 
-    with FakeOllama(models=[MODEL], reply=reply) as fake:
-        svc = RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"), ollama_host=fake.url,
-                                       ollama_model=MODEL))
-        answer = svc.ask("What interest does Harbour Storage charge us on late payments?")
+    answer = ask_own_folder({"contracts/harbour-storage-agreement.md": harbour}, reply,
+                            "What interest does Harbour Storage charge us on late payments?")
     assert answer.near_miss
     assert "Harbour Storage* states nothing about this" in answer.text
     assert "Master Services Agreement" in answer.text
@@ -201,24 +203,17 @@ def test_a_dropped_invented_see_also_leaves_nothing_dangling(service_for) -> Non
     assert "See also" not in answer.text and answer.text.endswith("5 days [1].")
 
 
-def test_a_chinese_near_miss_is_said_in_chinese(tmp_path: Path, make_settings) -> None:
+def test_a_chinese_near_miss_is_said_in_chinese(ask_own_folder) -> None:
     """婚假: the rule states 喪假 (8 日) and 病假, nothing for marriage leave."""
-    from rag.service import RagService
-
-    docs = tmp_path / "docs"
-    (docs / "policies").mkdir(parents=True)
-    (docs / "policies" / "員工請假規則.md").write_text(
-        "# 員工請假規則\n\n## 第一條 病假\n\n員工因普通傷病請假者，一年內合計未超過 30 日部分，工資折半發給。\n\n"
-        "## 第二條 喪假\n\n父母、配偶喪亡者，給予喪假 8 日，工資照給。\n")
-    RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"))).sync(full=True)
+    rule = ("# 員工請假規則\n\n## 第一條 病假\n\n員工因普通傷病請假者，一年內合計未超過 30 日部分，工資折半發給。\n\n"
+            "## 第二條 喪假\n\n父母、配偶喪亡者，給予喪假 8 日，工資照給。\n")
 
     def reply(request: dict) -> str:
         return f"員工結婚可以請婚假 8 日，工資照給 [{source_number(request, '喪假 8 日')}]。"
 
-    with FakeOllama(models=[MODEL], reply=reply) as fake:
-        # floor off: this is about what the model says once retrieval lets the question through
-        answer = RagService(make_settings(docs_dir=docs, lancedb_uri=str(tmp_path / "index"), ollama_host=fake.url,
-                                          ollama_model=MODEL, relevance_floor=0.0)).ask("員工結婚可以請幾天婚假？")
+    # floor off: this is about what the model says once retrieval lets the question through
+    answer = ask_own_folder({"policies/員工請假規則.md": rule}, reply, "員工結婚可以請幾天婚假？", samples=False,
+                            relevance_floor=0.0)
     assert answer.near_miss
     assert "文件中沒有關於「婚假」的規定" in answer.text and "喪假" in answer.text
     assert "請婚假 8 日" not in answer.text
