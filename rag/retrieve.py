@@ -273,8 +273,8 @@ def focus_named_document(
     passages = []
     for hit in hits:
         cand = known.get(hit.row["chunk_id"]) or Candidate(row=hit.row)
-        if trust_vectors:
-            cand.vector_score = hit.score  # cosine with what is asked of the document
+        if trust_vectors and cand.vector_score is None:  # the floor reads the whole question's cosine where known
+            cand.vector_score = hit.score
         if cand.row["chunk_id"] not in absorbed:
             passages.append(cand)
     gone = store.complete_rows(c.row for c in passages[:len(top)])
