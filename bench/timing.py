@@ -8,14 +8,17 @@ its alternatives through `interleaved`:
 - rounds repeat until the ratios' spread (interquartile range / median) is under `max_spread` (10%), at
   least `min_rounds` and at most `max_rounds` or `max_seconds`; past the cap it says it could not;
 - the 1-minute load average is read before and after (and after each round). This bench's own threads
-  are part of it (torch uses every core), so its own CPU use over the last minute (busy cores, counted
-  every 5 s) is subtracted: what remains is other work (over-counted when this bench's threads wait for
-  a core, which errs towards "busy"). When that exceeds the core count, the result prints
-  "inconclusive: machine busy (load X on N cores)" instead of a ratio.
+  are part of it (torch uses every core), so its own part is subtracted: its threads (and its child
+  processes') that are running or waiting for a core, sampled every second and averaged as the kernel
+  averages the load, or its CPU time over the last minute if that is more. What remains is other work;
+  when that exceeds the core count, the result prints "inconclusive: machine busy (load X on N cores)"
+  instead of a ratio.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import resource
 import statistics
@@ -49,16 +52,56 @@ def _mark() -> tuple[float, float]:
     return mark
 
 
+def _stat_fields(path: str) -> list[str]:
+    """The fields of a /proc stat file after the command name ([0] state, [1] parent pid); [] if gone."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
+def _runnable_threads() -> int | None:
+    """Threads of this process and its children that are running or waiting for a core now (what the load
+    average counts), this sampler excluded; None where /proc cannot tell (not Linux)."""
+    me, sampler = os.getpid(), threading.get_native_id()
+    try:
+        children = [int(e.name) for e in os.scandir("/proc") if e.name.isdigit() and int(e.name) != me
+                    and _stat_fields(f"/proc/{e.name}/stat")[1:2] == [str(me)]]
+        pids = [me, *children]
+        count = 0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                for task in os.scandir(f"/proc/{pid}/task"):
+                    if not (pid == me and int(task.name) == sampler):
+                        count += _stat_fields(f"{task.path}/stat")[:1] in (["R"], ["D"])
+        return count
+    except OSError:
+        return None
+
+
+# This bench's own part of the 1-minute load average: its runnable threads, averaged as the kernel averages
+# nr_running (an exponential decay with a 60 s time constant), sampled every second.
+_own_load = [0.0]
+_DECAY = math.exp(-1 / 60)
+
+
 def _sample_every(seconds: float) -> None:
+    ticks = 0
     while True:
-        time.sleep(seconds)
-        _mark()
+        time.sleep(1.0)
+        runnable = _runnable_threads()
+        if runnable is not None:
+            _own_load[0] = _own_load[0] * _DECAY + runnable * (1 - _DECAY)
+        ticks += 1
+        if ticks % seconds == 0:
+            _mark()
 
 
 _marks_lock = threading.Lock()
 _mark()
-# A mark every 5 s, so "this bench's CPU over the last minute" is known whenever the load is read.
-threading.Thread(target=_sample_every, args=(5.0,), daemon=True, name="bench-load-marks").start()
+# Every second: this bench's runnable threads; every 5 s a mark of its CPU time (see `load_now`).
+threading.Thread(target=_sample_every, args=(5,), daemon=True, name="bench-load-marks").start()
 
 
 @dataclass(frozen=True)
@@ -77,13 +120,14 @@ class Load:
 
 
 def load_now() -> Load:
-    """The load average now, with this process's share: its CPU seconds over the last minute (or since start)."""
+    """The load average now, with this bench's share: the larger of its runnable threads averaged as the kernel
+    averages them, and its CPU seconds (children's too) over the last minute (or since it started)."""
     now, cpu = _mark()
     with _marks_lock:
         earlier = [m for m in _cpu_marks if m[0] <= now - 60.0] or [_cpu_marks[0]]
     then, cpu_then = earlier[-1]
-    own = (cpu - cpu_then) / max(now - then, 1e-3)
-    return Load(os.getloadavg()[0], min(own, float(cores())))
+    busy = (cpu - cpu_then) / max(now - then, 1e-3)
+    return Load(os.getloadavg()[0], max(min(busy, float(cores())), _own_load[0]))
 
 
 @dataclass
