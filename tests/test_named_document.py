@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.retrieve import named_document, without_naming
+from rag.named import named_document, without_naming
 
 SECTIONS = (
     ("Scope", "This privacy policy describes how {site} handles information. By using the site you accept this "
