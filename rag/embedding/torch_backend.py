@@ -51,16 +51,18 @@ class TorchEmbedder(Embedder):
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         return list(enc["input_ids"]), [tuple(span) for span in enc["offset_mapping"]]
 
-    def _precision(self) -> contextlib.AbstractContextManager[Any]:
+    def _precision(self, one_question: bool = False) -> contextlib.AbstractContextManager[Any]:
         dtype = {"bf16": self._torch.bfloat16, "fp16": self._torch.float16}.get(self.backend.precision)
-        if dtype is not None:
+        # One question on one CPU thread is faster in fp32: bf16 autocast's conversions cost more than they save
+        # on a batch of one (11.9 vs 15.8 ms, bench/results/embed_backends.txt); the vectors are comparable.
+        if dtype is not None and not (one_question and self.device == "cpu"):
             return self._torch.autocast(device_type=self.device, dtype=dtype)
         return contextlib.nullcontext()
 
-    def _run(self, texts: list[str], batch_size: int, prompt: str) -> np.ndarray:
+    def _run(self, texts: list[str], batch_size: int, prompt: str, one_question: bool = False) -> np.ndarray:
         # The prompt goes through sentence-transformers, which leaves it out of pooling where the model says so
         # (include_prompt=False); an explicit "" also stops its default_prompt_name from applying twice.
-        with self._precision():
+        with self._precision(one_question):
             vectors = self.model.encode(
                 texts, prompt=prompt, batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True,
                 show_progress_bar=False,
@@ -80,7 +82,7 @@ class TorchEmbedder(Embedder):
         previous = torch.get_num_threads()
         torch.set_num_threads(1)  # per calling thread once initialised (OpenMP ICV); restored for the global default
         try:
-            return self._run([text], 1, prompt)[0]
+            return self._run([text], 1, prompt, one_question=True)[0]
         finally:
             torch.set_num_threads(previous)
 
