@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.timing import interleaved  # noqa: E402
+from bench.timing import append_result, interleaved  # noqa: E402
 
 QUESTION = "How many days of annual leave can I carry over?"
 COMMANDS = {
@@ -132,7 +132,7 @@ def main() -> None:
                      f"(floor {floor:.2f} s): {'met' if met else 'missed'}")
     text = "\n".join(lines)
     print(text)
-    (ROOT / "bench" / "results" / "cold_start.txt").write_text(text + "\n", encoding="utf-8")
+    append_result(ROOT / "bench" / "results" / "cold_start.txt", text)
 
 
 if __name__ == "__main__":

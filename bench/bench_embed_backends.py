@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.timing import interleaved  # noqa: E402
+from bench.timing import append_result, interleaved  # noqa: E402
 from rag.embeddings import backend_choice, load_embedder  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -101,8 +101,7 @@ def speed_only(rounds: int, max_rounds: int = 12) -> None:
              f"{len(questions)} per round", *single.lines()]
     text = "\n".join(lines)
     print(text)
-    with (ROOT / "bench" / "results" / "embed_backends.txt").open("a", encoding="utf-8") as out:
-        out.write(text + "\n")
+    append_result(ROOT / "bench" / "results" / "embed_backends.txt", text)
 
 
 def main() -> None:
@@ -173,7 +172,7 @@ def main() -> None:
                  "from this one run)")
     text = "\n".join(lines)
     print(text)
-    (ROOT / "bench" / "results" / "embed_backends.txt").write_text(text + "\n", encoding="utf-8")
+    append_result(ROOT / "bench" / "results" / "embed_backends.txt", text)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LANCE_LOG", "error")
 
-from bench.timing import Comparison, interleaved, load_now  # noqa: E402
+from bench.timing import Comparison, append_result, interleaved, load_now  # noqa: E402
 from rag.background import LowPriorityEmbedder  # noqa: E402
 from rag.embeddings import load_embedder, load_query_embedder, prepare_query_export  # noqa: E402
 from rag.prompt import build_messages  # noqa: E402
@@ -346,8 +346,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out(f"load average {load_now()} at the end")
-    (Path(__file__).resolve().parent / "results" / "retrieval.txt").write_text("\n".join(LINES) + "\n",
-                                                                                 encoding="utf-8")
+    append_result(Path(__file__).resolve().parent / "results" / "retrieval.txt", "\n".join(LINES))
 
 
 if __name__ == "__main__":

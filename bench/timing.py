@@ -26,9 +26,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 MAX_SPREAD = 0.10
 _cpu_marks: list[tuple[float, float]] = []  # (monotonic time, CPU seconds of this process and its children)
+
+
+def append_result(path: Path, text: str) -> None:
+    """Add a run to its results file: earlier runs (other machines, loads, commits) stay for comparison."""
+    with path.open("a", encoding="utf-8") as f:
+        f.write(("\n" if path.exists() and path.stat().st_size else "") + text.rstrip("\n") + "\n")
 
 
 def cores() -> int:
