@@ -17,7 +17,7 @@ from rag.claim_check import Claim, FlaggedFigure, check_claims
 from rag.evidence import best_sentence
 from rag.figures import extract_figures
 from rag.notices import near_miss_notice, zh
-from rag.subject_check import DocumentText, NearMiss, near_misses
+from rag.subject_check import DocumentText, NearMiss, near_misses, unmentioned_subject
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class Review:
     figures_checked: int = 0
     flagged: list[FlaggedFigure] = field(default_factory=list)
     near_misses: list[NearMiss] = field(default_factory=list)
+    # what the question asks about that no given document mentions, stated by the answer anyway: no answer
+    unmentioned: list[str] = field(default_factory=list)
 
 
 def review(question: str, text: str, sources: Sequence[GivenSource],
@@ -65,6 +67,9 @@ def review(question: str, text: str, sources: Sequence[GivenSource],
         result.claims = {m.source: [s.plain for s in sentences if m.source in _sources_of(s)] or [question]
                          for m in misses}
         result.flagged = []  # the answer's own figures are no longer shown
+    else:
+        documents = [document_text(doc) for doc in dict.fromkeys(s.doc for s in sources)]
+        result.unmentioned = unmentioned_subject(question, text, documents)
     return result
 
 

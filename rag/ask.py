@@ -29,6 +29,7 @@ from rag.notices import (
     no_answer_text,
     truncated_notice,
     uncited_notice,
+    unmentioned_text,
 )
 from rag.ollama_errors import ContextTooLong, GenerationError, NoAnswerWritten
 from rag.prompt import PromptSource, build_messages, format_header, new_fence_tag
@@ -196,6 +197,9 @@ def _reviewed_answer(question: str, text: str, done_reason: str, hits: list[Cand
     sources = [GivenSource(number=src.number, doc=hit.doc_path, title=src.title, section=src.section,
                            text=src.text, header=format_header(src)) for src, hit in zip(given, hits, strict=True)]
     verdict = review(question, text, sources, document_text or _passages_of(sources), known_titles)
+    if verdict.unmentioned:  # an answer about what no source mentions is no answer from the documents
+        log.info("declined after the answer: the sources never mention %s", verdict.unmentioned)
+        return Answer(question=question, text=unmentioned_text(question, verdict.unmentioned), mode="no_answer")
     doc_key = {s.number: s.doc for s in sources}
     resolved = resolve_markers(verdict.text, doc_key)
     if resolved.dropped:

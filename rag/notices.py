@@ -32,6 +32,16 @@ def no_answer_text(question: str, surface: str = "slack") -> str:
             f"Try rephrasing, or use {where} to see which documents I know.")
 
 
+def unmentioned_text(question: str, terms: list[str]) -> str:
+    """The reply instead of an answer about something no source mentions (rag/subject_check.unmentioned_subject)."""
+    if zh(question):
+        return (f"已索引的文件中沒有提到「{'、'.join(terms)}」，所以不根據其他內容作答。"
+                "如果文件用的是別的說法，請換個說法再問一次。")
+    listed = ", ".join(f"“{t}”" for t in terms)
+    return (f"The indexed documents say nothing about {listed}, so I won't answer from passages about something "
+            "else. If they use another word for it, try asking with that word.")
+
+
 def uncited_notice(question: str) -> str:
     return "（此回答未引用任何文件，請謹慎參考。）" if zh(question) else \
         "This answer cites no document: treat it with care."

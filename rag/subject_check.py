@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from rag.lexicon import term_spans
 from rag.query import CJK_RE, CJK_RUN_RE, query_terms, stop_marks
 from rag.textnorm import normalize
 
@@ -43,6 +44,7 @@ _ARTICLE_NUMBER = re.compile(r"^第?[0-9〇零一二三四五六七八九十百�
 
 
 MIN_NAMING_TERMS = 2
+MIN_UNMENTIONED_WORDS = 2  # English words a question asks about, no source mentions and the answer states
 
 
 @dataclass(frozen=True)
@@ -109,22 +111,92 @@ def missing_terms(question: str, doc: DocumentText) -> list[str]:
         if any(_present(t, heading_words, doc.headings) for t in neighbours):
             out.append(word)
     for run in CJK_RUN_RE.findall(text):
-        marks = stop_marks(run)
-        keep = [not m and c not in _GENERIC_CJK for c, m in zip(run, marks, strict=True)]
-        missing = [False] * len(run)
-        for i in range(len(run) - 1):
-            pair = run[i:i + 2]
-            if keep[i] and keep[i + 1] and pair not in doc_text and any(c not in doc_text for c in pair):
-                missing[i] = missing[i + 1] = True
-        start = None
-        for i, flag in enumerate([*missing, False]):
-            if flag and start is None:
-                start = i
-            elif not flag and start is not None:
-                around = run[max(0, start - 1):i + 1]
-                if any(c in doc.headings and c not in _GENERIC_CJK for c in around):
-                    out.append(run[start:i])
-                start = None
+        for start, end in _absent_spans(run, doc_text):
+            around = run[max(0, start - 1):end + 1]
+            if any(c in doc.headings and c not in _GENERIC_CJK for c in around):
+                out.append(run[start:end])
+    return list(dict.fromkeys(out))
+
+
+def _absent_spans(run: str, doc_text: str) -> list[tuple[int, int]]:
+    """Spans of a CJK run made of character pairs `doc_text` lacks (each pair with a character it lacks too),
+    question words and generic characters left out: what the question asks about that the text never says."""
+    marks = stop_marks(run)
+    keep = [not m and c not in _GENERIC_CJK for c, m in zip(run, marks, strict=True)]
+    missing = [False] * len(run)
+    for i in range(len(run) - 1):
+        pair = run[i:i + 2]
+        if keep[i] and keep[i + 1] and pair not in doc_text and any(c not in doc_text for c in pair):
+            missing[i] = missing[i + 1] = True
+    spans, start = [], None
+    for i, flag in enumerate([*missing, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            spans.append((start, i))
+            start = None
+    return spans
+
+
+def _unsaid_spans(run: str, doc_text: str) -> list[tuple[int, int]]:
+    """Spans of a CJK run whose character pairs `doc_text` never holds, each widened by a kept neighbour
+    (手機補 → 手機補助). A pair of two characters the text has is unsaid unless it only joins two pairs the text
+    holds (物流|合約: two words side by side, not a new one); many given documents hold most characters."""
+    marks = stop_marks(run)
+    keep = [not m and c not in _GENERIC_CJK for c, m in zip(run, marks, strict=True)]
+
+    def held(i: int) -> bool:
+        return 0 <= i <= len(run) - 2 and run[i:i + 2] in doc_text
+
+    missing = [False] * len(run)
+    for i in range(len(run) - 1):
+        pair = run[i:i + 2]
+        if keep[i] and keep[i + 1] and not held(i) and (any(c not in doc_text for c in pair)
+                                                        or not (held(i - 1) and held(i + 1))):
+            missing[i] = missing[i + 1] = True
+    spans, start = [], None
+    for i, flag in enumerate([*missing, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            spans.append((start - (start > 0 and keep[start - 1]), i + (i < len(run) and keep[i])))
+            start = None
+    return spans
+
+
+def unmentioned_subject(question: str, answer: str, docs: Sequence[DocumentText]) -> list[str]:
+    """What the question asks about that no given document mentions at all, and that the answer states anyway.
+
+    With the relevance floor passed on the question's other words (員工, 每個月), a 1.5B model answered
+    員工每個月的手機補助是多少？ with "員工每個月的手機補助是 1500 元" citing the leave rules,
+    and 員工認股權要怎麼行使？ with a sentence restating the question (bench/bench_answers.py).
+    An answer about a subject none of its sources names is not an answer from the documents. Everyday
+    words whose formal word a document uses (過世 → 喪亡, rag/lexicon.py) count as mentioned; an English
+    word counts by its stem ("hire"/"hiring")."""
+    doc_text = normalize("\n".join(f"{d.headings}\n{d.text}" for d in docs))
+    if not doc_text.strip():
+        return []
+    said = normalize(answer)
+    out: list[str] = []
+    for run in CJK_RUN_RE.findall(normalize(question)):
+        said_formally = {i for start, end, formal in term_spans(run) if any(f in doc_text for f in formal)
+                         for i in range(start, end)}
+        said_formally |= {i for kind in _DOCUMENT_KINDS if CJK_RE.match(kind)  # 合約 for a 契約: the document
+                          for m in re.finditer(re.escape(kind), run) for i in range(m.start(), m.end())}
+        for start, end in _unsaid_spans(run, doc_text):
+            term = run[start:end]
+            if not said_formally & set(range(start, end)) and term in said:
+                out.append(term)
+    doc_words, said_words = _words(doc_text), _words(said)
+    english = []
+    for word in re.findall(r"[A-Za-z][A-Za-z-]+", normalize(question)):
+        terms = query_terms(word)
+        if terms and terms[0] not in _GENERIC_EN and not _present(terms[0], doc_words, doc_text) \
+                and terms[0] in said_words:
+            english.append(word)
+    # One English word alone is more often the question's own wording ("length" for "at least 14 characters")
+    if len(english) >= MIN_UNMENTIONED_WORDS:
+        out.extend(english)
     return list(dict.fromkeys(out))
 
 

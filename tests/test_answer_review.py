@@ -217,3 +217,36 @@ def test_a_chinese_near_miss_is_said_in_chinese(ask_own_folder) -> None:
     assert answer.near_miss
     assert "文件中沒有關於「婚假」的規定" in answer.text and "喪假" in answer.text
     assert "請婚假 8 日" not in answer.text
+
+
+ZH_LEAVE_RULES = ("# 員工請假規則\n\n## 第一條 特別休假\n員工到職滿六個月者，給予特別休假 3 日；滿一年者 7 日。\n\n"
+                  "## 第二條 普通傷病假\n員工因普通傷病請假者，一年內合計未超過三十日部分，工資折半發給。\n\n"
+                  "## 第三條 喪假\n父母、養父母、繼父母、配偶喪亡者，給予喪假八日，工資照給。\n")
+
+
+def test_an_answer_about_a_subject_no_source_mentions_is_declined(ask_own_folder) -> None:
+    """bench_answers un-zh-phone: the floor passed on 員工/每個月, and the model stated a phone allowance citing
+    the sick-leave article. None of the sources mentions 手機補助: the asker is told so, not given a figure."""
+    reply = ("根據《員工請假規則》第二條，員工因普通傷病請假者，一年內合計未超過 30 日部分，工資折半發給 [1]。"
+             "因此，員工每個月的手機補助是 1500 元。")
+    answer = ask_own_folder({"policies/員工請假規則.md": ZH_LEAVE_RULES}, reply, "員工每個月的手機補助是多少？")
+    assert answer.mode == "no_answer" and "1500" not in answer.text
+    assert "「手機補助」" in answer.text and not answer.citations
+
+
+def test_an_answer_in_the_askers_everyday_words_is_not_declined(ask_own_folder) -> None:
+    """過世 is the asker's word for the rule's 喪亡 (rag/lexicon.py): restating it is no unmentioned subject."""
+    reply = "父母過世可以請喪假八日，工資照給 [1]。"
+    answer = ask_own_folder({"policies/員工請假規則.md": ZH_LEAVE_RULES}, reply, "父母過世可以請幾天喪假？")
+    assert answer.mode == "generated" and "八日" in answer.text
+    assert [c.rel_path for c in answer.citations] == ["policies/員工請假規則.md"]
+
+
+def test_an_english_answer_about_an_unmentioned_thing_is_declined(ask_own_folder) -> None:
+    reply = "On business travel employees receive a daily allowance of USD 50 for a pet sitter [1]."
+    allowances = ("# Travel allowances\n\n## Daily allowance\nOn business travel abroad employees receive a daily "
+                  "allowance of USD 60 for meals and local transport.\n")
+    answer = ask_own_folder({"policies/travel-allowances.md": allowances}, reply,
+                            "What is the daily allowance for a pet sitter on business travel?")
+    assert answer.mode == "no_answer" and "USD 50" not in answer.text
+    assert "“pet”" in answer.text and "“sitter”" in answer.text
