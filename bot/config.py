@@ -91,7 +91,7 @@ class BotSettings(BaseSettings):
     @field_validator("gaps_digest_cron")
     @classmethod
     def _digest_cron(cls, value: str | None) -> str | None:
-        from rag.cron import check_crontab  # the one rule, APScheduler's own parser (SYNC_CRON too)
+        from rag.ops.cron import check_crontab  # the one rule, APScheduler's own parser (SYNC_CRON too)
 
         return check_crontab(value) if value is not None else None
 

@@ -59,7 +59,7 @@ def doctor(
         report(Check("FAIL", "config", str(err)))
         raise typer.Exit(EXIT_FAILED) from None
     from bot.config import load_bot_settings
-    from rag.embeddings import backend_line
+    from rag.ingest.embeddings import backend_line
     from rag.service import RagService
 
     svc = RagService(s)  # its settings hold the docs root sync and serve use (maybe the index's own folder)
@@ -143,7 +143,7 @@ def check_index(svc: Any) -> Check:
         detail += f", last sync {last.status}"
     root = _remembered_docs_root(s.resolved_state_dir)
     if root is not None and Path(root).resolve() != s.docs_dir.resolve():
-        from rag.sync.roots import bundled_samples  # the sample documents give way without the option
+        from rag.ingest.sync.roots import bundled_samples  # the sample documents give way without the option
 
         if root == bundled_samples():
             return Check("warn", "index", f"{detail}, built from the sample documents ({root}): the next sync "
@@ -156,9 +156,9 @@ def check_index(svc: Any) -> Check:
 
 def _remembered_docs_root(state_dir: Path) -> str | None:
     """The folder the index was built from, where this version of the index records it (read-only)."""
-    import rag.state
+    import rag.index.state
 
-    read = getattr(rag.state, "remembered_docs_root", None)
+    read = getattr(rag.index.state, "remembered_docs_root", None)
     return read(state_dir) if read is not None else None
 
 
@@ -178,7 +178,8 @@ def check_ollama(svc: Any) -> Check:
     health = svc.ollama_health()
     if not health.reachable:
         return Check("FAIL", "ollama", f"{health.message} (answers fall back to quoted passages)")
-    if s.llm_api == "openai":  # an OpenAI-compatible server (rag/generate_openai.py): its own words say it all
+    # an OpenAI-compatible server (rag/answering/generate_openai.py): its own words say it all
+    if s.llm_api == "openai":
         status = "ok" if health.model_pulled else "FAIL"
         return Check(status, "llm model", health.message + ("" if health.model_pulled else
                                                             " (until then answers are quoted passages)"))

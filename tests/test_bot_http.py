@@ -697,7 +697,7 @@ def test_a_request_trickling_in_is_cut_off_and_an_oversized_one_refused():
 
 
 def test_resync_while_a_sync_runs_says_so_and_starts_nothing(make_bot):
-    from rag.locks import SyncLock
+    from rag.ops.locks import SyncLock
 
     bot = make_bot(reply="unused", private_corpus=True)
     holder = SyncLock(bot.rag.settings.resolved_state_dir)

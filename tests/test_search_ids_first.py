@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from rag.retrieve import Retrieval, Scope, retrieve
-from rag.store import ID_COLUMNS, ROW_COLUMNS
+from rag.index.store import ID_COLUMNS, ROW_COLUMNS
+from rag.retrieval.retrieve import Retrieval, Scope, retrieve
 
 QUESTIONS = [
     "How many days of annual leave can be carried over to next year?",

@@ -40,14 +40,14 @@ from bot.delivery.pacing import Pacer, pacer_for
 from bot.delivery.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage
 from bot.delivery.slack_calls import RetryPolicy, SlackCaller
 from bot.followthrough.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer
-from rag.notices import is_chinese
-from rag.privacy import PrivacyRule
-from rag.state import FileRecord
+from rag.index.privacy import PrivacyRule
+from rag.index.state import FileRecord
+from rag.language.notices import is_chinese
 
 if TYPE_CHECKING:
-    from rag.answer import Answer
-    from rag.scope import Scope
+    from rag.retrieval.scope import Scope
     from rag.service import RagService
+    from rag.values import Answer
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ class FollowThrough:
 def indexed_files(rag: RagService) -> dict[str, FileRecord]:
     """The documents as the index holds them now: what every replica sees, with or without a sync manifest."""
     files = {}
-    for path, doc in rag.store.document_summaries().items():
+    for path, doc in rag.index.store.document_summaries().items():
         files[path] = FileRecord(rel_path=path, size=0, mtime_ns=0, sha256=str(doc.get("doc_sha256") or ""),
                                  kind=str(doc.get("kind") or ""), format=str(doc.get("format") or ""),
                                  title=str(doc.get("title") or path), link=str(doc.get("link") or ""),

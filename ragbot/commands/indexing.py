@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from rag.catalog import SyncReport, one_line
-from rag.sync_gate import gate_lines
+from rag.index.catalog import SyncReport, one_line
+from rag.ops.sync_gate import gate_lines
 from ragbot.common import EXIT_FAILED, Options, _is_user_error, fail, service, user_errors
 
 
@@ -64,7 +64,7 @@ def print_report(report: SyncReport) -> None:
         out(f"held back {path}: {note}")
     if report.message:
         out(f"note: {report.message}")
-    for line in gate_lines(report):  # EVAL_QUESTIONS (rag/sync_gate.py)
+    for line in gate_lines(report):  # EVAL_QUESTIONS (rag/ops/sync_gate.py)
         out(line)
     if report.answers_marked:  # bot/followthrough/watcher.py marks them in Slack
         out(f"{report.answers_marked} posted answer{'s' if report.answers_marked != 1 else ''} cite changed "

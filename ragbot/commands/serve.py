@@ -24,7 +24,7 @@ def serve() -> None:
         with user_errors():
             run(svc, bot_settings)
         return
-    from rag.scheduler import run_forever
+    from rag.ops.scheduler import run_forever
 
     typer.echo("no SLACK_BOT_TOKEN set: running the scheduled sync only (Ctrl-C to stop)")
     with user_errors():
