@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from rag.language.cjk import CJK_RE  # noqa: E402
 from rag.language.script import simplified_chars  # noqa: E402
 from rag.language.textnorm import normalize  # noqa: E402
-from rag.retrieval.query import CJK_RE  # noqa: E402
 from tests.real_llm import DEFAULT_MODEL, MODELS, LlamaServer, unavailable_reason  # noqa: E402
 
 QUESTIONS = ROOT / "bench" / "answers" / "questions.jsonl"

@@ -41,8 +41,9 @@ from rag.config import load_settings  # noqa: E402
 from rag.language.textnorm import normalize  # noqa: E402
 from rag.retrieval import duplicates  # noqa: E402
 from rag.retrieval.duplicates import NEAR_DUPLICATE, figure_values, group_duplicates, resemblance, shingles  # noqa: E402
+from rag.retrieval.named import title_match  # noqa: E402
 from rag.retrieval.query import query_terms  # noqa: E402
-from rag.retrieval.retrieve import cap_per_document, title_match  # noqa: E402
+from rag.retrieval.retrieve import cap_per_document  # noqa: E402
 from rag.service import RagService  # noqa: E402
 from tests.duplicates_corpus import EN_CONFIDENTIALITY, ZH_CONFIDENTIALITY  # noqa: E402
 

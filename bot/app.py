@@ -104,7 +104,7 @@ def build_app(
     client = attach_retry_handlers(client or make_client(settings))
     if health is None:
         auth = SlackAuthStatus()
-        health = BotHealth(rag, auth, WarmUp(rag, delay_s=settings.test_warmup_delay_seconds), mode=settings.mode)
+        health = BotHealth(rag, auth, WarmUp(rag), mode=settings.mode)
     auth = health.sources.auth
     redactor = Redactor(settings.secret_values())
     register_secrets(*settings.secret_values())

@@ -81,7 +81,7 @@ def test_mention_over_the_websocket_is_acked_answered_once_despite_a_retry(tmp_p
                 docs_dir=docs, lancedb_uri=str(tmp_path / "index"), ollama_host=ollama.url, ollama_model=MODEL
             )
         )
-        assert rag.ingest.sync(full=True).status == "ok"
+        assert rag.sync(full=True).status == "ok"
         settings = socket_settings(slack, tmp_path, ADMIN_USER_IDS="U0ADMIN")
         app, runtime = build_app(rag, settings)
         handler = build_socket_mode_handler(app, settings)

@@ -16,8 +16,9 @@ import pytest
 
 from rag.config import load_settings
 from rag.index.store import ChunkStore
+from rag.retrieval.candidates import Retrieval
 from rag.retrieval.duplicates import resemblance, shingles
-from rag.retrieval.retrieve import Retrieval, retrieve
+from rag.retrieval.retrieve import retrieve
 from rag.retrieval.shingles import MIN_AGREEING, SKETCH_BYTES, SKETCH_COLUMN, agreeing, sketch
 from rag.service import RagService
 from tests.conftest import SAMPLE_DOCS, UNREACHABLE_OLLAMA

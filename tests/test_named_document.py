@@ -73,8 +73,8 @@ def test_the_naming_clause_is_what_is_left_out_of_the_passage_ranking():
 
 
 def test_a_document_is_named_only_when_its_title_stands_out(tmp_path: Path):
+    from rag.retrieval.candidates import Candidate
     from rag.retrieval.query import query_terms
-    from rag.retrieval.retrieve import Candidate
 
     def cand(title: str) -> Candidate:
         return Candidate(row={"chunk_id": title, "title": title, "doc_path": f"{title}.md"})

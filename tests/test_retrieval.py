@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from rag.index.store import SearchHit
-from rag.retrieval.retrieve import Scope, cap_per_document, fuse, query_terms
+from rag.retrieval.query import query_terms
+from rag.retrieval.retrieve import cap_per_document, fuse
+from rag.retrieval.scope import Scope
 
 
 @pytest.fixture
@@ -128,8 +130,8 @@ def test_scope_by_kind_ignores_case(service):
 def test_chinese_question_words_scattered_over_a_long_chunk_do_not_pass_for_an_answer():
     """A 400-character chunk (CHUNK_SIZING auto) is judged on passage-sized stretches: the question's
     words spread over unrelated sentences must not add up to the coverage of a passage that answers it."""
+    from rag.retrieval.query import query_terms
     from rag.retrieval.relevance import question_coverage
-    from rag.retrieval.retrieve import query_terms
 
     question = "員工出差住宿費每晚上限是多少？"
     filler = "本公司依法辦理各項業務，並定期檢討相關規定之執行情形。" * 4

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from rag.index.store import ID_COLUMNS, ROW_COLUMNS
-from rag.retrieval.retrieve import Retrieval, Scope, retrieve
+from rag.retrieval.candidates import Retrieval
+from rag.retrieval.retrieve import retrieve
+from rag.retrieval.scope import Scope
 
 QUESTIONS = [
     "How many days of annual leave can be carried over to next year?",

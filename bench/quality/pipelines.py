@@ -25,7 +25,8 @@ from bench.quality import scoring
 from rag.config import RagSettings, load_settings
 from rag.index.store import SearchHit
 from rag.ops.evaluate import RankedChunk, SearchOutcome, outcome_from_candidates, ranked_chunk
-from rag.retrieval.retrieve import Candidate, cap_per_document, fuse, retriever_weights
+from rag.retrieval.candidates import Candidate
+from rag.retrieval.retrieve import cap_per_document, fuse, retriever_weights
 
 if TYPE_CHECKING:
     from rag.ingest.embeddings import Embedder

@@ -16,7 +16,7 @@ from bot.delivery.mrkdwn import SECTION_LIMIT, link, markdown_to_mrkdwn, safe_te
 from rag.answering.links import is_web_link, links_configured
 from rag.answering.source_lines import Place
 from rag.answering.source_lines import source_line as build_source_line
-from rag.language.notices import is_chinese
+from rag.language.cjk import is_chinese
 from rag.service import Answer, Citation
 
 MAX_BLOCKS = 50

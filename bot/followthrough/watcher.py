@@ -42,7 +42,7 @@ from bot.delivery.slack_calls import RetryPolicy, SlackCaller
 from bot.followthrough.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer
 from rag.index.privacy import PrivacyRule
 from rag.index.state import FileRecord
-from rag.language.notices import is_chinese
+from rag.language.cjk import is_chinese
 
 if TYPE_CHECKING:
     from rag.retrieval.scope import Scope
@@ -262,7 +262,7 @@ class FollowThrough:
 def indexed_files(rag: RagService) -> dict[str, FileRecord]:
     """The documents as the index holds them now: what every replica sees, with or without a sync manifest."""
     files = {}
-    for path, doc in rag.index.store.document_summaries().items():
+    for path, doc in rag.store.document_summaries().items():
         files[path] = FileRecord(rel_path=path, size=0, mtime_ns=0, sha256=str(doc.get("doc_sha256") or ""),
                                  kind=str(doc.get("kind") or ""), format=str(doc.get("format") or ""),
                                  title=str(doc.get("title") or path), link=str(doc.get("link") or ""),

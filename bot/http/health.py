@@ -109,11 +109,11 @@ def health_checks(src: HealthSources, probes: Probes | None = None, *,
 def _index(rag: RagService) -> Check:
     try:
         documents = rag.document_count()
-        if documents == 0 and rag.index.store.exists():
+        if documents == 0 and rag.store.exists():
             # a replica whose own sync manifest (STATE_DIR) is empty, reading an index other ones write (S3)
-            chunks = rag.index.store.count()
+            chunks = rag.store.count()
             if chunks:
-                documents = len(rag.index.store.chunk_counts())
+                documents = len(rag.store.chunk_counts())
         check: Check = {"ok": documents > 0, "documents": documents}
         if documents == 0:
             check["detail"] = "no documents indexed: check DOCS_DIR and run a sync"
@@ -127,7 +127,7 @@ def _last_sync(rag: RagService) -> dict[str, Any]:
         report = rag.last_sync_report()
         running = rag.sync_running_since()
         quarantined = len(rag.quarantined_files())  # files whose parse killed a sync (rag/ingest/sync/quarantine.py)
-        held_back = len(rag.index.state.held_back())  # pinned by a rollback: served as before although the file changed
+        held_back = len(rag.state.held_back())  # pinned by a rollback: served as before although the file changed
     except Exception as err:
         return {"ok": False, "detail": f"sync state unreadable ({type(err).__name__})"}
     check: dict[str, Any] = {"ok": True, "status": "never"}

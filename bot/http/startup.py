@@ -72,7 +72,7 @@ class Starting:
                  client: WebClient | None = None) -> None:
         self.rag, self.settings = rag, settings
         self.auth = SlackAuthStatus()
-        self.warm = WarmUp(rag, delay_s=settings.test_warmup_delay_seconds)
+        self.warm = WarmUp(rag)
         self.health = BotHealth(rag, self.auth, self.warm, mode=settings.mode)
         self.server_app = StartingApp(self.health.info, events=settings.mode == "http")
         self._sleep = sleep

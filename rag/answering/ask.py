@@ -41,10 +41,10 @@ from rag.language.notices import (
     uncited_notice,
 )
 from rag.language.script import TraditionalWriter, wants_traditional
+from rag.retrieval.candidates import Candidate, Retrieval
 from rag.retrieval.duplicates import shared_text, with_shared
 from rag.retrieval.query import query_terms
 from rag.retrieval.relevance import term_coverage
-from rag.retrieval.retrieve import Candidate, Retrieval
 from rag.values import Answer
 
 __all__ = ["extractive_answer", "generated_answer", "no_answer", "no_answer_text", "prompt_sources"]

@@ -13,7 +13,8 @@ import math
 import re
 from collections.abc import Sequence
 
-from rag.retrieval.query import CJK_RE, query_terms
+from rag.language.cjk import CJK_RE
+from rag.retrieval.query import query_terms
 
 EVIDENCE_CHARS = 200
 # Sentence ends (Latin ones need a space after them and no lowercase word or number next, so "ext. 4357" and

@@ -32,7 +32,10 @@ from rag.answering.numerals import (
     en_number,
     zh_number,
 )
-from rag.retrieval.query import CJK_RE, query_terms
+from rag.language.cjk import CJK_RE
+
+# Units grouped into the classes that must agree; the key is what the figure is "of".
+from rag.retrieval.query import query_terms
 
 # Units grouped into the classes that must agree; the key is what the figure is "of".
 _UNIT_WORDS: dict[str, str] = {}

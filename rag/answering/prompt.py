@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rag.answering.tokens import max_tokens
-from rag.language.notices import is_chinese
+from rag.language.cjk import is_chinese
 from rag.retrieval.duplicates import capped
 from rag.values import SharedText
 

@@ -13,11 +13,10 @@ import re
 from dataclasses import dataclass
 
 from rag.answering.citations import MARKER_RE
-from rag.retrieval.query import CJK_RE
+from rag.language.cjk import CJK_CHARS, CJK_RE
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-_WORD = re.compile(r"[A-Za-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
+_WORD = re.compile(f"[A-Za-z0-9]+|[{CJK_CHARS}]")
 # What a model writes when it starts to refuse and stops: no words that carry an answer.
 _FRAGMENT = re.compile(
     r"^(i'?m sorry|sorry|i apologi[sz]e|unfortunately|i (cannot|can't|am unable to)|as an ai|抱歉|對不起|对不起|"
@@ -45,7 +44,7 @@ def no_answer_in(text: str) -> bool:
     return bool(_FRAGMENT.match(plain))
 
 
-def cjk_share(text: str) -> float:
+def cjk_word_share(text: str) -> float:
     """Share of the content tokens that are CJK characters (a Latin word counts once, like a character)."""
     tokens = words_of(MARKER_RE.sub(" ", text))
     if not tokens:
@@ -59,7 +58,7 @@ def wrong_language(question: str, answer: str) -> bool:
     A Chinese answer may quote English terms and figures (and an English one a Chinese name), so only a
     clear majority of the other script counts.
     """
-    share = cjk_share(answer)
+    share = cjk_word_share(answer)
     if CJK_RE.search(question):
         return share == 0.0 and len(_LATIN_WORD.findall(answer)) >= 4
     return share > 0.5

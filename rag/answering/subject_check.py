@@ -21,8 +21,11 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from rag.language.cjk import CJK_RE, CJK_RUN_RE
 from rag.language.textnorm import normalize
-from rag.retrieval.query import CJK_RE, CJK_RUN_RE, query_terms, stop_marks
+
+# Question words that say what kind of answer is wanted, not what it is about ("how many days", "多少錢").
+from rag.retrieval.query import query_terms, stop_marks
 
 # Question words that say what kind of answer is wanted, not what it is about ("how many days", "多少錢").
 _GENERIC_EN = frozenset([

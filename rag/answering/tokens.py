@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 
-from rag.retrieval.query import CJK_RE
+from rag.language.cjk import CJK_RE
 
 _PIECES = re.compile(
     r"(?P<cjk>" + CJK_RE.pattern + r"+)"

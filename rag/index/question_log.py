@@ -166,7 +166,7 @@ class QuestionLog:
 def group_events(events: list[Event], *, similarity: float = 0.5) -> list[Group]:
     """Group events of one kind whose questions share most of their terms (or that cite the same documents
     where no text was kept); groups sorted by their newest event, newest first."""
-    from rag.retrieval.retrieve import query_terms
+    from rag.retrieval.query import query_terms
 
     groups: list[tuple[Group, set[str]]] = []
     for event in events:  # newest first, so each group's wording is its newest question's

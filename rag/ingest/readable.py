@@ -11,17 +11,9 @@ Whether the model reads CJK at all comes from its languages (`rag.ingest.embeddi
 
 from __future__ import annotations
 
-from rag.retrieval.query import CJK_RE
+from rag.language.cjk import cjk_share
 
 CJK_SHARE = 0.3
-
-
-def cjk_share(text: str) -> float:
-    """Share of the letters and digits of `text` that are CJK characters (0 when it has none)."""
-    letters = [c for c in text if c.isalnum()]
-    if not letters:
-        return 0.0
-    return sum(1 for c in letters if CJK_RE.match(c)) / len(letters)
 
 
 def model_can_read(text: str, model_reads_cjk: bool) -> bool:

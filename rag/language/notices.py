@@ -1,25 +1,15 @@
 """Every sentence the answer path says to the asker about its own answer, in English and Traditional Chinese.
 
 One place, so the two languages stay in step and the core's wording can be read (and changed) in one file.
-A Chinese question (any CJK character) gets the Chinese text; everything else English.
+A Chinese question (`rag.language.cjk.is_chinese`) gets the Chinese text; everything else English.
 """
 
 from __future__ import annotations
 
-import re
+from rag.language.cjk import is_chinese  # the one rule (rag/language/cjk.py)
 
 # Where each surface lists the indexed documents: the no-answer text points the asker there.
 SOURCES_COMMAND = {"slack": "/rag-sources", "cli": "`ragbot sources`"}
-
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_KANA_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")
-
-
-def is_chinese(text: str) -> bool:
-    """The one rule for "this asker writes Chinese" (the core's notices, Slack's labels, the comment form):
-    Han characters and no kana or hangul (Japanese and Korean text uses Han characters too)."""
-    return bool(_HAN.search(text)) and not _KANA_HANGUL.search(text)
-
 
 zh = is_chinese
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-from rag.language.notices import is_chinese
-from rag.retrieval.query import CJK_RE
+from rag.language.cjk import CJK_RE, is_chinese
 
 # Taiwan writes these as they are although OpenCC's table maps them (台 → 臺): never converted.
 _KEEP = frozenset("台")

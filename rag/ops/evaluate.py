@@ -31,9 +31,10 @@ from rag.ops.golden import (
     parse_question,
     parse_questions,
 )
+from rag.retrieval.candidates import Retrieval
 from rag.retrieval.duplicates import MAX_LISTED
 from rag.retrieval.relevance import apply_floor
-from rag.retrieval.retrieve import Retrieval, cap_per_document
+from rag.retrieval.retrieve import cap_per_document
 
 __all__ = [  # the golden-question file's reading lives in rag/ops/golden.py; its names are used from here too
     "BlankExpectedDocument", "EvalReport", "FloorPoint", "GoldenQuestion", "QuestionsFileError", "RankedChunk",

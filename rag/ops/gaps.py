@@ -57,8 +57,8 @@ def build_report(events: list[Event], days: float, *, since: datetime | None = N
 
 def index_report(rag: RagService, days: float) -> GapsReport:
     """The report for this index as it is now (`ragbot gaps` and the digest)."""
-    state = rag.index.state
-    return build_report(rag.index.question_log.events(days=days), days, since=state.docs_root_since(),
+    state = rag.state
+    return build_report(rag.question_log.events(days=days), days, since=state.docs_root_since(),
                         documents=set(state.files()), held_back=[r.rel_path for r in state.held_back()])
 
 

@@ -63,7 +63,7 @@ def scheduled_sync(rag: Syncable, on_report: OnReport | None, trigger: str) -> S
     """
     started = datetime.now(UTC)
     try:
-        report = rag.ingest.sync(trigger=trigger)
+        report = rag.sync(trigger=trigger)
     except SyncAlreadyRunning as err:
         log.info("%s sync coalesced: %s", trigger, err)
         return None

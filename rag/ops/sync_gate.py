@@ -13,36 +13,41 @@ into the sync's history entry, so the CLI, Slack and `ragbot history` say the sa
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rag.index.catalog import SyncReport, one_line
 
 if TYPE_CHECKING:
-    from rag.service import RagService
+    from rag.config import Settings
+    from rag.index.state import StateDB
+    from rag.ops.evaluate import SearchOutcome
 
 log = logging.getLogger(__name__)
 
 GATE_K = 5  # recall@5, as the README and `ragbot eval --min-recall` use
 
 
-def gate_applies(service: RagService, report: SyncReport) -> bool:
+def gate_applies(settings: Settings, report: SyncReport) -> bool:
     """Only a sync that wrote something can have broken an answer; dry runs, refusals, no-ops are skipped."""
-    return (service.settings.eval_questions is not None and report.status in ("ok", "partial")
-            and report.has_changes)
+    return settings.eval_questions is not None and report.status in ("ok", "partial") and report.has_changes
 
 
-def run_gate(service: RagService, report: SyncReport) -> None:
-    """Evaluate the golden questions after `report`'s sync; fill in its golden_* fields (never raises)."""
-    if not gate_applies(service, report):
+def run_gate(report: SyncReport, *, settings: Settings, state: StateDB,
+             search: Callable[[int], Callable[[str], SearchOutcome]], rollback: Callable[[], Any]) -> None:
+    """Evaluate the golden questions after `report`'s sync; fill in its golden_* fields (never raises).
+
+    It gets the index's parts, not the service, so the gate and the service that runs it are not a circle:
+    `search(depth)` makes the question search (`rag.ops.evaluate.search_with`), `rollback` undoes the sync.
+    """
+    if not gate_applies(settings, report):
         return
-    from rag.ops.evaluate import QuestionsFileError, evaluate, load_questions, search_with
+    from rag.ops.evaluate import QuestionsFileError, evaluate, load_questions
 
-    settings = service.settings
     assert settings.eval_questions is not None
     try:
         questions = load_questions(settings.eval_questions)
-        result = evaluate(questions, search_with(service, depth=max(10, GATE_K)), k=GATE_K,
-                          floor=settings.relevance_floor)
+        result = evaluate(questions, search(max(10, GATE_K)), k=GATE_K, floor=settings.relevance_floor)
     except QuestionsFileError as err:
         report.golden_error = f"EVAL_QUESTIONS: {err}"
     except Exception as err:  # the sync itself went fine: say why the gate did not run, keep the index
@@ -56,13 +61,13 @@ def run_gate(service: RagService, report: SyncReport) -> None:
             log.warning("golden questions: recall@%d %.2f below EVAL_MIN_RECALL %.2f after sync; %d fail",
                         GATE_K, result.recall_at_k, settings.eval_min_recall, len(report.golden_broken))
             if settings.eval_rollback:
-                _roll_back(service, report)
-    _save(service, report)
+                _roll_back(rollback, report)
+    _save(state, report)
 
 
-def _roll_back(service: RagService, report: SyncReport) -> None:
+def _roll_back(rollback: Callable[[], Any], report: SyncReport) -> None:
     try:
-        service.rollback()
+        rollback()
     except Exception as err:
         log.exception("EVAL_ROLLBACK: rollback after the failed golden questions failed")
         report.golden_error = f"EVAL_ROLLBACK: the rollback failed: {one_line(err)}"
@@ -70,12 +75,12 @@ def _roll_back(service: RagService, report: SyncReport) -> None:
         report.golden_rolled_back = True
 
 
-def _save(service: RagService, report: SyncReport) -> None:
+def _save(state: StateDB, report: SyncReport) -> None:
     """Write the gate's outcome into this sync's history entry (the runner saved it before the gate ran)."""
     try:
-        for run in service.state.runs(limit=10):
+        for run in state.runs(limit=10):
             if run.report.started == report.started and run.report.trigger == report.trigger:
-                service.state.finish_run(run.id, report, run.version_after)
+                state.finish_run(run.id, report, run.version_after)
                 return
     except Exception:  # the report in hand still says it; only `ragbot history` would miss it
         log.exception("could not record the golden-question outcome in the sync history")

@@ -44,7 +44,7 @@ from rag.retrieval.shingles import MIN_AGREEING, SKETCH_BYTES, SKETCH_COLUMN, SK
 from rag.values import Citation, DocumentRef, SharedText
 
 if TYPE_CHECKING:
-    from rag.retrieval.retrieve import Candidate
+    from rag.retrieval.candidates import Candidate
 
 MAX_LISTED = 5  # documents named where a shared text is shown; the rest are counted ("and 3 more")
 RowFetch = Callable[[Iterable[dict[str, Any]]], set[str]]  # ChunkStore.complete_rows: the chunk ids found gone

@@ -23,7 +23,7 @@ from rag.retrieval.query import query_terms, text_query
 from rag.retrieval.relevance import term_coverage
 
 if TYPE_CHECKING:
-    from rag.retrieval.retrieve import Candidate
+    from rag.retrieval.candidates import Candidate
 
 NAMED_MIN = 0.2  # share of the question's terms in one document's title or path for it to be named
 NAMED_MARGIN = 0.1  # ... and that far ahead of every other candidate document's

@@ -15,12 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag.language.cjk import CJK_RE, CJK_RUN_RE
 from rag.language.textnorm import normalize
 from rag.retrieval.lexicon import equivalent_terms
 
-CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
-CJK_RE = re.compile(f"[{CJK_CHARS}]")
-CJK_RUN_RE = re.compile(f"[{CJK_CHARS}]+")
 _WORD_RE = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 EN_STOP = frozenset([

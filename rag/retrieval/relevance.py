@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rag.language.cjk import CJK_RE, CJK_RUN_RE
 from rag.language.textnorm import normalize
 from rag.retrieval.lexicon import term_spans
-from rag.retrieval.query import CJK_RE, CJK_RUN_RE, stop_marks
+from rag.retrieval.query import stop_marks
 
 if TYPE_CHECKING:
-    from rag.retrieval.retrieve import Candidate
+    from rag.retrieval.candidates import Candidate
 
 
 def term_coverage(terms: list[str], text: str) -> float:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rag.retrieval.retrieve import Candidate
+    from rag.retrieval.candidates import Candidate
 
 __all__ = ["CrossEncoderReranker", "RerankModelError", "Reranked", "check_rerank_model", "pair_passage",
            "rerank_shortlist"]

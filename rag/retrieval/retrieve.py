@@ -21,22 +21,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from rag.index.store import ID_COLUMNS, SCOPE_COLUMNS, ChunkStore, SearchHit
-from rag.ingest.readable import cjk_share, model_can_read
+from rag.ingest.readable import model_can_read
 from rag.language.textnorm import normalize
 from rag.retrieval import duplicates
+from rag.retrieval.candidates import Candidate, Retrieval
 from rag.retrieval.named import boost_named_documents, focus_named_document, title_match
-from rag.retrieval.query import CJK_RE, query_terms, text_query
+from rag.retrieval.query import query_terms, text_query
 from rag.retrieval.relevance import apply_floor, score_relevance
 from rag.retrieval.rerank import CrossEncoderReranker, rerank_shortlist
 from rag.retrieval.scope import Scope
 
-__all__ = ["CJK_RE", "Candidate", "Retrieval", "Scope", "cjk_share", "query_terms", "retrieve", "title_match"]
+__all__ = ["Candidate", "Retrieval", "retrieve"]
 
 # Fusion weights (vector, full-text), chosen on the public benchmarks (bench/quality/README.md).
 VECTOR_WEIGHT = 0.7
@@ -49,49 +48,6 @@ TITLE_WEIGHT = 0.5  # times the share of the question's terms found in a chunk's
 # (BM25: the runner-up scores under half the top's); the other retriever then cannot overrule it.
 DECISIVE_MARGIN = 0.5
 _TRUSTED = 0.1  # a weight below this is a tie-breaker only: its decisive wins do not count either
-
-
-@dataclass
-class Candidate:
-    row: dict[str, Any]
-    vector_score: float | None = None  # cosine similarity
-    vector_rank: int | None = None
-    text_score: float | None = None  # BM25
-    text_rank: int | None = None
-    fused: float = 0.0
-    coverage: float = 0.0  # share of the query's terms present in the chunk
-    relevance: float = 0.0  # comparable across queries: the floor applies to this
-    rerank_score: float | None = None  # the cross-encoder's (RERANK_MODEL): it orders, it never floors
-    # GROUP_DUPLICATES (rag/retrieval/duplicates.py): near-identical passages of other documents this one stands for
-    duplicates: list[Candidate] = field(default_factory=list)
-    named: bool = False  # with duplicates: the question names this document, so it is *the* source
-
-    @property
-    def doc_path(self) -> str:
-        return str(self.row["doc_path"])
-
-
-@dataclass
-class Retrieval:
-    question: str
-    hits: list[Candidate]  # what goes to the prompt, best first
-    best_relevance: float
-    below_floor: bool
-    vector_weight: float
-    text_weight: float
-    embed_ms: float = 0.0
-    search_ms: float = 0.0
-    # everything fused, best first, for diagnostics/eval; relevance is scored for the capped top_k only
-    candidates: list[Candidate] = field(default_factory=list)
-    rerank_ms: float = 0.0  # RERANK_MODEL: scoring the shortlist (rag/retrieval/rerank.py)
-    reranked: int = 0  # candidates the cross-encoder scored; 0 when off or when it failed
-    rerank_error: str | None = None  # why the fused order was kept
-    # the top_k before the floor, as the asker would see them (grouped with GROUP_DUPLICATES): what eval scores
-    ranked: list[Candidate] = field(default_factory=list)
-
-    @property
-    def elapsed_ms(self) -> float:
-        return self.embed_ms + self.search_ms + self.rerank_ms
 
 
 def retriever_weights(question: str, multilingual_model: bool) -> tuple[float, float]:

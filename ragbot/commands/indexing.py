@@ -106,11 +106,10 @@ def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False
         finally:
             close()
     if not dry_run and report.status in ("ok", "partial") and report.has_changes:  # a no-op sync changed nothing
-        from bot.config import answer_watch_days
-        from bot.coordination import count_affected
+        from bot.entry import answers_to_mark
 
-        report.answers_marked = count_affected(svc.settings.resolved_state_dir, svc.state.files(),
-                                               watch_days=answer_watch_days(), redis_url=svc.settings.redis_url)
+        report.answers_marked = answers_to_mark(svc.settings.resolved_state_dir, svc.state.files(),
+                                                svc.settings.redis_url)
     print_report(report)
     if not report.succeeded or (trigger == "ingest" and report.yields_nothing):
         raise typer.Exit(EXIT_FAILED)

@@ -41,7 +41,7 @@ def inferred_root(records: dict[str, FileRecord]) -> str | None:
 
 def bundled_samples() -> str:
     """The real path of this checkout's sample documents (examples/docs), whether or not it exists."""
-    return real_root(Path(__file__).resolve().parents[2] / "examples" / "docs")
+    return real_root(Path(__file__).resolve().parents[3] / "examples" / "docs")
 
 
 def option_hint(trigger: str, option: str) -> str:
