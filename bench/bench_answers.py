@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from rag.query import CJK_RE  # noqa: E402
-from rag.script import simplified_chars  # noqa: E402
-from rag.textnorm import normalize  # noqa: E402
+from rag.language.cjk import CJK_RE  # noqa: E402
+from rag.language.script import simplified_chars  # noqa: E402
+from rag.language.textnorm import normalize  # noqa: E402
 from tests.real_llm import DEFAULT_MODEL, MODELS, LlamaServer, unavailable_reason  # noqa: E402
 
 QUESTIONS = ROOT / "bench" / "answers" / "questions.jsonl"
@@ -155,7 +155,7 @@ def main() -> None:
     load_before = os.getloadavg()
     with LlamaServer(MODELS[args.model], n_ctx=args.ctx, log_path=work / "llama.log") as server:
         from rag.config import load_settings
-        from rag.documents.loading import load_document
+        from rag.ingest.documents.loading import load_document
         from rag.service import RagService
 
         settings = load_settings(docs_dir=docs, lancedb_uri=str(work / "index"), llm_api="openai",

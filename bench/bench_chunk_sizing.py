@@ -6,7 +6,7 @@ then the same seeded questions are asked of each index. Reported per set: chunk
 count, ingest seconds and chunks/s (the sync's own duration: scan, parse, chunk,
 embed, write, index), document- and passage-level recall@1/5/10 (scored by
 `bench.quality.scoring`, as `bench/quality` does), and the prompt an answer would
-carry (the hits `ragbot ask` hands the model, in the LLM-token bounds of `rag.tokens`).
+carry (the hits `ragbot ask` hands the model, in the LLM-token bounds of `rag.answering.tokens`).
 Passage-level recall is easier with bigger chunks (a chunk overlapping the gold span
 counts), so it is shown next to the prompt size it costs.
 
@@ -36,11 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.quality import datasets, scoring  # noqa: E402
-from rag.chunking import chunk_document  # noqa: E402
+from rag.answering.tokens import token_bounds  # noqa: E402
 from rag.config import RagSettings, load_settings  # noqa: E402
-from rag.evaluate import RankedChunk  # noqa: E402
-from rag.retrieve import cap_per_document  # noqa: E402
-from rag.tokens import token_bounds  # noqa: E402
+from rag.ingest.chunking import chunk_document  # noqa: E402
+from rag.ops.evaluate import RankedChunk  # noqa: E402
+from rag.retrieval.retrieve import cap_per_document  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "chunk_sizing.txt"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -94,9 +94,9 @@ def ask(variant: Variant, ds: datasets.Dataset, queries: list[datasets.Query]) -
 def embedding_work(ds: datasets.Dataset, overrides: dict[str, object]) -> tuple[int, int]:
     """(chunks, model tokens embedded) for the corpus under these settings: the sync's own chunking, no
     embedding, so it does not depend on the machine's load (the model's cost grows with its input tokens)."""
-    from rag.documents import load_document
-    from rag.embeddings import load_embedder
-    from rag.sync.apply import chunk_sizing
+    from rag.ingest.documents import load_document
+    from rag.ingest.embeddings import load_embedder
+    from rag.ingest.sync.apply import chunk_sizing
 
     settings = load_settings(docs_dir=ds.corpus, embedding_model=MODEL, **overrides)
     embedder = load_embedder(MODEL)
@@ -127,7 +127,7 @@ def work(sets: list[str], chars: list[int], say: Callable[[str], None]) -> None:
 
 
 def run(sets: list[str], questions: int, chars: list[int], repeat: int, say: Callable[[str], None]) -> None:
-    from rag.embeddings import load_embedder
+    from rag.ingest.embeddings import load_embedder
 
     load_embedder(MODEL)  # loaded once, before any timed build
     code = RagSettings.model_construct()

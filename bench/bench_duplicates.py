@@ -37,13 +37,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("LANCE_LOG", "error")
 
 from bench.quality import datasets  # noqa: E402
-from rag import duplicates  # noqa: E402
 from rag.config import load_settings  # noqa: E402
-from rag.duplicates import NEAR_DUPLICATE, figure_values, group_duplicates, resemblance, shingles  # noqa: E402
-from rag.query import query_terms  # noqa: E402
-from rag.retrieve import cap_per_document, title_match  # noqa: E402
+from rag.language.textnorm import normalize  # noqa: E402
+from rag.retrieval import duplicates  # noqa: E402
+from rag.retrieval.duplicates import NEAR_DUPLICATE, figure_values, group_duplicates, resemblance, shingles  # noqa: E402
+from rag.retrieval.named import title_match  # noqa: E402
+from rag.retrieval.query import query_terms  # noqa: E402
+from rag.retrieval.retrieve import cap_per_document  # noqa: E402
 from rag.service import RagService  # noqa: E402
-from rag.textnorm import normalize  # noqa: E402
 from tests.duplicates_corpus import EN_CONFIDENTIALITY, ZH_CONFIDENTIALITY  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.timing import append_result, interleaved  # noqa: E402
-from rag.embeddings import backend_choice, load_embedder  # noqa: E402
+from rag.ingest.embeddings import backend_choice, load_embedder  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 EVAL = ROOT.parent / "shared" / "eval"

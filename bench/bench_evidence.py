@@ -1,4 +1,4 @@
-"""How often the quoted evidence is the sentence that holds the answer (rag/evidence.py), English and Chinese.
+"""How often the quoted evidence is the sentence that holds the answer (rag/answering/evidence.py), English and Chinese.
 
 For each question of PolicyQA (English) and DRCD (Traditional Chinese) with a gold answer span: the
 "cited passage" is the ~900 characters of the gold document around the span, and the "claim" is what a
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.quality.datasets import load  # noqa: E402
-from rag.evidence import EVIDENCE_CHARS, best_sentence, split_sentences  # noqa: E402
+from rag.answering.evidence import EVIDENCE_CHARS, best_sentence, split_sentences  # noqa: E402
 
 WINDOW = 450  # characters each side of the answer span: about one chunk
 RESULTS = ROOT / "bench" / "results" / "evidence.txt"

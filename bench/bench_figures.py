@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.figures import Figure, check_figures, extract_figures  # noqa: E402
+from rag.answering.figures import Figure, check_figures, extract_figures  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 _ZH = "零一二三四五六七八九"

@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LANCE_LOG", "error")
 
-from rag.chunking import chunk_document  # noqa: E402
 from rag.config import load_settings  # noqa: E402
-from rag.documents import load_document  # noqa: E402
-from rag.embeddings import load_embedder  # noqa: E402
+from rag.ingest.chunking import chunk_document  # noqa: E402
+from rag.ingest.documents import load_document  # noqa: E402
+from rag.ingest.embeddings import load_embedder  # noqa: E402
 from rag.service import RagService  # noqa: E402
 
 SENTENCES = [

@@ -33,8 +33,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bench.quality.datasets import load, pick_docs, sample  # noqa: E402
 from rag.config import load_settings  # noqa: E402
-from rag.embeddings import packaged_model_path  # noqa: E402
-from rag.rerank import pair_passage  # noqa: E402
+from rag.ingest.embeddings import packaged_model_path  # noqa: E402
+from rag.retrieval.rerank import pair_passage  # noqa: E402
 from rag.service import RagService  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "rerank.txt"

@@ -10,7 +10,7 @@ export when there is one, else torch on one thread). Prints p50/p95 per size aga
 whole-rows search (`ids_first=False`, as before) and with grouping, by bench/timing.py's rules (variants
 in turns, rounds until their ratios are stable, "inconclusive" when other work loads the machine). Two more cases:
 - `--load-size N`: retrieval while a concurrent ingest (torch batches of 64, as a sync embeds) runs in
-  the same process, at normal priority (before) and on the sync's low-priority worker (rag/background.py),
+  the same process, at normal priority (before) and on the sync's low-priority worker (rag/ingest/background.py),
   for the ONNX query embedder and for torch, phases alternating (target p95 < 60 ms at 100k);
 - `--decay-size N`: after 1,000 and 5,000 chunks added by sync-sized commits (50 chunks each), search
   left as it was before (rows unindexed until compaction) and with `refresh_indexes` after each sync,
@@ -40,12 +40,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LANCE_LOG", "error")
 
 from bench.timing import Comparison, append_result, interleaved, load_now  # noqa: E402
-from rag.background import LowPriorityEmbedder  # noqa: E402
-from rag.embeddings import load_embedder, load_query_embedder, prepare_query_export  # noqa: E402
-from rag.prompt import build_messages  # noqa: E402
-from rag.retrieve import retrieve  # noqa: E402
-from rag.shingles import SKETCH_COLUMN, sketch  # noqa: E402
-from rag.store import ChunkStore  # noqa: E402
+from rag.answering.prompt import build_messages  # noqa: E402
+from rag.index.store import ChunkStore  # noqa: E402
+from rag.ingest.background import LowPriorityEmbedder  # noqa: E402
+from rag.ingest.embeddings import load_embedder, load_query_embedder, prepare_query_export  # noqa: E402
+from rag.retrieval.retrieve import retrieve  # noqa: E402
+from rag.retrieval.shingles import SKETCH_COLUMN, sketch  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 WORDS = (
@@ -92,7 +92,7 @@ def add_rows(store: ChunkStore, start: int, count: int, rng: random.Random, nprn
         "embed_hash": [f"h{start + i}" for i in range(count)],
         "vector": list(vectors),
     }
-    rows[SKETCH_COLUMN] = [sketch(text) for text in rows["text"]]  # as rag.store.to_row makes them at ingest
+    rows[SKETCH_COLUMN] = [sketch(text) for text in rows["text"]]  # as rag.index.store.to_row makes them at ingest
     schema = table.schema
     for name in schema.names:  # columns added since (e.g. a normalised copy of the text) get the text
         rows.setdefault(name, rows["text"] if "text" in name else [None] * count)
@@ -130,7 +130,7 @@ VARIANTS = {"ids first": {}, "whole rows": {"ids_first": False}, "grouped": {"gr
 
 
 def ask_once(store: ChunkStore, embedder, question: str, no_sketches: bool = False, **options: bool) -> float:  # noqa: ANN001
-    from rag.ask import prompt_sources
+    from rag.answering.ask import prompt_sources
 
     if no_sketches:
         store = WithoutSketches(store)  # type: ignore[assignment]

@@ -31,9 +31,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LANCE_LOG", "error")
 warnings.filterwarnings("ignore", message=r"optimize\(cleanup_older_than=0\)")  # nobody else reads this index
 
-from rag.chunking import chunk_document  # noqa: E402
 from rag.config import load_settings  # noqa: E402
-from rag.documents import load_document  # noqa: E402
+from rag.ingest.chunking import chunk_document  # noqa: E402
+from rag.ingest.documents import load_document  # noqa: E402
 from rag.service import RagService  # noqa: E402
 
 TOPICS = ["badge", "laptop", "invoice", "parking", "visitor", "printer", "locker", "travel", "training", "key"]

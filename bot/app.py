@@ -46,7 +46,7 @@ from bot.listeners.questions import is_answerable
 from bot.listeners.votes import Votes
 from bot.runtime import BotRuntime
 from bot.workers import WorkerPool
-from rag.secrets import register_secrets
+from rag.ops.secrets import register_secrets
 from rag.service import RagService
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def build_app(
     client = attach_retry_handlers(client or make_client(settings))
     if health is None:
         auth = SlackAuthStatus()
-        health = BotHealth(rag, auth, WarmUp(rag, delay_s=settings.test_warmup_delay_seconds), mode=settings.mode)
+        health = BotHealth(rag, auth, WarmUp(rag), mode=settings.mode)
     auth = health.sources.auth
     redactor = Redactor(settings.secret_values())
     register_secrets(*settings.secret_values())
@@ -141,7 +141,7 @@ def build_app(
         answers=WorkerPool("answer", settings.worker_threads, settings.queue_max),
         control=WorkerPool("control", CONTROL_THREADS, CONTROL_QUEUE),
         dedup=stores.dedup,
-        feedback=stores.feedback,  # kept as LOG_QUESTIONS allows (rag/privacy.py)
+        feedback=stores.feedback,  # kept as LOG_QUESTIONS allows (rag/index/privacy.py)
         admins=AdminCheck(client, settings.admin_user_ids,
                           include_workspace_admins=settings.admins_include_workspace_admins),
         redactor=redactor,

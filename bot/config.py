@@ -78,8 +78,6 @@ class BotSettings(BaseSettings):
 
     # Health: how often auth.test re-checks the token (a failing call flags it at once anyway)
     slack_auth_check_seconds: float = Field(300.0, alias="SLACK_AUTH_CHECK_SECONDS", ge=0.1)
-    # Test hook: sleep this long before loading the model, to prove acks never wait for warm-up
-    test_warmup_delay_seconds: float = Field(0.0, alias="RAGBOT_TEST_WARMUP_DELAY_SECONDS", ge=0, le=600)
 
     @field_validator("slack_bot_token", "slack_app_token", "slack_signing_secret", "slack_mode_setting",
                      "slack_api_url", "sync_report_channel", "feedback_log", "dedup_db", "admin_channel",
@@ -91,7 +89,7 @@ class BotSettings(BaseSettings):
     @field_validator("gaps_digest_cron")
     @classmethod
     def _digest_cron(cls, value: str | None) -> str | None:
-        from rag.cron import check_crontab  # the one rule, APScheduler's own parser (SYNC_CRON too)
+        from rag.ops.cron import check_crontab  # the one rule, APScheduler's own parser (SYNC_CRON too)
 
         return check_crontab(value) if value is not None else None
 

@@ -2,11 +2,11 @@
 
 Given the settings, `shared_stores` returns the de-duplication claims, the durable question queue, the answers
 ledger and the feedback log for one host (SQLite files in the state directory, the default) or for several
-replicas (REDIS_URL: every call through rag/redis_client.py's one connection helper and time-out policy), and
+replicas (REDIS_URL: every call through rag/ops/redis_client.py's one connection helper and time-out policy), and
 on Redis gives the Slack client a rate budget all replicas share (bot/delivery/pacing.py) and signs every record
-the bot acts on (bot/durable/records.py). The sync lock makes the same choice in rag/locks_redis.py, the one
+the bot acts on (bot/durable/records.py). The sync lock makes the same choice in rag/ops/locks_redis.py, the one
 place the CLI (which runs without the bot) shares. Every store that can hold what people asked gets the one
-privacy rule (rag/privacy.py).
+privacy rule (rag/index/privacy.py).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from bot.durable.jobqueue_sqlite import SqliteJobQueue
 from bot.followthrough.feedback_log import FeedbackLog
 from bot.followthrough.ledger import LEDGER_FILE, AnswerLedger
 from bot.listeners.votes import VOTES_FILE
-from rag.privacy import PrivacyRule
+from rag.index.privacy import PrivacyRule
 
 if TYPE_CHECKING:
     from bot.durable.records import RecordSigner
+    from rag.index.state_rows import FileRecord
     from rag.service import RagService
-    from rag.state_rows import FileRecord
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ def shared_stores(rag: RagService, settings: BotSettings, client: WebClient) -> 
     from bot.durable.jobqueue_redis import RedisJobQueue
     from bot.durable.records import signer_from
     from bot.durable.redis_stores import RedisDedupStore, RedisPacer
-    from rag.redis_client import connect, describe, secrets_of
-    from rag.secrets import register_secrets
+    from rag.ops.redis_client import connect, describe, secrets_of
+    from rag.ops.secrets import register_secrets
 
     register_secrets(*secrets_of(url))  # the password in REDIS_URL is scrubbed like every other secret
     try:
@@ -98,7 +98,7 @@ def _reachable(conn: Any) -> None:
     """PING, a few times over ~10 s (each try within the one time-out policy), before the bot gives up."""
     import redis
 
-    from rag.redis_client import COOLDOWN_S
+    from rag.ops.redis_client import COOLDOWN_S
 
     for attempt in range(START_TRIES):
         try:
@@ -116,7 +116,7 @@ def _reachable(conn: Any) -> None:
 
 def _reason(err: BaseException) -> str:
     """redis-py's message (host and port, never the password), on one line."""
-    from rag.secrets import scrub
+    from rag.ops.secrets import scrub
 
     return scrub(" ".join(str(err).split()))[:200] or type(err).__name__
 
@@ -133,7 +133,7 @@ def open_ledger(state_dir: Path, redis_url: str | None, *, watch_days: float, ru
     """
     if redis_url:
         from bot.followthrough.ledger_redis import RedisLedger
-        from rag.redis_client import connect
+        from rag.ops.redis_client import connect
 
         return RedisLedger(connect(redis_url), watch_days=watch_days, rule=rule, signer=signer)
     from bot.followthrough.ledger_sqlite import SqliteLedger

@@ -1,4 +1,4 @@
-"""The bot's own jobs on the scheduler that runs the sync (rag/scheduler.py): follow-through, the digest, and the
+"""The bot's own jobs on the scheduler that runs the sync (rag/ops/scheduler.py): follow-through, the digest, and the
 privacy rule (LOG_QUESTIONS, QUESTION_RETENTION_DAYS) applied to every store at start and every few hours."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.followthrough.digest import post_gaps_digest
-from rag.cron import cron_trigger
+from rag.ops.cron import cron_trigger
 
 if TYPE_CHECKING:
     from bot.runtime import BotRuntime

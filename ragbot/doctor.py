@@ -23,9 +23,7 @@ from rag.config import ConfigError, RagSettings, load_settings
 from ragbot.common import EXIT_FAILED, Options
 
 Status = Literal["ok", "warn", "FAIL", "skip"]
-SLACK_TIMEOUT_SECONDS = 5
 CONTAINER_UID = 10001  # the Dockerfile's user
-SAMPLE_DOCS = Path(__file__).resolve().parents[1] / "examples" / "docs"
 
 
 @dataclass(frozen=True)
@@ -58,8 +56,8 @@ def doctor(
     except ConfigError as err:
         report(Check("FAIL", "config", str(err)))
         raise typer.Exit(EXIT_FAILED) from None
-    from bot.config import load_bot_settings
-    from rag.embeddings import backend_line
+    from bot.entry import load_bot_settings
+    from rag.ingest.embeddings import backend_line
     from rag.service import RagService
 
     svc = RagService(s)  # its settings hold the docs root sync and serve use (maybe the index's own folder)
@@ -123,7 +121,9 @@ def check_documents(s: RagSettings) -> Check:
         return Check("FAIL", "documents", f"DOCS_DIR={docs} is not readable by {_uid()}{_unreadable_hint()}")
     if count == 0:
         return Check("warn", "documents", f"DOCS_DIR={docs} is empty (an unmounted share?)")
-    if docs.resolve() == SAMPLE_DOCS:
+    from rag.ingest.sync.roots import bundled_samples, real_root
+
+    if real_root(docs) == bundled_samples():  # the one rule for "the bundled samples" (rag/ingest/sync/roots.py)
         return Check("warn", "documents", f"DOCS_DIR={docs} is the bundled sample; set DOCS_DIR (in .env, "
                                           "with or without Docker) to your documents folder")
     return Check("ok", "documents", f"{docs} readable by {_uid()}")
@@ -143,7 +143,7 @@ def check_index(svc: Any) -> Check:
         detail += f", last sync {last.status}"
     root = _remembered_docs_root(s.resolved_state_dir)
     if root is not None and Path(root).resolve() != s.docs_dir.resolve():
-        from rag.sync.roots import bundled_samples  # the sample documents give way without the option
+        from rag.ingest.sync.roots import bundled_samples  # the sample documents give way without the option
 
         if root == bundled_samples():
             return Check("warn", "index", f"{detail}, built from the sample documents ({root}): the next sync "
@@ -156,9 +156,9 @@ def check_index(svc: Any) -> Check:
 
 def _remembered_docs_root(state_dir: Path) -> str | None:
     """The folder the index was built from, where this version of the index records it (read-only)."""
-    import rag.state
+    import rag.index.state
 
-    read = getattr(rag.state, "remembered_docs_root", None)
+    read = getattr(rag.index.state, "remembered_docs_root", None)
     return read(state_dir) if read is not None else None
 
 
@@ -178,7 +178,8 @@ def check_ollama(svc: Any) -> Check:
     health = svc.ollama_health()
     if not health.reachable:
         return Check("FAIL", "ollama", f"{health.message} (answers fall back to quoted passages)")
-    if s.llm_api == "openai":  # an OpenAI-compatible server (rag/generate_openai.py): its own words say it all
+    # an OpenAI-compatible server (rag/answering/generate_openai.py): its own words say it all
+    if s.llm_api == "openai":
         status = "ok" if health.model_pulled else "FAIL"
         return Check(status, "llm model", health.message + ("" if health.model_pulled else
                                                             " (until then answers are quoted passages)"))
@@ -200,10 +201,12 @@ def check_slack(bot: Any) -> Check:
     bot.check_can_start()  # raises BotConfigError naming the variables, never their values
     if not Options.verbose:  # slack_sdk logs each failed request at ERROR; the check says it in one line
         logging.getLogger("slack_sdk").setLevel(logging.CRITICAL)
-    problems = [_token_problem("SLACK_BOT_TOKEN", "auth.test", bot.slack_bot_token.get_secret_value(), bot)]
+    from bot.entry import check_token
+
+    problems = [check_token("SLACK_BOT_TOKEN", "auth.test", bot.slack_bot_token.get_secret_value(), bot)]
     if bot.mode == "socket" and bot.slack_app_token is not None and problems[0][0] != "warn":
-        problems.append(_token_problem("SLACK_APP_TOKEN", "apps.connections.open",
-                                       bot.slack_app_token.get_secret_value(), bot))
+        problems.append(check_token("SLACK_APP_TOKEN", "apps.connections.open",
+                                    bot.slack_app_token.get_secret_value(), bot))
     fails = [p for kind, p in problems if kind == "FAIL"]
     if fails:
         return Check("FAIL", "slack", "; ".join(fails))
@@ -211,29 +214,6 @@ def check_slack(bot: Any) -> Check:
     if unreachable:
         return Check("warn", "slack", f"{bot.mode} mode, tokens set; {unreachable[0]}")
     return Check("ok", "slack", f"{bot.mode} mode; " + "; ".join(p for _, p in problems))
-
-
-def _token_problem(variable: str, method: str, token: str, bot: Any) -> tuple[Status, str]:
-    """Call one Web API method with the token: ("ok", who), ("FAIL", Slack's error) or ("warn", unreachable)."""
-    from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError, SlackClientError
-
-    from bot.http.slack_auth import NETWORK_ERRORS, classify, describe_network_error
-
-    kwargs = {"base_url": bot.slack_api_url} if bot.slack_api_url else {}
-    client = WebClient(token=token, timeout=SLACK_TIMEOUT_SECONDS, retry_handlers=[], **kwargs)
-    try:
-        response = client.api_call(method)
-    except SlackApiError as err:
-        transient, reason = classify(err)
-        if transient:
-            return "warn", f"Slack could not check {variable} now ({reason})"
-        return "FAIL", f"Slack rejects {variable} ({reason})"
-    except (SlackClientError, *NETWORK_ERRORS) as err:
-        return "warn", f"Slack not reachable from here ({describe_network_error(err)}); {variable} not checked"
-    if method == "auth.test":
-        return "ok", f"Slack accepts {variable} (workspace {response.get('team')}, bot user {response.get('user')})"
-    return "ok", f"Slack accepts {variable}"
 
 
 def check_embedding_model(svc: Any) -> Check:

@@ -36,7 +36,7 @@ def eval_command(
         "--k", metavar="K", min=1, max=50, help="The k of recall@k for --min-recall and failures.")] = 5,
 ) -> None:
     """Measure retrieval on golden questions: recall@1/5/10, MRR@10, refusals, failures."""
-    from rag.evaluate import QuestionsFileError, evaluate, load_questions, search_with
+    from rag.ops.evaluate import QuestionsFileError, evaluate, load_questions, search_with
 
     try:
         questions = load_questions(questions_file)

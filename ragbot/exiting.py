@@ -3,7 +3,7 @@
 Tearing down torch, the model and onnxruntime costs 1.0–1.3 s after the answer is already on
 screen. Skipping it with `os._exit` is safe only because of when it happens: the command has
 returned, so every index write was committed (a LanceDB commit is durable when the call
-returns, SQLite transactions are committed in `rag.state`), sync locks were released in
+returns, SQLite transactions are committed in `rag.index.state`), sync locks were released in
 `finally` blocks (and the OS drops flocks of a dead process anyway), and the Click context is
 closed. What is left is buffered output and log handlers, flushed here first. A process with
 other live non-daemon threads (work in flight) takes the normal exit.

@@ -39,6 +39,14 @@ for _name in ("DOCS_DIR", "LANCEDB_URI", "OLLAMA_HOST", "OLLAMA_MODEL", "EMBEDDI
     os.environ.pop(_name, None)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _sync_pauses_on_request() -> None:
+    """RAGBOT_TEST_PAUSE_AT pauses an in-process sync at that point (tests/child_hooks.py; children use it too)."""
+    from tests.child_hooks import install_pause
+
+    install_pause()
+
+
 @pytest.fixture(autouse=True)
 def _no_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Run each test from a directory without a .env, so settings come only from the test."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.delivery.render import answer_messages
-from rag.answer import Answer
+from rag.values import Answer
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""A sync's embedding runs at a lower CPU priority than the questions answered meanwhile (rag/background.py)."""
+"""A sync's embedding runs at a lower CPU priority than the questions answered meanwhile (rag/ingest/background.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from rag.background import NICENESS, LowPriorityEmbedder
+from rag.ingest.background import NICENESS, LowPriorityEmbedder
 
 
 class RecordingEmbedder:

@@ -652,7 +652,7 @@ def test_health_rechecks_the_token_periodically_and_recovers(make_bot):
     bot.slack.wait_for(lambda: get_health(bot)[0] == 200, timeout=30)
 
 
-def test_health_says_503_for_a_failed_sync_an_empty_index_and_a_loading_model(make_bot, tmp_path):
+def test_health_says_503_for_a_failed_sync_an_empty_index_and_a_loading_model(make_bot, tmp_path, monkeypatch):
     bot = make_bot(reply="unused", private_corpus=True)
     shutil.rmtree(bot.tmp / "docs")  # the share was unmounted
     assert bot.rag.sync().status in ("failed", "refused")
@@ -660,8 +660,11 @@ def test_health_says_503_for_a_failed_sync_an_empty_index_and_a_loading_model(ma
     assert status == 503 and info["failing"] == ["last_sync"]
     assert str(bot.tmp) not in json.dumps(info)  # no paths, no error texts
 
-    empty = make_bot(reply="unused", rag={"lancedb_uri": str(tmp_path / "empty-index")}, warm=False,
-                     RAGBOT_TEST_WARMUP_DELAY_SECONDS=1.5)
+    from bot.http.warmup import WarmUp
+
+    load = WarmUp.run
+    monkeypatch.setattr(WarmUp, "run", lambda self: (time.sleep(1.5), load(self)))  # a slow model, for real
+    empty = make_bot(reply="unused", rag={"lancedb_uri": str(tmp_path / "empty-index")}, warm=False)
     status, info = get_health(empty)
     assert status == 503 and info["checks"]["model"]["state"] == "loading"
     assert info["checks"]["index"] == {"ok": False, "documents": 0,
@@ -697,7 +700,7 @@ def test_a_request_trickling_in_is_cut_off_and_an_oversized_one_refused():
 
 
 def test_resync_while_a_sync_runs_says_so_and_starts_nothing(make_bot):
-    from rag.locks import SyncLock
+    from rag.ops.locks import SyncLock
 
     bot = make_bot(reply="unused", private_corpus=True)
     holder = SyncLock(bot.rag.settings.resolved_state_dir)

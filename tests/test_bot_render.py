@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from bot.delivery.listings import sources_page, sync_report_message, sync_status_line
 from bot.delivery.mrkdwn import link, markdown_to_mrkdwn, plain_from_slack, safe_text, split_sections, unescape
 from bot.delivery.render import BUTTON_VALUE_LIMIT, MAX_BLOCKS, answer_messages
-from rag.answer import Passage
-from rag.freshness import humanize_age
+from rag.answering.freshness import humanize_age
 from rag.service import Answer, Citation, DocumentInfo, SyncReport
+from rag.values import Passage
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 

@@ -29,6 +29,8 @@ from tests.fakes.slack_signing import SlackSender, event_envelope, mention_event
 
 pytestmark = pytest.mark.timeout(180)
 
+ROOT = Path(__file__).resolve().parent.parent
+
 MODEL = "llama3.2:3b"
 SECRET = "server-test-signing-secret"
 REPORTS = "C0REPORTS"
@@ -84,8 +86,11 @@ def bot_process(tmp_path: Path, slack: FakeSlack, ollama: FakeOllama, *, wait: s
         **env,
     }
     log = (tmp_path / "bot.log").open("w")
+    hooks = ["-m", "tests.child_hooks", "bot"] if "RAGBOT_TEST_WARMUP_DELAY_SECONDS" in env else ["-m", "bot"]
+    if hooks[1] == "tests.child_hooks":  # the test hooks live in tests/: the child needs the checkout on its path
+        environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot"], cwd=tmp_path, env=environ, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, *hooks], cwd=tmp_path, env=environ, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rag.chunking import Sizing, chunk_document
+from rag.answering.prompt import PromptSource, build_messages
 from rag.config import ConfigError, load_settings
-from rag.documents import Block, Document
-from rag.embeddings import load_embedder
-from rag.prompt import PromptSource, build_messages
-from rag.textnorm import normalize
+from rag.ingest.chunking import Sizing, chunk_document
+from rag.ingest.documents import Block, Document
+from rag.ingest.embeddings import load_embedder
+from rag.language.textnorm import normalize
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_english_text_and_multilingual_models_keep_the_token_budget(embedder):
 
 
 def test_whether_the_model_reads_chinese_comes_from_its_languages_as_for_retrieval():
-    from rag.sync.apply import chunk_sizing
+    from rag.ingest.sync.apply import chunk_sizing
 
     chinese = _zh_paragraph(0)
     assert chunk_sizing(load_settings()).in_chars(chinese)  # all-MiniLM-L6-v2's card: English only

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from rag.citations import CitedChunk, StreamingRenumberer, cited_sentences, make_citation, resolve_markers
+from rag.answering.citations import CitedChunk, StreamingRenumberer, cited_sentences, make_citation, resolve_markers
 
 
 def test_markers_renumbered_by_first_appearance_and_same_document_merged():

@@ -122,7 +122,8 @@ print("\\nPROBE " + json.dumps(report))
 
 
 def test_ask_imports_lancedb_without_the_import_time_checks_that_cost_most_of_its_second(index_copy: Path) -> None:
-    """Issue 21: `import lancedb` was ~1.1-1.7 s of a 1.6 s cold `ask` (rag/store/lancedb_import.py). The answer is
+    """Issue 21: `import lancedb` was ~1.1-1.7 s of a 1.6 s cold `ask` (rag/index/store/lancedb_import.py). The answer
+    is
     the same; what is skipped is `overrides`' signature checks (as lancedb on Python 3.12) and building the unused
     REST namespace client's validators before first use; both patches are undone afterwards."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

@@ -163,9 +163,9 @@ def test_checks_other_than_the_model_do_not_import_torch(tmp_path: Path):
 
 
 def _has_remembered_root() -> bool:
-    import rag.state
+    import rag.index.state
 
-    return hasattr(rag.state, "remembered_docs_root")
+    return hasattr(rag.index.state, "remembered_docs_root")
 
 
 @pytest.mark.skipif(not _has_remembered_root(), reason="this index does not record its docs root yet")

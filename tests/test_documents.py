@@ -16,7 +16,7 @@ from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from rag.documents import HEADING_SEPARATOR, Document, DocumentError, iter_document_paths, load_document
+from rag.ingest.documents import HEADING_SEPARATOR, Document, DocumentError, iter_document_paths, load_document
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 INCLUDE = ["**/*.md", "**/*.markdown", "**/*.txt", "**/*.pdf", "**/*.docx", "**/*.html", "**/*.htm"]
@@ -680,8 +680,8 @@ def test_pdf_mod_date_is_its_date_unless_it_is_a_placeholder(tmp_path: Path) -> 
 
 def test_sample_documents_state_real_dates_and_exactly_one_is_stale() -> None:
     """The demo shows ages, and the stale flag on exactly one document (STALE_AFTER_DAYS's default)."""
+    from rag.answering.freshness import is_stale
     from rag.config import load_settings
-    from rag.freshness import is_stale
 
     stale_after = load_settings().stale_after_days
     when_written = datetime(2026, 11, 30, tzinfo=UTC)  # when these dates were chosen; the test stays true later

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 
 from rag.config import load_settings
-from rag.duplicates import resemblance, shingles
-from rag.retrieve import Retrieval, retrieve
+from rag.index.store import ChunkStore
+from rag.retrieval.candidates import Retrieval
+from rag.retrieval.duplicates import resemblance, shingles
+from rag.retrieval.retrieve import retrieve
+from rag.retrieval.shingles import MIN_AGREEING, SKETCH_BYTES, SKETCH_COLUMN, agreeing, sketch
 from rag.service import RagService
-from rag.shingles import MIN_AGREEING, SKETCH_BYTES, SKETCH_COLUMN, agreeing, sketch
-from rag.store import ChunkStore
 from tests.conftest import SAMPLE_DOCS, UNREACHABLE_OLLAMA
 from tests.duplicates_corpus import EN_CONFIDENTIALITY, ZH_CONFIDENTIALITY, write_contracts
 

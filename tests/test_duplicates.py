@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.config import ConfigError, load_settings
-from rag.duplicates import figure_values, near_duplicates, resemblance, shingles
+from rag.retrieval.duplicates import figure_values, near_duplicates, resemblance, shingles
 from rag.service import RagService
 from ragbot.cli import app
 from tests.conftest import UNREACHABLE_OLLAMA

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.config import ConfigError, load_settings
-from rag.embedding import choice
-from rag.embeddings import backend_choice, load_embedder
+from rag.ingest.embedding import choice
+from rag.ingest.embeddings import backend_choice, load_embedder
 from ragbot.cli import app
 from tests.conftest import SAMPLE_DOCS, UNREACHABLE_OLLAMA
 
@@ -97,8 +97,8 @@ def test_onnx_vectors_match_torch_and_chunk_the_same(sample_index: Path):
 
 def test_the_index_records_its_backend_and_refuses_vectors_it_cannot_compare(index_copy: Path, make_settings,
                                                                              tmp_path: Path):
+    from rag.index.store import ChunkStore, IndexModelMismatch
     from rag.service import RagService
-    from rag.store import ChunkStore, IndexModelMismatch
 
     def ask(backend: str):
         args = ["--index", str(index_copy), "--docs-dir", str(SAMPLE_DOCS), "--ollama-host", UNREACHABLE_OLLAMA]
@@ -186,7 +186,7 @@ def test_auto_takes_fp16_on_a_gpu_and_onnx_without_torch(machine):
 
 
 def test_every_backend_auto_can_choose_is_comparable_so_a_changed_choice_needs_no_rebuild():
-    from rag.embeddings import BACKENDS
+    from rag.ingest.embeddings import BACKENDS
 
     for name in ("torch", "torch-bf16", "torch-fp16", "onnx", "auto"):
         assert BACKENDS[name].vector_space == "fp32", name

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embeddings import describe_model, load_embedder, packaged_model_path
+from rag.ingest.embeddings import describe_model, load_embedder, packaged_model_path
 from tests.conftest import UNREACHABLE_OLLAMA
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -94,7 +94,7 @@ def prompted_index(prompted_model: Path, tmp_path_factory: pytest.TempPathFactor
 def test_every_chunk_fits_the_model_with_its_passage_prompt(prompted_model: Path, prompted_index: tuple[Path, Path]):
     import lancedb
 
-    from rag.chunking import embed_text_for
+    from rag.ingest.chunking import embed_text_for
 
     embedder = load_embedder(str(prompted_model), "torch", device="cpu")
     rows = lancedb.connect(str(prompted_index[1])).open_table("chunks").to_arrow().to_pylist()
@@ -106,7 +106,7 @@ def test_every_chunk_fits_the_model_with_its_passage_prompt(prompted_model: Path
 
 def test_the_vector_side_is_trusted_on_chinese_only_when_the_models_languages_include_chinese(
         prompted_model: Path, prompted_index: tuple[Path, Path], make_settings, monkeypatch: pytest.MonkeyPatch):
-    from rag.retrieve import UNTRUSTED_VECTOR_WEIGHT, VECTOR_WEIGHT
+    from rag.retrieval.retrieve import UNTRUSTED_VECTOR_WEIGHT, VECTOR_WEIGHT
     from rag.service import RagService
 
     docs, index = prompted_index
@@ -127,7 +127,7 @@ def test_the_vector_side_is_trusted_on_chinese_only_when_the_models_languages_in
 
 
 def test_minilm_reads_english_only_by_its_card_unless_configured(sample_index: Path, make_settings):
-    from rag.retrieve import UNTRUSTED_VECTOR_WEIGHT, VECTOR_WEIGHT
+    from rag.retrieval.retrieve import UNTRUSTED_VECTOR_WEIGHT, VECTOR_WEIGHT
     from rag.service import RagService
 
     assert describe_model(MINILM).languages == {"en"}
@@ -149,8 +149,8 @@ def test_e5_models_get_their_family_prefixes_and_configured_prefixes_override_th
 
 
 def test_changing_the_prompts_asks_for_a_rebuild_and_sync_full_rebuilds(index_copy: Path, make_settings):
+    from rag.index.store import IndexModelMismatch
     from rag.service import RagService
-    from rag.store import IndexModelMismatch
 
     prefixed = make_settings(lancedb_uri=str(index_copy), embedding_query_prefix="query: ",
                              embedding_passage_prefix="passage: ")

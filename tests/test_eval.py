@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag.evaluate import (
+from rag.ops.evaluate import (
     FloorPoint,
     QuestionsFileError,
     choose_floor,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rag.evidence import EVIDENCE_CHARS, best_sentence
+from rag.answering.evidence import EVIDENCE_CHARS, best_sentence
 from tests.test_bot_http import GENERAL, corpus, make_bot, text_of  # noqa: F401  (fixtures)
 
 LEAVE = ("Every employee gets 25 days of paid annual leave per calendar year. Up to 5 unused days of annual leave "

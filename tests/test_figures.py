@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from rag.figures import check_figures, extract_figures
+from rag.answering.figures import check_figures, extract_figures
 
 LEAVE = ("3.2 Carry-over. Unused annual leave can be carried over to the next calendar year, up to a maximum "
          "of 5 days. Carried-over days must be used by 31 March. Sick leave: 10 days a year with pay.")
@@ -82,14 +82,14 @@ def test_an_answer_in_another_language_than_its_source_is_judged_on_the_value() 
     assert flagged("Claims within 45 days [1].", TRAVEL, english) == ["45 days"]
 
 
-# --- per sentence, against what it cites (rag/claim_check.py) ----------------------------------------------
+# --- per sentence, against what it cites (rag/answering/claim_check.py) ----------------------------------------------
 
 CONTRACT = ("9. Termination Either party may terminate this Agreement by giving 90 days' written notice. "
             "10. Confidentiality Each party keeps the other party's information secret for 5 years.")
 
 
 def flagged_per_claim(claims: list[tuple[str, tuple[int, ...]]], sources: list[str], headers: list[str] = ()) -> list:
-    from rag.claim_check import Claim, check_claims
+    from rag.answering.claim_check import Claim, check_claims
 
     check = check_claims([Claim(text, cites) for text, cites in claims], sources, headers)
     return [(f.figure.text, f.found_in) for f in check.flagged]

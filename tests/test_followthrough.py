@@ -24,9 +24,9 @@ from bot.durable.records import RecordSigner
 from bot.followthrough.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer
 from bot.followthrough.ledger_sqlite import SqliteLedger
 from bot.followthrough.watcher import marked_message, notice_line
-from rag.locks import SyncLock
-from rag.state import FileRecord
-from rag.sync.roots import real_root
+from rag.index.state import FileRecord
+from rag.ingest.sync.roots import real_root
+from rag.ops.locks import SyncLock
 from tests import test_bot_http
 from tests.fakes.fake_slack import Message
 from tests.test_bot_http import ADMIN, GENERAL, LEAVE_ANSWER, Bot, cite, text_of

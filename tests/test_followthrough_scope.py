@@ -17,8 +17,8 @@ import pytest
 
 from bot.followthrough.ledger import Notice
 from bot.followthrough.watcher import notice_line
-from rag.scope import Scope
-from rag.sync.roots import real_root
+from rag.ingest.sync.roots import real_root
+from rag.retrieval.scope import Scope
 from tests import test_bot_http
 from tests.fakes.fake_slack import Message
 from tests.test_bot_http import GENERAL, LEGAL, Bot, cite, text_of

@@ -49,7 +49,7 @@ def test_log_questions_off_keeps_nothing(index_copy: Path, monkeypatch: pytest.M
 
 
 def test_events_past_the_retention_are_deleted(tmp_path: Path):
-    from rag.question_log import QuestionLog
+    from rag.index.question_log import QuestionLog
 
     log = QuestionLog(tmp_path / "q.sqlite3", retention_days=30)
     log.record("declined", "old question", at=datetime.now(UTC) - timedelta(days=31))

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rag.generate import (
+from rag.answering.generate import (
     ContextTooLong,
     GenerationError,
     GenerationTimeout,

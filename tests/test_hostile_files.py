@@ -18,7 +18,7 @@ import docx
 import pytest
 from typer.testing import CliRunner
 
-import rag.documents.docx as docx_reader
+import rag.ingest.documents.docx as docx_reader
 from bot.http.health import _last_sync
 from rag.service import RagService
 from ragbot.cli import app
@@ -163,7 +163,7 @@ def test_too_many_entries_repeated_text_and_too_many_chunks_are_each_skipped_nam
 def test_a_lying_zip_directory_cannot_inflate_past_its_declared_size(tmp_path: Path) -> None:
     """The limit trusts the sizes in the ZIP directory; an entry that inflates to more than it declares is read
     no further than declared (then fails its CRC), so memory stays bounded by what the check saw."""
-    from rag.documents import DocumentError, load_document
+    from rag.ingest.documents import DocumentError, load_document
 
     path = tmp_path / "liar.docx"
     zip_bomb_docx(path, megabytes=150)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.answer import Passage
+from rag.answering.links import is_web_link
 from rag.config import load_settings
-from rag.links import is_web_link
 from rag.service import Answer, Citation, RagService
+from rag.values import Passage
 from tests.conftest import SAMPLE_DOCS, UNREACHABLE_OLLAMA
 from tests.slack_rendering import NOW, slack_text
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.named import named_document, without_naming
+from rag.retrieval.named import named_document, without_naming
 
 SECTIONS = (
     ("Scope", "This privacy policy describes how {site} handles information. By using the site you accept this "
@@ -73,8 +73,8 @@ def test_the_naming_clause_is_what_is_left_out_of_the_passage_ranking():
 
 
 def test_a_document_is_named_only_when_its_title_stands_out(tmp_path: Path):
-    from rag.query import query_terms
-    from rag.retrieve import Candidate
+    from rag.retrieval.candidates import Candidate
+    from rag.retrieval.query import query_terms
 
     def cand(title: str) -> Candidate:
         return Candidate(row={"chunk_id": title, "title": title, "doc_path": f"{title}.md"})

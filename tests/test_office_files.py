@@ -19,7 +19,7 @@ from pptx.util import Inches
 from typer.testing import CliRunner
 
 from rag.config import load_settings
-from rag.documents import load_document
+from rag.ingest.documents import load_document
 from rag.service import RagService
 from ragbot.cli import app
 from tests.conftest import SAMPLE_DOCS, UNREACHABLE_OLLAMA

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag.documents import load_document
+from rag.ingest.documents import load_document
 from ragbot.cli import app
 from tests.conftest import ROOT, SAMPLE_DOCS, UNREACHABLE_OLLAMA
 

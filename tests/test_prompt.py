@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rag.prompt import PromptSource, build_messages
-from rag.tokens import max_tokens, min_tokens
+from rag.answering.prompt import PromptSource, build_messages
+from rag.answering.tokens import max_tokens, min_tokens
 from tests.fakes.ollama_rules import count_tokens, fit_prompt, rendered_tokens
 
 WHEN = datetime(2026, 3, 2, tzinfo=UTC)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.query import query_terms, text_query
+from rag.retrieval.query import query_terms, text_query
 
 
 def test_question_words_and_particles_are_left_out_of_the_full_text_query():

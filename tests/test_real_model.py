@@ -60,7 +60,7 @@ def test_a_real_model_states_the_figure_and_cites_its_document(real_service) -> 
 
 
 def test_a_real_model_answers_traditional_chinese_in_traditional_characters(real_service) -> None:
-    from rag.script import simplified_chars
+    from rag.language.script import simplified_chars
 
     answer = real_service().ask("國內出差的膳雜費每日多少錢？")
     assert answer.mode == "generated", answer.notice
@@ -85,8 +85,8 @@ def test_health_names_the_served_model_and_a_missing_one(real_service, llama: Ll
 
 
 def test_a_server_with_a_small_context_gets_prompts_that_fit_it(real_service, tmp_path: Path) -> None:
-    from rag.generate_openai import OpenAIGenerator
-    from rag.ollama_errors import ContextTooLong
+    from rag.answering.generate_openai import OpenAIGenerator
+    from rag.answering.ollama_errors import ContextTooLong
 
     with LlamaServer(n_ctx=1024, log_path=tmp_path / "small.log") as small:
         gen = OpenAIGenerator(small.base_url, small.model, num_ctx=8192, max_tokens=64)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import ConfigError, load_settings
-from rag.rerank import pair_passage
+from rag.retrieval.rerank import pair_passage
 from rag.service import RagService
 from tests.conftest import SAMPLE_DOCS, UNREACHABLE_OLLAMA
 
@@ -141,14 +141,14 @@ def test_a_reranker_that_fails_at_question_time_still_answers_in_the_fused_order
     svc = _service(index_copy, rerank_model=str(broken))  # valid at start...
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")  # ...damaged before the first question
     plain = _service(index_copy).ask(QUESTION)
-    with caplog.at_level(logging.WARNING, logger="rag.rerank"):
+    with caplog.at_level(logging.WARNING, logger="rag.retrieval.rerank"):
         answer = svc.ask(QUESTION)
         retrieval = svc.search(QUESTION)
     assert answer.mode == "extractive" and answer.citations  # answered (Ollama is unreachable here): passages quoted
     assert [c.rel_path for c in answer.citations] == [c.rel_path for c in plain.citations]
     assert answer.text == plain.text
     assert retrieval.reranked == 0 and "RERANK_MODEL" in (retrieval.rerank_error or "")
-    failures = [r for r in caplog.records if r.name == "rag.rerank"]
+    failures = [r for r in caplog.records if r.name == "rag.retrieval.rerank"]
     assert len(failures) == 2  # one line per question, not a traceback
     assert all(r.exc_info is None and "\n" not in r.getMessage() for r in failures)
 
@@ -203,8 +203,8 @@ def test_a_model_that_scores_nan_leaves_the_fused_order(sample_index, tiny_model
     weights["classifier.bias"].fill_(float("nan"))
     save_file(weights, nan_model / "model.safetensors", metadata={"format": "pt"})
     fused = _service(sample_index).search(QUESTION).candidates
-    with caplog.at_level(logging.WARNING, logger="rag.rerank"):
+    with caplog.at_level(logging.WARNING, logger="rag.retrieval.rerank"):
         retrieval = _service(sample_index, rerank_model=str(nan_model)).search(QUESTION)
     assert _ids(retrieval.candidates) == _ids(fused)
     assert retrieval.reranked == 0 and "not numbers" in (retrieval.rerank_error or "")
-    assert len([r for r in caplog.records if r.name == "rag.rerank"]) == 1
+    assert len([r for r in caplog.records if r.name == "rag.retrieval.rerank"]) == 1

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.retrieve import Scope, cap_per_document, fuse, query_terms
-from rag.store import SearchHit
+from rag.index.store import SearchHit
+from rag.retrieval.query import query_terms
+from rag.retrieval.retrieve import cap_per_document, fuse
+from rag.retrieval.scope import Scope
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def test_scope_keeps_other_folders_out(service):
 
 
 def test_index_built_by_another_model_is_refused_with_a_clear_message(sample_index: Path):
-    from rag.store import ChunkStore, IndexModelMismatch
+    from rag.index.store import ChunkStore, IndexModelMismatch
 
     store = ChunkStore(str(sample_index), model_name="intfloat/multilingual-e5-small", dim=384)
     with pytest.raises(IndexModelMismatch, match="ragbot sync --full"):
@@ -92,7 +94,7 @@ def test_vector_index_is_built_only_once_the_table_is_large_enough(tmp_path: Pat
     import numpy as np
     import pyarrow as pa
 
-    from rag.store import ChunkStore, chunk_schema
+    from rag.index.store import ChunkStore, chunk_schema
 
     model = "sentence-transformers/all-MiniLM-L6-v2"
     store = ChunkStore(str(tmp_path / "idx"), model_name=model, dim=384, vector_index_min_rows=600)
@@ -128,8 +130,8 @@ def test_scope_by_kind_ignores_case(service):
 def test_chinese_question_words_scattered_over_a_long_chunk_do_not_pass_for_an_answer():
     """A 400-character chunk (CHUNK_SIZING auto) is judged on passage-sized stretches: the question's
     words spread over unrelated sentences must not add up to the coverage of a passage that answers it."""
-    from rag.relevance import question_coverage
-    from rag.retrieve import query_terms
+    from rag.retrieval.query import query_terms
+    from rag.retrieval.relevance import question_coverage
 
     question = "員工出差住宿費每晚上限是多少？"
     filler = "本公司依法辦理各項業務，並定期檢討相關規定之執行情形。" * 4

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.query import text_query
-from rag.relevance import question_coverage
+from rag.retrieval.query import text_query
+from rag.retrieval.relevance import question_coverage
 
 DOCS = {
     "policies/員工請假規則.md": (
@@ -76,14 +76,14 @@ def test_everyday_words_bring_their_formal_equivalents_into_the_full_text_query(
 def test_coverage_counts_an_equivalent_as_found():
     rule = "一、父母、養父母、繼父母、配偶喪亡者，給予喪假 8 日，工資照給。"
     question = "父母過世可以請幾天喪假？"
-    from rag.query import query_terms
+    from rag.retrieval.query import query_terms
 
     assert question_coverage(question, query_terms(question), rule, header="第三條 喪假") >= 0.8
     assert question_coverage(question, query_terms(question), rule, header="第三條 喪假", lexicon=False) < 0.6
 
 
 def test_the_lexicon_lists_only_distinct_strings(tmp_path: Path):
-    from rag.lexicon import GROUPS
+    from rag.retrieval.lexicon import GROUPS
 
     for everyday, formal in GROUPS:
         assert not set(everyday) & set(formal) and all(len(t) >= 2 for t in everyday + formal), (everyday, formal)

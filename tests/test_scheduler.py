@@ -14,8 +14,8 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from rag.catalog import SyncReport
-from rag.scheduler import STARTUP_JOB, SYNC_JOB, scheduled_sync, start_scheduler, sync_trigger
+from rag.index.catalog import SyncReport
+from rag.ops.scheduler import STARTUP_JOB, SYNC_JOB, scheduled_sync, start_scheduler, sync_trigger
 from rag.service import RagService
 
 
@@ -120,7 +120,7 @@ def test_a_successful_scheduled_sync_logs_one_info_line_and_no_warning(
 
     assert report is not None and report.status == "ok"
     assert [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("rag.")] == []
-    outcome = [r.getMessage() for r in caplog.records if r.name == "rag.scheduler"]
+    outcome = [r.getMessage() for r in caplog.records if r.name == "rag.ops.scheduler"]
     assert len(outcome) == 1 and outcome[0].startswith("schedule sync ok: +2")
 
 

@@ -1,6 +1,6 @@
 """Channel scopes: one rule ("is this path in this scope") for retrieval and for listings.
 
-Before `rag.scope`, retrieval used SQL `LIKE` (where `_` is a wildcard and `%` was stripped) and
+Before `rag.retrieval.scope`, retrieval used SQL `LIKE` (where `_` is a wildcard and `%` was stripped) and
 `/rag-sources` a plain string prefix, so `hr_docs/` admitted `hrXdocs/` in answers and
 `hr_docs_old/` in both.
 """
@@ -16,7 +16,7 @@ import lancedb
 import pyarrow as pa
 import pytest
 
-from rag.scope import Scope
+from rag.retrieval.scope import Scope
 from rag.service import RagService
 
 CAFE_NFC = unicodedata.normalize("NFC", "café")

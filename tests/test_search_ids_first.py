@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from rag.retrieve import Retrieval, Scope, retrieve
-from rag.store import ID_COLUMNS, ROW_COLUMNS
+from rag.index.store import ID_COLUMNS, ROW_COLUMNS
+from rag.retrieval.candidates import Retrieval
+from rag.retrieval.retrieve import retrieve
+from rag.retrieval.scope import Scope
 
 QUESTIONS = [
     "How many days of annual leave can be carried over to next year?",

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.config import load_settings
-from rag.secrets import ScrubbingStream, Secrets
+from rag.ops.secrets import ScrubbingStream, Secrets
 from rag.service import RagService
 from ragbot.cli import app as cli
 from tests import test_bot_http

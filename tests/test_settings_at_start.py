@@ -70,10 +70,10 @@ def _set(monkeypatch: pytest.MonkeyPatch, tmp: Path, name: str, value: str) -> s
 def started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What got started in place of the scheduler / the bot (nothing, when the settings are refused)."""
     import bot.http.server
-    import rag.scheduler
+    import rag.ops.scheduler
 
     calls: list[str] = []
-    monkeypatch.setattr(rag.scheduler, "run_forever", lambda *a, **k: calls.append("scheduler"))
+    monkeypatch.setattr(rag.ops.scheduler, "run_forever", lambda *a, **k: calls.append("scheduler"))
     monkeypatch.setattr(bot.http.server, "run", lambda *a, **k: calls.append("bot"))
     return calls
 

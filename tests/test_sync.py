@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from rag.catalog import SyncAlreadyRunning
+from rag.index.catalog import SyncAlreadyRunning
 from rag.service import RagService
 
 DOCS = {

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from rag.catalog import SyncAlreadyRunning
+from rag.index.catalog import SyncAlreadyRunning
 from rag.service import RagService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ class SyncProcess:
     def __init__(self, settings: Any, pause_at: str, pause_seconds: float, cwd: Path) -> None:
         env = {**os.environ, "RAGBOT_TEST_PAUSE_AT": pause_at, "RAGBOT_TEST_PAUSE_SECONDS": str(pause_seconds),
                "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-        cmd = [sys.executable, "-m", "ragbot", "--index", settings.lancedb_uri, "--docs-dir",
+        cmd = [sys.executable, "-m", "tests.child_hooks", "ragbot", "--index", settings.lancedb_uri, "--docs-dir",
                str(settings.docs_dir), "sync"]
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)

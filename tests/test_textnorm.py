@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from rag.textnorm import TEXT_NORMALIZATION, normalize
+from rag.language.textnorm import TEXT_NORMALIZATION, normalize
 
 # What pypdf emits for 銀行 / 變更 in insurance PDFs: CJK compatibility ideographs (U+FA08 行, U+F901 更).
 PDF_BANK = "銀\ufa08"
@@ -60,8 +60,8 @@ def test_a_question_pasted_from_a_pdf_finds_the_normally_written_document(servic
 
 def test_the_index_records_its_normalisation_and_an_old_index_is_flagged_and_rebuilt_by_sync_full(
         tmp_path: Path, make_settings, caplog):
+    from rag.index.store import TABLE
     from rag.service import RagService
-    from rag.store import TABLE
 
     settings = make_settings(docs_dir=_docs(tmp_path / "docs"))
     svc = RagService(settings)
@@ -81,7 +81,7 @@ def test_the_index_records_its_normalisation_and_an_old_index_is_flagged_and_reb
         "text", config=FTS(base_tokenizer="icu", with_position=False), name="text_idx")
 
     stale = RagService(settings)
-    with caplog.at_level("WARNING", logger="rag.store"):
+    with caplog.at_level("WARNING", logger="rag.index.store"):
         result = stale.search("客戶如何申請撥款帳戶？")  # still answers from the old index
     assert result.hits and result.hits[0].doc_path == "policies/bank.md"
     notices = [r.getMessage() for r in caplog.records if "sync --full" in r.getMessage()]

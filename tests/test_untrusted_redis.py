@@ -23,7 +23,7 @@ import redis
 from bot.config import BotConfigError
 from bot.durable.jobqueue_redis import RedisJobQueue
 from bot.durable.records import RecordSigner, signer_from
-from rag.sync.roots import real_root
+from rag.ingest.sync.roots import real_root
 from tests import test_bot_http
 from tests.servers import RedisServer
 from tests.test_bot_http import ADMIN, GENERAL, LEAVE_ANSWER, SECRET, Bot, cite, text_of

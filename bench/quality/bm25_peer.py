@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bench.quality.scoring import DEPTH
-from rag.evaluate import RankedChunk
+from rag.ops.evaluate import RankedChunk
 
 
 def tokenize(text: str) -> list[str]:

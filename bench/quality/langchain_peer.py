@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.quality.pipelines import MODEL
 from bench.quality.scoring import DEPTH
-from rag.evaluate import RankedChunk, SearchOutcome
+from rag.ops.evaluate import RankedChunk, SearchOutcome
 
 
 class _CachedEmbeddings:
@@ -92,7 +92,7 @@ def build_baseline(work: Path, name: str, corpus: Path, doc_paths: dict[str, str
     from langchain_core.vectorstores import InMemoryVectorStore
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag.embeddings import load_embedder
+    from rag.ingest.embeddings import load_embedder
 
     class CachedEmbeddings(_CachedEmbeddings, Embeddings):
         pass

@@ -31,8 +31,8 @@ from bench.quality import datasets, pipelines  # noqa: E402
 from bench.quality.report import Out  # noqa: E402
 from bench.quality.scoring import DEPTH, Scored, metrics_cells, pct, ratio, score  # noqa: E402
 from rag.config import RagSettings  # noqa: E402
-from rag.readable import model_can_read  # noqa: E402
-from rag.textnorm import normalize  # noqa: E402
+from rag.ingest.readable import model_can_read  # noqa: E402
+from rag.language.textnorm import normalize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "multilingual.txt"
@@ -106,7 +106,7 @@ def run_set(name: str, n_docs: int | None, n_questions: int, out: Out, work: Pat
 def warm_up(work: Path) -> None:
     """Load the default model and make its ONNX export (questions' path) once, in one cache for every index,
     so that neither is counted in an index's ingest time."""
-    from rag.embeddings import load_embedder, prepare_query_export
+    from rag.ingest.embeddings import load_embedder, prepare_query_export
 
     cache = work / "onnx"
     os.environ["EMBEDDING_CACHE_DIR"] = str(cache)  # read by every index's settings

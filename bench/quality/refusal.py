@@ -17,7 +17,7 @@ from bench.quality.pipelines import OurIndex
 from bench.quality.report import Out, question_text
 from bench.quality.scoring import pct
 from rag.config import RagSettings
-from rag.evaluate import FloorPoint, choose_floor, floor_sweep
+from rag.ops.evaluate import FloorPoint, choose_floor, floor_sweep
 
 SEED = 20240611
 HELD_OUT_SHARE = 0.25

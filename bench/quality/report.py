@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from bench.quality.datasets import Query
 from bench.quality.scoring import Scored, metrics_cells, pct, ratio
 from rag.config import RagSettings
-from rag.evaluate import FloorPoint
+from rag.ops.evaluate import FloorPoint
 
 OURS, VECTOR, FTS = "ours: hybrid (default)", "ours: vector only", "ours: full-text only"
 OURS_STRICT = "ours: hybrid, a shared clause's other documents not counted"

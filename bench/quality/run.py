@@ -53,7 +53,7 @@ from bench.quality.report import (  # noqa: E402
 )
 from bench.quality.scoring import Scored, pct, score  # noqa: E402
 from rag.config import RagSettings  # noqa: E402
-from rag.evaluate import RankedChunk  # noqa: E402
+from rag.ops.evaluate import RankedChunk  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "bench" / ".work"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench.quality.datasets import Dataset, Query
-from rag.evaluate import RankedChunk, RankingMetrics, first_hit_rank, normalize_text, ranking_metrics
+from rag.ops.evaluate import RankedChunk, RankingMetrics, first_hit_rank, normalize_text, ranking_metrics
 
 DEPTH = 10  # deepest k scored
 

@@ -2,7 +2,7 @@
 
 A `Change` is one change measured as "today's default" (all changes off, as before), each change
 alone, and all together. A change that shapes chunks gets its own index (built once, cached); the
-others are options of `rag.retrieve.retrieve`. A change whose setting the code does not have yet is
+others are options of `rag.retrieval.retrieve.retrieve`. A change whose setting the code does not have yet is
 skipped, so rows appear as the changes land. Cross-encoder reranking (RERANK_MODEL) has no row: no
 cross-encoder weights can be loaded here (see README).
 """
@@ -16,8 +16,8 @@ from typing import Any
 from bench.quality import pipelines
 from bench.quality.pipelines import OurIndex, OurProbe
 from rag.config import RagSettings
-from rag.evaluate import RankedChunk
-from rag.readable import model_can_read
+from rag.ingest.readable import model_can_read
+from rag.ops.evaluate import RankedChunk
 
 
 @dataclass(frozen=True)

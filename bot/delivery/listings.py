@@ -15,15 +15,15 @@ from bot.delivery.render import (
     SlackMessage,
     section_block,
 )
-from rag.freshness import aware, humanize_age
+from rag.answering.freshness import aware, humanize_age
+from rag.ops.sync_gate import gate_lines
 from rag.service import DocumentInfo, Scope, SyncReport
-from rag.sync_gate import gate_lines
 
 # --- /rag-sources -------------------------------------------------------------------------------
 
 
 def in_scope(doc: DocumentInfo, scope: Scope | None) -> bool:
-    """The one rule of `rag.scope` (folder boundaries, `_` and `%` literal)."""
+    """The one rule of `rag.retrieval.scope` (folder boundaries, `_` and `%` literal)."""
     return scope is None or scope.admits(doc.rel_path, doc.kind)
 
 
@@ -86,7 +86,7 @@ def sources_page(
                 f" · {doc.chunk_count} chunk{'s' if doc.chunk_count != 1 else ''}")
         if doc.withdrawn and doc.held_back is None:
             line += " · :no_entry_sign: withdrawn from answers"
-        if doc.state_note:  # held back by a rollback, quarantined, skipped or failing (rag/catalog.py)
+        if doc.state_note:  # held back by a rollback, quarantined, skipped or failing (rag/index/catalog.py)
             line += f"\n:warning: {safe_text(doc.state_note[:300])}"
         blocks.append(section_block(line[:SECTION_LIMIT]))
     if pages > 1:
@@ -136,7 +136,7 @@ def sync_report_message(report: SyncReport, *, title: str = "Sync report") -> Sl
         _listed("Failed", [f"{path}: {reason}" for path, reason in report.failed]),
         _listed("Skipped (never read)", [f"{path}: {reason}" for path, reason in report.skipped]),
         _listed("Held back by rollback", [f"{path}: {note}" for path, note in report.held_back]),
-        "\n".join(safe_text(line) for line in gate_lines(report)),  # EVAL_QUESTIONS (rag/sync_gate.py)
+        "\n".join(safe_text(line) for line in gate_lines(report)),  # EVAL_QUESTIONS (rag/ops/sync_gate.py)
     ]
     if report.answers_marked:  # bot/followthrough/watcher.py
         plural = "s" if report.answers_marked != 1 else ""

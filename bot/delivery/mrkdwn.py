@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from rag.links import is_web_link
+from rag.answering.links import is_web_link
 
 SECTION_LIMIT = 3000  # characters of text in one section block
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,4}$")

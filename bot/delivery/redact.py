@@ -1,6 +1,6 @@
 """Keep tokens and the signing secret out of logs, and out of everything the bot sends to Slack.
 
-The rule itself (which values, which token shapes) is rag.secrets; here it is applied
+The rule itself (which values, which token shapes) is rag.ops.secrets; here it is applied
 at the Slack side's choke points: every log record, every Web API call's arguments
 (`ScrubbingWebClient`), and every `respond()` to a response_url (`scrub_responses`).
 """
@@ -17,11 +17,11 @@ from slack_sdk import WebClient
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookResponse
 
-from rag.secrets import SECRETS, Secrets, register_secrets
+from rag.ops.secrets import SECRETS, Secrets, register_secrets
 
 
 class Redactor(Secrets):
-    """These secrets and the process's registered ones (rag.secrets.SECRETS) → `[redacted]`."""
+    """These secrets and the process's registered ones (rag.ops.secrets.SECRETS) → `[redacted]`."""
 
     def __call__(self, text: str) -> str:
         return SECRETS.scrub(self.scrub(text))

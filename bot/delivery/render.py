@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.delivery.mrkdwn import SECTION_LIMIT, link, markdown_to_mrkdwn, safe_text, split_sections
-from rag.links import is_web_link, links_configured
-from rag.notices import is_chinese
+from rag.answering.links import is_web_link, links_configured
+from rag.answering.source_lines import Place
+from rag.answering.source_lines import source_line as build_source_line
+from rag.language.cjk import is_chinese
 from rag.service import Answer, Citation
-from rag.source_lines import Place
-from rag.source_lines import source_line as build_source_line
 
 MAX_BLOCKS = 50
 CONTEXT_ELEMENTS = 10
@@ -61,7 +61,7 @@ def source_line(citation: Citation, *, now: datetime, stale_after_days: int, lan
     head = f"[{line.number}] {link(line.link, line.title)} · {labels['updated']} {line.updated} ({line.age})"
     if line.stale:
         head += f" · :warning: _{labels['stale'].format(days=stale_after_days)}_"
-    if line.note:  # held back by a rollback (rag/source_lines.py)
+    if line.note:  # held back by a rollback (rag/answering/source_lines.py)
         head += f"\n:pushpin: _{safe_text(line.note)}_"
     text = head[: SECTION_LIMIT - 40]  # room for "(+N more)"
     for i, place in enumerate(line.places):
@@ -142,7 +142,8 @@ def answer_messages(answer: Answer, *, now: datetime, stale_after_days: int) -> 
         lines = [f"*{LABELS[lang]['sources']}*"] + [
             source_line(c, now=now, stale_after_days=stale_after_days, lang=lang) for c in answer.citations]
         # E1 (issue 11): without DOCS_BASE_URL every link is a file:// path nobody in Slack can open (link() shows
-        # the title unlinked); say so once instead of letting the promised links silently vanish. Rule: rag.links.
+        # the title unlinked); say so once instead of letting the promised links silently vanish. Rule:
+        # rag.answering.links.
         if not links_configured(link for c in answer.citations for link in (c.doc_link, c.link)):
             lines.append(LABELS[lang]["no_links"])
         tail.append({"type": "divider"})

@@ -37,7 +37,7 @@ from slack_bolt.middleware import Middleware
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
-from rag.sqlite_file import SqliteFile
+from rag.index.sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class DedupStore:
         self._clock = clock
         self._claims_since_purge = 0
         self._claim_lock = threading.Lock()
-        self._db = SqliteFile(path, timeout_s=10.0, synchronous="NORMAL", row_factory=False)  # rag/sqlite_file.py
+        self._db = SqliteFile(path, timeout_s=10.0, synchronous="NORMAL", row_factory=False)  # rag/index/sqlite_file.py
         self._conn = self._db.conn
         conn = self._conn()
         conn.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires_at REAL NOT NULL, "

@@ -27,8 +27,8 @@ with it are answered. Counts live with the job, so they add up across replicas.
 
 Privacy: the stored event holds the question and the asker's id until the answer is
 posted. `done` deletes it, and the SQLite file overwrites deleted rows and checkpoints
-its WAL (rag/sqlite_file.py), so nothing of it stays on disk; a job older than the
-retention (rag/privacy.py) is dropped unanswered.
+its WAL (rag/index/sqlite_file.py), so nothing of it stays on disk; a job older than the
+retention (rag/index/privacy.py) is dropped unanswered.
 """
 
 from __future__ import annotations

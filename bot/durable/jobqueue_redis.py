@@ -15,7 +15,7 @@ All keys share the `{ragbot}` hash tag, so they live in one slot on Redis Cluste
 Redis is untrusted (bot/durable/records.py): each job carries an HMAC over its id, its record
 and when it was stored, checked before it is answered; a job that fails (written by
 someone else, changed, or moved to another id) is deleted and logged, never answered.
-A job key expires after the retention (rag/privacy.py), answered or not.
+A job key expires after the retention (rag/index/privacy.py), answered or not.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.durable.jobqueue import RUNNING_ALONE, RUNNING_SHARED, Job, new_owner
-from rag.sqlite_file import SqliteFile
+from rag.index.sqlite_file import SqliteFile
 
 
 class SqliteJobQueue:

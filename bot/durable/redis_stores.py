@@ -11,8 +11,8 @@
   replica (each one hears its own 429s). If Redis fails, each replica falls back to
   counting its own calls, which is what a single replica does anyway.
 
-Jobs are in `bot.durable.jobqueue_redis`, the sync lock in `rag.locks_redis`; every client comes from
-`rag.redis_client.connect` (one time-out policy: 200 ms, no retries, a breaker).
+Jobs are in `bot.durable.jobqueue_redis`, the sync lock in `rag.ops.locks_redis`; every client comes from
+`rag.ops.redis_client.connect` (one time-out policy: 200 ms, no retries, a breaker).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import redis
 
 from bot.delivery.pacing import OPTIONAL_SHARE, Pacer
 from bot.durable.dedup import DedupUnavailable
-from rag.redis_client import connect
+from rag.ops.redis_client import connect
 
 __all__ = ["PREFIX", "RedisDedupStore", "RedisPacer", "connect"]
 

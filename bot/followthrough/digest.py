@@ -1,7 +1,7 @@
 """The weekly gaps digest: `ragbot gaps`' report, posted to ADMIN_CHANNEL (or SYNC_REPORT_CHANNEL).
 
 Off unless GAPS_DIGEST_CRON is set (bot/jobs.py schedules it). The report is
-rag/gaps.py's, line for line what `ragbot gaps --days 7` prints, so an admin who
+rag/ops/gaps.py's, line for line what `ragbot gaps --days 7` prints, so an admin who
 reads one knows the other.
 """
 
@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackClientError
 
 from bot.delivery.mrkdwn import safe_text, split_sections
 from bot.delivery.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage
-from rag.gaps import GapsReport, index_report, report_lines
+from rag.ops.gaps import GapsReport, index_report, report_lines
 
 if TYPE_CHECKING:
     from bot.runtime import BotRuntime

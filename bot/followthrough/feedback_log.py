@@ -8,7 +8,7 @@ A 👎 may be followed by a `comment` record (what was wrong or missing, typed i
 modal of bot/listeners/comments.py) for the same user and message: one vote, so a count
 of "down" records stays right.
 
-What a record keeps follows the one privacy rule (rag/privacy.py, LOG_QUESTIONS): the
+What a record keeps follows the one privacy rule (rag/index/privacy.py, LOG_QUESTIONS): the
 question and the comment only where the policy keeps that kind's text (a 👍 is an
 answered question, a 👎 and its comment a downvoted one), the user id only when the
 policy is not `off`. `prune` (at start and daily) drops records past
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.privacy import PrivacyRule
+from rag.index.privacy import PrivacyRule
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ Two stores, one set of rules (this module): SQLite next to the index's state (on
 ANSWER_WATCH_DAYS (and never past QUESTION_RETENTION_DAYS) are forgotten. No Slack here:
 `ragbot sync` counts affected answers with it too.
 
-Privacy (rag/privacy.py): a posted answer's 👍/👎 buttons carry its question, so the blocks are
+Privacy (rag/index/privacy.py): a posted answer's 👍/👎 buttons carry its question, so the blocks are
 kept with that question removed unless LOG_QUESTIONS keeps every question (`all`); `prune`
 applies the same rule to what is already kept.
 """
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from rag.privacy import PrivacyRule
-from rag.state import FileRecord
+from rag.index.privacy import PrivacyRule
+from rag.index.state import FileRecord
 
 if TYPE_CHECKING:
     pass

@@ -18,7 +18,7 @@ Redis is untrusted (bot/durable/records.py): the answer, each citation and each 
 their content and their place (answer id, document path), checked before the bot acts on them.
 An answer with any part that fails is dropped from the ledger and logged, so the courier can only
 ever put the bot's own notice above the bot's own answer, as the bot recorded them. The answer's
-keys expire with the watch window (never past the retention, rag/privacy.py). Without a signer
+keys expire with the watch window (never past the retention, rag/index/privacy.py). Without a signer
 (`ragbot sync`, which has no Slack secrets) the ledger can count affected answers and nothing more.
 """
 
@@ -45,7 +45,7 @@ from bot.followthrough.ledger import (
     kept_blocks,
 )
 from bot.followthrough.ledger_scripts import CLAIM_CHANGE, CLAIM_DUE, DONE
-from rag.privacy import PrivacyRule
+from rag.index.privacy import PrivacyRule
 
 BATCH = 500  # answers read per pipeline
 ANSWER_FIELDS = ("channel", "ts", "thread_ts", "posted", "lang", "text", "blocks")

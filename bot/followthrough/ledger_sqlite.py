@@ -2,7 +2,7 @@
 bot/followthrough/ledger.py).
 
 Several bot processes on the host share the file; each step is one `BEGIN IMMEDIATE`
-transaction (rag/sqlite_file.py), which is what makes a notice's claim atomic. Deleted rows
+transaction (rag/index/sqlite_file.py), which is what makes a notice's claim atomic. Deleted rows
 are overwritten and the WAL truncated after pruning, so a forgotten answer is gone from disk.
 """
 
@@ -26,8 +26,8 @@ from bot.followthrough.ledger import (
     WatchedCitation,
     kept_blocks,
 )
-from rag.privacy import PrivacyRule
-from rag.sqlite_file import SqliteFile
+from rag.index.privacy import PrivacyRule
+from rag.index.sqlite_file import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -74,7 +74,7 @@ class SqliteLedger(AnswerLedger):
                  clock: Callable[[], float] = time.time, rule: PrivacyRule | None = None) -> None:
         super().__init__(watch_days=watch_days, claim_seconds=claim_seconds, clock=clock, rule=rule)
         self.path = path
-        # rag/sqlite_file.py: a connection per thread, WAL, BEGIN IMMEDIATE transactions; deletions overwritten
+        # rag/index/sqlite_file.py: a connection per thread, WAL, BEGIN IMMEDIATE transactions; deletions overwritten
         self._db = SqliteFile(path, foreign_keys=True, secure_delete=True)
         self._conn, self._tx = self._db.conn, self._db.tx
         conn = self._conn()

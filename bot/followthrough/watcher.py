@@ -40,14 +40,14 @@ from bot.delivery.pacing import Pacer, pacer_for
 from bot.delivery.render import FALLBACK_TEXT_LIMIT, MAX_BLOCKS, SlackMessage
 from bot.delivery.slack_calls import RetryPolicy, SlackCaller
 from bot.followthrough.ledger import AnswerLedger, CitedDocument, Notice, PostedAnswer
-from rag.notices import is_chinese
-from rag.privacy import PrivacyRule
-from rag.state import FileRecord
+from rag.index.privacy import PrivacyRule
+from rag.index.state import FileRecord
+from rag.language.cjk import is_chinese
 
 if TYPE_CHECKING:
-    from rag.answer import Answer
-    from rag.scope import Scope
+    from rag.retrieval.scope import Scope
     from rag.service import RagService
+    from rag.values import Answer
 
 log = logging.getLogger(__name__)
 

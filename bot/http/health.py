@@ -126,7 +126,7 @@ def _last_sync(rag: RagService) -> dict[str, Any]:
     try:
         report = rag.last_sync_report()
         running = rag.sync_running_since()
-        quarantined = len(rag.quarantined_files())  # files whose parse killed a sync (rag/sync/quarantine.py)
+        quarantined = len(rag.quarantined_files())  # files whose parse killed a sync (rag/ingest/sync/quarantine.py)
         held_back = len(rag.state.held_back())  # pinned by a rollback: served as before although the file changed
     except Exception as err:
         return {"ok": False, "detail": f"sync state unreadable ({type(err).__name__})"}

@@ -54,7 +54,7 @@ RETRY_FIRST_S, RETRY_MAX_S = 2.0, 60.0
 class Services:
     app: App
     runtime: BotRuntime
-    scheduler: Any | None  # APScheduler BackgroundScheduler, when rag.scheduler is available
+    scheduler: Any | None  # APScheduler BackgroundScheduler, when rag.ops.scheduler is available
 
     def stop(self) -> None:
         if self.scheduler is not None:
@@ -72,7 +72,7 @@ class Starting:
                  client: WebClient | None = None) -> None:
         self.rag, self.settings = rag, settings
         self.auth = SlackAuthStatus()
-        self.warm = WarmUp(rag, delay_s=settings.test_warmup_delay_seconds)
+        self.warm = WarmUp(rag)
         self.health = BotHealth(rag, self.auth, self.warm, mode=settings.mode)
         self.server_app = StartingApp(self.health.info, events=settings.mode == "http")
         self._sleep = sleep
@@ -83,9 +83,9 @@ class Starting:
         """The scheduled sync runs whether Slack answers or not (the index stays fresh through an outage);
         its reports reach SYNC_REPORT_CHANNEL once the bot is connected."""
         try:
-            from rag.scheduler import start_scheduler
+            from rag.ops.scheduler import start_scheduler
         except ImportError:
-            log.warning("rag.scheduler is not available; scheduled sync is off")
+            log.warning("rag.ops.scheduler is not available; scheduled sync is off")
             return
         self.scheduler = start_scheduler(self.rag, self._post_sync_report)
 

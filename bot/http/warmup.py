@@ -22,9 +22,8 @@ class Warmable(Protocol):
 
 
 class WarmUp:
-    def __init__(self, rag: Warmable, *, delay_s: float = 0.0) -> None:
+    def __init__(self, rag: Warmable) -> None:
         self.rag = rag
-        self.delay_s = delay_s  # test hook (RAGBOT_TEST_WARMUP_DELAY_SECONDS): a slow model, for real
         self._done = threading.Event()
         self._started = False
         self._lock = threading.Lock()
@@ -42,8 +41,6 @@ class WarmUp:
     def run(self) -> None:
         started = time.monotonic()
         try:
-            if self.delay_s:
-                time.sleep(self.delay_s)
             self.rag.warm_up()
         except Exception as err:  # answers will try again and report the reason to the asker
             self.error = f"{type(err).__name__}: {err}"[:300]

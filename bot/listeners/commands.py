@@ -18,7 +18,7 @@ from slack_bolt import Ack, Respond
 from bot.delivery.listings import sources_page, sync_report_message, sync_status_line
 from bot.delivery.render import SlackMessage, notice_message
 from bot.listeners.common import reason
-from rag.locks_redis import SyncLockUnavailable
+from rag.ops.locks_redis import SyncLockUnavailable
 from rag.service import SyncAlreadyRunning
 
 if TYPE_CHECKING:

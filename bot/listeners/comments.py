@@ -27,7 +27,7 @@ from slack_bolt import Ack
 from bot.delivery.mrkdwn import safe_text
 from bot.delivery.redact import describe_exception
 from bot.followthrough.feedback_log import FeedbackRecord
-from rag.notices import is_chinese
+from rag.language.cjk import is_chinese
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient

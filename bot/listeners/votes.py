@@ -78,7 +78,7 @@ class Votes:
         ref = None
         try:
             self.feedback.append(record)
-            if rating == "down":  # `ragbot gaps` and the weekly digest (rag/question_log.py)
+            if rating == "down":  # `ragbot gaps` and the weekly digest (rag/index/question_log.py)
                 ref = self.rag.question_log.record("downvoted", record.question or None,
                                                       documents=record.sources, surface="slack")
             text = "Thanks, your feedback was recorded." + (

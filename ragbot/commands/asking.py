@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from rag.answer import Answer
-from rag.source_lines import source_line
+from rag.answering.source_lines import source_line
+from rag.values import Answer
 from ragbot.common import Options, fail, service, user_errors
 
 
@@ -28,11 +28,12 @@ def print_sources(answer: Answer, stale_after_days: int) -> None:
         return
     typer.echo("\nSources:")
     now = datetime.now(UTC)
-    for c in answer.citations:  # what a line says is decided once, in rag/source_lines.py (Slack shows the same)
+    # what a line says is decided once, in rag/answering/source_lines.py (Slack shows the same)
+    for c in answer.citations:
         line = source_line(c, now=now, stale_after_days=stale_after_days)
         stale = "  ⚠ possibly outdated" if line.stale else ""
         typer.echo(f"[{line.number}] {line.title} (updated {line.updated}, {line.age}){stale}")
-        if line.note:  # held back by a rollback: the file changed since (rag/source_lines.py)
+        if line.note:  # held back by a rollback: the file changed since (rag/answering/source_lines.py)
             typer.echo(f"    ⚠ {line.note}")
         for place in line.places:
             quote = f"“{place.evidence}”" if place.evidence else ""
@@ -67,9 +68,9 @@ def ask(
         if not streamed and sys.stderr.isatty():
             typer.echo(f"\r\033[2m{text}\033[0m\033[K", err=True, nl=False)
 
-    # rag.ask's warnings (Ollama down, figures flagged) say what this command prints anyway: quiet them here
+    # rag.answering.ask's warnings (Ollama down, figures flagged) say what this command prints anyway: quiet them here
     # only, not for the whole process (`ragbot serve` keeps them in its log).
-    ask_log = logging.getLogger("rag.ask")
+    ask_log = logging.getLogger("rag.answering.ask")
     level = ask_log.level
     if not Options.verbose:
         ask_log.setLevel(logging.ERROR)

@@ -22,7 +22,7 @@ def gaps(
     = None,
 ) -> None:
     """Declined questions, 👎 answers, flagged figures and stale sources cited: grouped, counted, newest first."""
-    from rag.gaps import export_questions, index_report, report_lines
+    from rag.ops.gaps import export_questions, index_report, report_lines
 
     with user_errors():
         svc = service()

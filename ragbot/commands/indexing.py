@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from rag.catalog import SyncReport, one_line
-from rag.sync_gate import gate_lines
+from rag.index.catalog import SyncReport, one_line
+from rag.ops.sync_gate import gate_lines
 from ragbot.common import EXIT_FAILED, Options, _is_user_error, fail, service, user_errors
 
 
@@ -64,7 +64,7 @@ def print_report(report: SyncReport) -> None:
         out(f"held back {path}: {note}")
     if report.message:
         out(f"note: {report.message}")
-    for line in gate_lines(report):  # EVAL_QUESTIONS (rag/sync_gate.py)
+    for line in gate_lines(report):  # EVAL_QUESTIONS (rag/ops/sync_gate.py)
         out(line)
     if report.answers_marked:  # bot/followthrough/watcher.py marks them in Slack
         out(f"{report.answers_marked} posted answer{'s' if report.answers_marked != 1 else ''} cite changed "
@@ -106,11 +106,10 @@ def _run_sync(full: bool, dry_run: bool = False, allow_mass_delete: bool = False
         finally:
             close()
     if not dry_run and report.status in ("ok", "partial") and report.has_changes:  # a no-op sync changed nothing
-        from bot.config import answer_watch_days
-        from bot.coordination import count_affected
+        from bot.entry import answers_to_mark
 
-        report.answers_marked = count_affected(svc.settings.resolved_state_dir, svc.state.files(),
-                                               watch_days=answer_watch_days(), redis_url=svc.settings.redis_url)
+        report.answers_marked = answers_to_mark(svc.settings.resolved_state_dir, svc.state.files(),
+                                                svc.settings.redis_url)
     print_report(report)
     if not report.succeeded or (trigger == "ingest" and report.yields_nothing):
         raise typer.Exit(EXIT_FAILED)

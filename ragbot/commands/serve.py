@@ -15,16 +15,16 @@ def serve() -> None:
     """Run the scheduled sync and, when Slack tokens are set, the Slack bot."""
     svc = service()
     with user_errors():
-        from bot.config import load_bot_settings
+        from bot.entry import load_bot_settings
 
         bot_settings = load_bot_settings()
     if bot_settings.slack_bot_token is not None:
-        from bot.http.server import run
+        from bot.entry import run_bot
 
         with user_errors():
-            run(svc, bot_settings)
+            run_bot(svc, bot_settings)
         return
-    from rag.scheduler import run_forever
+    from rag.ops.scheduler import run_forever
 
     typer.echo("no SLACK_BOT_TOKEN set: running the scheduled sync only (Ctrl-C to stop)")
     with user_errors():

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from rag.catalog import DocumentInfo, SyncReport
+from rag.index.catalog import DocumentInfo, SyncReport
 from ragbot.common import service, user_errors, when
 
 
