@@ -52,8 +52,11 @@ def boost_named_documents(candidates: list[Candidate], terms: list[str], weight:
         return candidates
     clauses = [t for t in (query_terms(c) for c in _CLAUSES.findall(question)) if t] if question else []
     named: dict[str, bool] = {}
+    shares: dict[str, float] = {}  # per document: its chunks share title and path (~160 candidates, ~1 ms)
     for cand in candidates:
-        share = title_match(cand.row, terms)
+        if cand.doc_path not in shares:
+            shares[cand.doc_path] = title_match(cand.row, terms)
+        share = shares[cand.doc_path]
         if share and clauses:
             if cand.doc_path not in named:
                 named[cand.doc_path] = any(title_match(cand.row, c) >= NAMING_CLAUSE for c in clauses)

@@ -7,6 +7,7 @@ replacement atomic (see `rag.ingest.sync`).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -67,6 +68,8 @@ class ChunkStore:
         )
         self._table: Any = None
         self._lock = threading.Lock()
+        self._consistency_s = read_consistency_seconds
+        self._sketches: tuple[bool, float] | None = None  # has_sketches, and when it was read
 
     @property
     def backend(self) -> str:
@@ -117,6 +120,7 @@ class ChunkStore:
             if self.exists():
                 self._db.drop_table(TABLE)
             self._table = None
+            self._sketches = None
 
     # -- writes ----------------------------------------------------------------------------------------
     def replace_documents(self, rel_paths: set[str], rows: list[dict[str, Any]]) -> None:
@@ -130,6 +134,7 @@ class ChunkStore:
             return
         if SKETCH_FIELD.name not in table.schema.names:  # an index from before sketches: rows written from now on
             table.add_columns(SKETCH_FIELD)              # carry them (GROUP_DUPLICATES reads no text for them)
+            self._sketches = None
         where = "doc_path IN (" + ", ".join(sql_str(p) for p in sorted(rel_paths)) + ")"
         if not rows:
             table.delete(where)
@@ -176,7 +181,12 @@ class ChunkStore:
 
         Read from the table as it is now: a rollback may bring back a version from before the column.
         """
-        return has_sketches(self.table().schema)
+        now = time.monotonic()
+        if self._sketches is None or now - self._sketches[1] > self._consistency_s:
+            # Reading the schema took 0.5 ms a question at 100k chunks; the table handle itself is up to
+            # READ_CONSISTENCY_SECONDS behind other processes' writes, so the answer is kept as long.
+            self._sketches = (has_sketches(self.table().schema), now)
+        return self._sketches[0]
 
     def count(self, where: str | None = None) -> int:
         return self.table().count_rows(where) if self.exists() else 0
@@ -252,6 +262,7 @@ class ChunkStore:
         return int(self.table(create=True).version)
 
     def restore(self, version: int) -> None:
+        self._sketches = None  # the version restored may be from before the column
         table = self.table()
         table.checkout(version)
         table.restore()

