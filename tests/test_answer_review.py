@@ -67,9 +67,14 @@ def test_facts_copied_without_markers_get_their_source_and_say_it_was_inferred(s
     assert "5 days" in answer.citations[0].passages[0].evidence
 
 
-def test_an_answer_about_nothing_in_the_sources_still_says_it_cites_nothing(service_for) -> None:
-    answer = ask(service_for, "Employees should always wear blue shirts on Fridays in the office.", CARRY)
-    assert not answer.citations and "cites no document" in answer.notice
+@pytest.mark.parametrize("reply", ["Employees should always wear blue shirts on Fridays in the office.",
+                                   "The answer is: 2.", "The answer is: [n]."])
+def test_an_answer_that_no_source_supports_gives_way_to_the_quoted_passages(service_for, reply: str) -> None:
+    """SmolLM2-135M wrote the last two (bench/bench_answers.py): uncited, unmatched, a figure from nowhere."""
+    answer = ask(service_for, reply, CARRY)
+    assert answer.mode == "extractive" and "matches none of them" in answer.notice
+    assert reply not in answer.text and "5 days" in answer.text
+    assert answer.citations[0].rel_path == "policies/leave-policy.md"
 
 
 def test_evidence_comes_from_the_fact_not_the_sentence_that_carries_the_marker(service_for) -> None:

@@ -84,10 +84,13 @@ def test_streamed_tokens_carry_renumbered_markers(service_for):
     assert answer.citations[0].rel_path == "policies/差旅費報銷辦法.md"
 
 
-def test_uncited_answer_is_flagged(service_for):
+def test_an_answer_that_cites_and_matches_nothing_gives_way_to_the_quoted_passages(service_for):
+    """Nothing in it can be checked against a source: the asker gets the passages, quoted, and why."""
     with FakeOllama(models=[MODEL], reply="The documents do not say.") as fake:
         answer = service_for(fake).ask("What are the password rules?")
-    assert answer.cites_nothing and "cites no document" in (answer.notice or "")
+    assert answer.mode == "extractive" and "matches none of them" in (answer.notice or "")
+    assert "The documents do not say" not in answer.text
+    assert answer.citations[0].rel_path == "policies/information-security-policy.txt"
 
 
 def test_nothing_relevant_means_no_answer_and_no_model_call(service_for):

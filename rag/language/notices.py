@@ -32,11 +32,6 @@ def unmentioned_text(question: str, terms: list[str]) -> str:
             "else. If they use another word for it, try asking with that word.")
 
 
-def uncited_notice(question: str) -> str:
-    return "（此回答未引用任何文件，請謹慎參考。）" if zh(question) else \
-        "This answer cites no document: treat it with care."
-
-
 def inferred_notice(question: str) -> str:
     """The model wrote facts without [n]: the bot matched them to the sources they came from."""
     if zh(question):
@@ -53,6 +48,9 @@ FALLBACK_REASONS = {
                "語言模型把回答額度都用在推理上，沒有寫出回答；以下是最相關的文件段落原文。"),
     "empty": ("The language model wrote no usable answer, so here are the most relevant passages, quoted as "
               "written.", "語言模型沒有寫出可用的回答，以下是最相關的文件段落原文。"),
+    "unmatched": ("The language model's answer cites none of the documents and matches none of them, so here are "
+                  "the most relevant passages, quoted as written.",
+                  "語言模型的回答沒有引用、也對不上任何文件內容，以下是最相關的文件段落原文。"),
     "language": ("The language model answered in another language, so here are the most relevant passages, "
                  "quoted as written.", "語言模型以其他語言回答，以下是最相關的文件段落原文。"),
     "context": ("The sources did not fit the language model's context, so here are the most relevant passages, "
