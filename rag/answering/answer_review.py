@@ -49,6 +49,13 @@ def review(question: str, text: str, sources: Sequence[GivenSource],
            document_text: Callable[[str], DocumentText], known_titles: dict[str, str] | None = None) -> Review:
     """`known_titles` ({document: title}) are the documents the asker may see: a question may name one that no
     given source comes from (the contract it asks about has no such clause, so retrieval found another's)."""
+    read: dict[str, DocumentText] = {}
+
+    def document_text(doc: str, whole: Callable[[str], DocumentText] = document_text) -> DocumentText:
+        if doc not in read:  # both checks read a document: once
+            read[doc] = whole(doc)
+        return read[doc]
+
     given_text = [s.text for s in sources]
     sentences = attribute(text, given_text, [s.title for s in sources])
     inferred = any(s.inferred for s in sentences)

@@ -119,30 +119,12 @@ def missing_terms(question: str, doc: DocumentText) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _absent_spans(run: str, doc_text: str) -> list[tuple[int, int]]:
-    """Spans of a CJK run made of character pairs `doc_text` lacks (each pair with a character it lacks too),
-    question words and generic characters left out: what the question asks about that the text never says."""
-    marks = stop_marks(run)
-    keep = [not m and c not in _GENERIC_CJK for c, m in zip(run, marks, strict=True)]
-    missing = [False] * len(run)
-    for i in range(len(run) - 1):
-        pair = run[i:i + 2]
-        if keep[i] and keep[i + 1] and pair not in doc_text and any(c not in doc_text for c in pair):
-            missing[i] = missing[i + 1] = True
-    spans, start = [], None
-    for i, flag in enumerate([*missing, False]):
-        if flag and start is None:
-            start = i
-        elif not flag and start is not None:
-            spans.append((start, i))
-            start = None
-    return spans
-
-
-def _unsaid_spans(run: str, doc_text: str) -> list[tuple[int, int]]:
-    """Spans of a CJK run whose character pairs `doc_text` never holds, each widened by a kept neighbour
-    (手機補 → 手機補助). A pair of two characters the text has is unsaid unless it only joins two pairs the text
-    holds (物流|合約: two words side by side, not a new one); many given documents hold most characters."""
+def _absent_spans(run: str, doc_text: str, *, loose: bool = False) -> list[tuple[int, int]]:
+    """Spans of a CJK run made of character pairs `doc_text` lacks, question words and generic characters left
+    out: what the question asks about that the text never says. A pair counts when one of its characters is
+    missing too; `loose` also counts a pair of held characters unless it only joins two held pairs (物流|合約:
+    two words side by side), and widens each span by a kept neighbour (手機補 → 手機補助): with many documents
+    given, most characters are held somewhere."""
     marks = stop_marks(run)
     keep = [not m and c not in _GENERIC_CJK for c, m in zip(run, marks, strict=True)]
 
@@ -151,16 +133,16 @@ def _unsaid_spans(run: str, doc_text: str) -> list[tuple[int, int]]:
 
     missing = [False] * len(run)
     for i in range(len(run) - 1):
-        pair = run[i:i + 2]
-        if keep[i] and keep[i + 1] and not held(i) and (any(c not in doc_text for c in pair)
-                                                        or not (held(i - 1) and held(i + 1))):
+        if keep[i] and keep[i + 1] and not held(i) and (any(c not in doc_text for c in run[i:i + 2])
+                                                        or (loose and not (held(i - 1) and held(i + 1)))):
             missing[i] = missing[i + 1] = True
     spans, start = [], None
     for i, flag in enumerate([*missing, False]):
         if flag and start is None:
             start = i
         elif not flag and start is not None:
-            spans.append((start - (start > 0 and keep[start - 1]), i + (i < len(run) and keep[i])))
+            widen = (loose and start > 0 and keep[start - 1], loose and i < len(run) and keep[i])
+            spans.append((start - widen[0], i + widen[1]))
             start = None
     return spans
 
@@ -184,7 +166,7 @@ def unmentioned_subject(question: str, answer: str, docs: Sequence[DocumentText]
                          for i in range(start, end)}
         said_formally |= {i for kind in _DOCUMENT_KINDS if CJK_RE.match(kind)  # 合約 for a 契約: the document
                           for m in re.finditer(re.escape(kind), run) for i in range(m.start(), m.end())}
-        for start, end in _unsaid_spans(run, doc_text):
+        for start, end in _absent_spans(run, doc_text, loose=True):
             term = run[start:end]
             if not said_formally & set(range(start, end)) and term in said:
                 out.append(term)
