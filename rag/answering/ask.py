@@ -3,8 +3,9 @@
 The user always gets something true: when the model is down, slow, missing, out of budget or writes nothing
 usable (only markers, another language), the answer is the best matching passages quoted and cited, with a
 note saying why; what it does write is reviewed before it is final (rag/answering/answer_review.py: sources matched to
-unmarked sentences, figures checked against what each sentence cites, near misses said plainly); when nothing
-relevant is indexed, it says so.
+unmarked sentences, figures checked against what each sentence cites, near misses said plainly, an answer about
+what no source mentions declined, one no source supports replaced by the quoted passages); when nothing relevant
+is indexed, it says so.
 """
 
 from __future__ import annotations
