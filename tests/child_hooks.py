@@ -13,6 +13,8 @@ import os
 import runpy
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 
 def pause_from_env(name: str) -> None:
@@ -28,17 +30,20 @@ def install_pause() -> None:
         apply.CHECKPOINT_OBSERVERS.append(pause_from_env)
 
 
-def slow_warm_up(seconds: float) -> None:
-    """A slow model, for real: the warm-up thread sleeps before loading it."""
-    from bot.http.warmup import WarmUp
+def slowed(load: Callable[[Any], None], seconds: float) -> Callable[[Any], None]:
+    """`WarmUp.run` made slow, for real: the warm-up thread sleeps before loading the model."""
 
-    load = WarmUp.run
-
-    def run(self: WarmUp) -> None:
+    def run(self: Any) -> None:
         time.sleep(seconds)
         load(self)
 
-    WarmUp.run = run  # type: ignore[method-assign]
+    return run
+
+
+def slow_warm_up(seconds: float) -> None:
+    from bot.http.warmup import WarmUp
+
+    WarmUp.run = slowed(WarmUp.run, seconds)  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

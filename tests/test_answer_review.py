@@ -261,6 +261,7 @@ def test_how_a_question_asks_is_no_unmentioned_subject(ask_own_folder) -> None:
     """怎麼計算 asks how, not about what: SmolLM2-135M restated 計算, which the contract never writes."""
     contract = "# 倉儲服務合約\n\n## 第六條 逾期付款\n甲方逾期付款者，應按逾期金額每日萬分之五計付違約金。\n"
     reply = "逾期付款的違約金計算方式是按逾期金額每日萬分之五 [1]。"
-    answer = ask_own_folder({"contracts/倉儲服務合約.md": contract}, reply, "倉儲服務合約中，逾期付款的違約金怎麼計算？")
+    question = "倉儲服務合約中，逾期付款的違約金怎麼計算？"
+    answer = ask_own_folder({"contracts/倉儲服務合約.md": contract}, reply, question)
     assert answer.mode == "generated" and "萬分之五" in answer.text
     assert [c.rel_path for c in answer.citations] == ["contracts/倉儲服務合約.md"]

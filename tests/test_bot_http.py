@@ -661,9 +661,9 @@ def test_health_says_503_for_a_failed_sync_an_empty_index_and_a_loading_model(ma
     assert str(bot.tmp) not in json.dumps(info)  # no paths, no error texts
 
     from bot.http.warmup import WarmUp
+    from tests.child_hooks import slowed
 
-    load = WarmUp.run
-    monkeypatch.setattr(WarmUp, "run", lambda self: (time.sleep(1.5), load(self)))  # a slow model, for real
+    monkeypatch.setattr(WarmUp, "run", slowed(WarmUp.run, 1.5))
     empty = make_bot(reply="unused", rag={"lancedb_uri": str(tmp_path / "empty-index")}, warm=False)
     status, info = get_health(empty)
     assert status == 503 and info["checks"]["model"]["state"] == "loading"

@@ -15,11 +15,10 @@ questions are written by a real model and checked (bench/quality/paraphrase.py â
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from bench.quality.build_twlaw import SOURCE_COMMIT, SOURCE_REPO, read_source, render
+from bench.quality.build_twlaw import SOURCE_REPO, read_source, render, source_arguments
 
 OUT = Path(__file__).resolve().parent / "data" / "twlabor"
 TWLAW = Path(__file__).resolve().parent / "data" / "twlaw" / "corpus"
@@ -27,12 +26,7 @@ MIN_CHARS, MAX_CHARS, MIN_ARTICLES = 500, 25_000, 4
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", type=Path, help=f"a clone of github.com/{SOURCE_REPO} (bare or not)")
-    parser.add_argument("--commit", default=SOURCE_COMMIT)
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    git_dir = args.source / ".git" if (args.source / ".git").exists() else args.source
+    args, git_dir = source_arguments(__doc__.splitlines()[0], OUT)
     in_twlaw = {p.stem for p in TWLAW.glob("*.txt")}
     laws = sorted((law for law in read_source(git_dir, args.commit)
                    if law.pcode.startswith("N") and law.pcode not in in_twlaw

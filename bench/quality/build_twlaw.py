@@ -279,13 +279,18 @@ def build_questions(laws: list[Law], spans: dict[str, dict[str, tuple[int, int]]
     return sorted(out, key=lambda q: q["qid"])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def source_arguments(description: str, out: Path) -> tuple[argparse.Namespace, Path]:
+    """The command line of a set built from mojLawSplitJSON (this one, build_twlabor): its args and git folder."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("source", type=Path, help=f"a clone of github.com/{SOURCE_REPO} (bare or not)")
     parser.add_argument("--commit", default=SOURCE_COMMIT)
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=out)
     args = parser.parse_args()
-    git_dir = args.source / ".git" if (args.source / ".git").exists() else args.source
+    return args, args.source / ".git" if (args.source / ".git").exists() else args.source
+
+
+def main() -> None:
+    args, git_dir = source_arguments(__doc__.splitlines()[0], OUT)
     laws = select(read_source(git_dir, args.commit))
     corpus = args.out / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ Answer.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,13 +50,7 @@ def review(question: str, text: str, sources: Sequence[GivenSource],
            document_text: Callable[[str], DocumentText], known_titles: dict[str, str] | None = None) -> Review:
     """`known_titles` ({document: title}) are the documents the asker may see: a question may name one that no
     given source comes from (the contract it asks about has no such clause, so retrieval found another's)."""
-    read: dict[str, DocumentText] = {}
-
-    def document_text(doc: str, whole: Callable[[str], DocumentText] = document_text) -> DocumentText:
-        if doc not in read:  # both checks read a document: once
-            read[doc] = whole(doc)
-        return read[doc]
-
+    document_text = functools.cache(document_text)  # both checks read a document: once per answer
     given_text = [s.text for s in sources]
     sentences = attribute(text, given_text, [s.title for s in sources])
     inferred = any(s.inferred for s in sentences)
@@ -75,7 +70,8 @@ def review(question: str, text: str, sources: Sequence[GivenSource],
         result.claims = {m.source: [s.plain for s in sentences if m.source in _sources_of(s)] or [question]
                          for m in misses}
         result.flagged = []  # the answer's own figures are no longer shown
-    else:
+    elif unmentioned_subject(question, question, [DocumentText(s.section, s.text) for s in sources]):
+        # Only a term the passages lack can be one their whole documents lack: most answers read none of them
         documents = [document_text(doc) for doc in dict.fromkeys(s.doc for s in sources)]
         result.unmentioned = unmentioned_subject(question, text, documents)
     return result
